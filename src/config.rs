@@ -1,0 +1,407 @@
+//! Configuration: TOML plus `CHRONOGRAPH_…` environment overrides (DESIGN.md §8).
+//!
+//! Unknown keys are errors naming the key's path, secrets are `SecretString` so they never reach
+//! a log line or an error message, and every value is validated once at load time.
+
+use crate::domain::Source;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub sources: SourcesConfig,
+}
+
+/// `[server]`: the HTTP surface and its limits (DESIGN.md §7).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// When non-empty, every GraphQL request needs `Authorization: Bearer <one of these>`.
+    pub api_keys: Vec<SecretString>,
+    pub request_timeout_ms: u64,
+    pub introspection: bool,
+    pub suggestions: bool,
+    pub graphiql: bool,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_batch: usize,
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "0.0.0.0:8000".into(),
+            api_keys: Vec::new(),
+            request_timeout_ms: 10_000,
+            introspection: true,
+            suggestions: true,
+            graphiql: true,
+            max_depth: 15,
+            max_complexity: 5_000,
+            max_aliases: 50,
+            max_batch: 10,
+            body_limit_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// `[cache]`: the shared upstream cache (DESIGN.md §5).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub max_bytes: u64,
+    pub redis_url: Option<SecretString>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_bytes: 64 * 1024 * 1024,
+            redis_url: None,
+        }
+    }
+}
+
+/// `[sources.*]`: one optional table per vendor; an absent table means an absent source.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    pub rocketchat: Option<SourceConfig>,
+    pub celigo: Option<SourceConfig>,
+    pub hexabase: Option<SourceConfig>,
+    pub truto: Option<SourceConfig>,
+    pub dealcloud: Option<SourceConfig>,
+}
+
+impl SourcesConfig {
+    /// The table of one source, if configured.
+    pub fn get(&self, source: Source) -> Option<&SourceConfig> {
+        match source {
+            Source::Rocketchat => self.rocketchat.as_ref(),
+            Source::Celigo => self.celigo.as_ref(),
+            Source::Hexabase => self.hexabase.as_ref(),
+            Source::Truto => self.truto.as_ref(),
+            Source::Dealcloud => self.dealcloud.as_ref(),
+        }
+    }
+}
+
+/// The settings of one source. One struct serves every vendor so that `deny_unknown_fields`
+/// keeps working; [`Config::validate`] rejects the keys a vendor does not take.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub base_url: String,
+    pub token: Option<SecretString>,
+    pub user_id: Option<String>,
+    pub auth_token: Option<SecretString>,
+    pub email: Option<String>,
+    pub password: Option<SecretString>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub entry_types: Option<Vec<String>>,
+    pub environment_id: Option<String>,
+    pub include_calculated: Option<bool>,
+    pub timeout_ms: Option<u64>,
+    pub cache_ttl_s: Option<u64>,
+    pub stale_if_error_s: Option<u64>,
+    pub max_concurrency: Option<usize>,
+    pub retries: Option<u32>,
+}
+
+impl SourceConfig {
+    /// Per-call upstream timeout (default 5 s).
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(5_000))
+    }
+
+    /// The base URL without a trailing slash.
+    pub fn base(&self) -> &str {
+        self.base_url.trim_end_matches('/')
+    }
+}
+
+/// A configuration that could not be loaded, with one line per problem (`key.path: reason`).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(problem: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![problem.into()],
+        }
+    }
+}
+
+/// Keys each vendor takes besides the common ones, and the ones it requires.
+struct VendorKeys {
+    allowed: &'static [&'static str],
+    required: &'static [&'static str],
+}
+
+fn vendor_keys(source: Source) -> VendorKeys {
+    match source {
+        Source::Rocketchat => VendorKeys {
+            allowed: &["user_id", "auth_token"],
+            required: &["user_id", "auth_token"],
+        },
+        Source::Celigo | Source::Truto => VendorKeys {
+            allowed: if source == Source::Truto { &["token", "environment_id"] } else { &["token"] },
+            required: &["token"],
+        },
+        Source::Hexabase => VendorKeys {
+            allowed: &["token", "email", "password"],
+            required: &[],
+        },
+        Source::Dealcloud => VendorKeys {
+            allowed: &["client_id", "client_secret", "entry_types", "include_calculated"],
+            required: &["client_id", "client_secret"],
+        },
+    }
+}
+
+impl SourceConfig {
+    /// Which vendor-specific keys are set, by name.
+    fn present_keys(&self) -> Vec<&'static str> {
+        let flags = [
+            ("token", self.token.is_some()),
+            ("user_id", self.user_id.is_some()),
+            ("auth_token", self.auth_token.is_some()),
+            ("email", self.email.is_some()),
+            ("password", self.password.is_some()),
+            ("client_id", self.client_id.is_some()),
+            ("client_secret", self.client_secret.is_some()),
+            ("entry_types", self.entry_types.is_some()),
+            ("environment_id", self.environment_id.is_some()),
+            ("include_calculated", self.include_calculated.is_some()),
+        ];
+        flags.into_iter().filter(|(_, set)| *set).map(|(name, _)| name).collect()
+    }
+}
+
+impl Config {
+    /// Load a TOML file, apply `CHRONOGRAPH_…` overrides (`__` separates keys) and validate.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::one(format!(
+                "{}: no such file (give --config a TOML file, see README.md)",
+                path.display()
+            )));
+        }
+        Self::from_figment(Figment::new().merge(Toml::file(path)))
+    }
+
+    /// Parse TOML text (with the same overrides and validation as [`Config::load`]).
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(Figment::new().merge(Toml::string(text)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let figment = figment.merge(Env::prefixed("CHRONOGRAPH_").split("__"));
+        let config: Config = figment.extract().map_err(|err| ConfigError {
+            problems: err.into_iter().map(describe_figment_error).collect(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check cross-field rules and vendor keys; collect every problem, not just the first.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "server.listen: `{}` is not an address like 127.0.0.1:8000",
+                self.server.listen
+            ));
+        }
+        let positive = [
+            ("server.request_timeout_ms", self.server.request_timeout_ms as usize),
+            ("server.max_depth", self.server.max_depth),
+            ("server.max_complexity", self.server.max_complexity),
+            ("server.max_aliases", self.server.max_aliases),
+            ("server.max_batch", self.server.max_batch),
+            ("server.body_limit_bytes", self.server.body_limit_bytes),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                problems.push(format!("{key}: must be greater than 0"));
+            }
+        }
+        if self.server.api_keys.iter().any(|k| k.expose_secret().trim().is_empty()) {
+            problems.push("server.api_keys: keys must not be empty".into());
+        }
+        for source in Source::ALL {
+            if let Some(cfg) = self.sources.get(source) {
+                validate_source(source, cfg, &mut problems);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// The listen address (validated at load).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server
+            .listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8000)))
+    }
+
+    /// A human summary for `check-config`, with every secret replaced by `***`.
+    pub fn summary(&self) -> String {
+        let mut lines = vec![
+            format!("server.listen = {}", self.server.listen),
+            format!("server.api_keys = {} key(s)", self.server.api_keys.len()),
+            format!("server.introspection = {}", self.server.introspection),
+            format!("cache.max_bytes = {}", self.cache.max_bytes),
+        ];
+        for source in Source::ALL {
+            match self.sources.get(source) {
+                Some(cfg) => lines.push(format!(
+                    "sources.{} = {} (credentials: {})",
+                    source.config_key(),
+                    cfg.base(),
+                    cfg.present_keys().join(", ")
+                )),
+                None => lines.push(format!("sources.{} = not configured", source.config_key())),
+            }
+        }
+        lines.join("\n")
+    }
+}
+
+fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<String>) {
+    let prefix = format!("sources.{}", source.config_key());
+    match url::Url::parse(cfg.base()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+        _ => problems.push(format!(
+            "{prefix}.base_url: `{}` is not an http(s) URL",
+            cfg.base_url
+        )),
+    }
+    let keys = vendor_keys(source);
+    for key in cfg.present_keys() {
+        if !keys.allowed.contains(&key) {
+            problems.push(format!("{prefix}.{key}: unknown key for this source"));
+        }
+    }
+    for key in keys.required {
+        if !cfg.present_keys().contains(key) {
+            problems.push(format!("{prefix}.{key}: missing (required)"));
+        }
+    }
+    if source == Source::Hexabase {
+        let login = cfg.email.is_some() && cfg.password.is_some();
+        if cfg.token.is_none() && !login {
+            problems.push(format!("{prefix}.token: missing (or give email and password)"));
+        }
+    }
+    if cfg.timeout_ms == Some(0) {
+        problems.push(format!("{prefix}.timeout_ms: must be greater than 0"));
+    }
+    if cfg.max_concurrency == Some(0) {
+        problems.push(format!("{prefix}.max_concurrency: must be greater than 0"));
+    }
+    if let Some(types) = &cfg.entry_types {
+        if types.iter().any(|t| t.trim().is_empty()) {
+            problems.push(format!("{prefix}.entry_types: entries must not be empty"));
+        }
+    }
+}
+
+/// `key.path: reason` for one figment error, without values (they may be secrets).
+fn describe_figment_error(err: figment::Error) -> String {
+    use figment::error::Kind;
+    let path = err.path.join(".");
+    let reason = match &err.kind {
+        Kind::UnknownField(field, _) => {
+            let key = if path.is_empty() { field.clone() } else { format!("{path}.{field}") };
+            return format!("{key}: unknown key");
+        }
+        Kind::MissingField(field) => {
+            let key = if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+            return format!("{key}: missing (required)");
+        }
+        Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
+        Kind::InvalidValue(_, expected) => format!("invalid value, expected {expected}"),
+        Kind::Message(msg) => msg.clone(),
+        other => other.to_string(),
+    };
+    let origin = err
+        .metadata
+        .as_ref()
+        .map(|m| format!(" (from {})", m.name))
+        .unwrap_or_default();
+    if path.is_empty() {
+        format!("{reason}{origin}")
+    } else {
+        format!("{path}: {reason}{origin}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_from_design_loads() {
+        let text = r#"
+[server]
+listen = "0.0.0.0:8000"
+[cache]
+max_bytes = 67108864
+[sources.celigo]
+base_url = "https://api.integrator.io"
+token = "secret-celigo"
+[sources.rocketchat]
+base_url = "https://chat.example.com"
+user_id = "u"
+auth_token = "a"
+"#;
+        let config = Config::from_toml_str(text).expect("valid");
+        assert!(config.sources.celigo.is_some());
+        assert!(!config.summary().contains("secret-celigo"));
+        assert!(!format!("{config:?}").contains("secret-celigo"));
+    }
+
+    #[test]
+    fn unknown_keys_name_their_path() {
+        let err = Config::from_toml_str("[sources.celigo]\nbase_url='https://x.io'\ntoken='t'\ntokn='x'\n")
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("sources.celigo.tokn: unknown key"), "{err}");
+        let err = Config::from_toml_str("[sources.celigo]\nbase_url='https://x.io'\ntoken='t'\nuser_id='x'\n")
+            .expect_err("key of another vendor");
+        assert!(err.to_string().contains("sources.celigo.user_id: unknown key for this source"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_reported_without_secrets() {
+        let err = Config::from_toml_str("[server]\nlisten='nowhere'\n[sources.celigo]\nbase_url='ftp:/x'\ntoken='hunter2'\n")
+            .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("server.listen"), "{text}");
+        assert!(text.contains("sources.celigo.base_url"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}

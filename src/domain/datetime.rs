@@ -1,0 +1,103 @@
+//! Lenient datetime parsing and the one output form (DESIGN.md §4).
+//!
+//! Vendors send RFC 3339 with 0–9 fractional digits, `Z` or offsets, and (Truto) zone-less
+//! `YYYY-MM-DD HH:MM:SS`. Everything becomes UTC; the output always has milliseconds and `Z`.
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+
+/// Parse any datetime form a vendor is known to send. Zone-less values are UTC.
+pub fn parse_lenient(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(parsed) = DateTime::parse_from_rfc3339(text) {
+        return Some(parsed.with_timezone(&Utc));
+    }
+    // RFC 3339 with a space instead of `T`, or a lower-case `t`/`z`.
+    let normalised = text.replacen(' ', "T", 1).replace('t', "T").replace('z', "Z");
+    if let Ok(parsed) = DateTime::parse_from_rfc3339(&normalised) {
+        return Some(parsed.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(&normalised, format) {
+            return Some(Utc.from_utc_datetime(&naive));
+        }
+    }
+    None
+}
+
+/// Parse a vendor datetime field, logging (not failing) when it cannot be read, so the rest of
+/// the entry survives (DESIGN.md §4).
+pub fn parse_field(source: &str, field: &str, value: Option<&str>) -> Option<DateTime<Utc>> {
+    let text = value?;
+    let parsed = parse_lenient(text);
+    if parsed.is_none() {
+        tracing::warn!(source, field, value = %crate::error::truncate_message(text, 40), "unparseable datetime, using null");
+    }
+    parsed
+}
+
+/// The single output form: UTC, milliseconds, `Z`.
+pub fn format_utc_ms(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Milliseconds since the epoch, the form cursors carry.
+pub fn to_millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// Inverse of [`to_millis`]; out-of-range values are clamped to the epoch.
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_every_vendor_form() {
+        let cases = [
+            ("2021-03-06T13:33:30.29Z", "2021-03-06T13:33:30.290Z"),
+            ("2021-03-08T15:05:44.104Z", "2021-03-08T15:05:44.104Z"),
+            ("2021-03-08T15:05:44.9999999Z", "2021-03-08T15:05:44.999Z"),
+            ("2017-09-06T12:55:22.409+09:00", "2017-09-06T03:55:22.409Z"),
+            ("2021-08-10 10:00:00", "2021-08-10T10:00:00.000Z"),
+            ("2021-08-10T10:00:00", "2021-08-10T10:00:00.000Z"),
+            ("2024-05-14T09:12:03Z", "2024-05-14T09:12:03.000Z"),
+            ("2024-05-14 09:12:03.5+02:00", "2024-05-14T07:12:03.500Z"),
+        ];
+        for (input, expected) in cases {
+            let parsed = parse_lenient(input).unwrap_or_else(|| panic!("{input} did not parse"));
+            assert_eq!(format_utc_ms(parsed), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for input in ["", "yesterday", "2021-13-01T00:00:00Z", "1715673600"] {
+            assert!(parse_lenient(input).is_none(), "{input}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn output_round_trips(ms in 0i64..4_102_444_800_000) {
+            let at = from_millis(ms);
+            let text = format_utc_ms(at);
+            prop_assert_eq!(parse_lenient(&text), Some(at));
+            prop_assert!(text.ends_with('Z'));
+            prop_assert_eq!(text.len(), 24);
+        }
+
+        #[test]
+        fn any_fraction_length_parses(secs in 0i64..4_000_000_000, digits in 1usize..10, frac in 0u64..1_000_000_000) {
+            let base = Utc.timestamp_opt(secs, 0).single().unwrap_or_default();
+            let frac_text = format!("{frac:09}");
+            let text = format!("{}.{}Z", base.format("%Y-%m-%dT%H:%M:%S"), &frac_text[..digits]);
+            let parsed = parse_lenient(&text);
+            prop_assert!(parsed.is_some(), "{}", text);
+            prop_assert_eq!(parsed.map(|p| p.timestamp()), Some(secs));
+        }
+    }
+}

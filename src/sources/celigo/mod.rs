@@ -1,0 +1,321 @@
+//! Celigo integrator.io adapter: integrations, flows, connections and the audit log
+//! (upstreams/celigo.md). Lists are bare arrays paged by `Link: <…>; rel="next"`, followed
+//! verbatim and only as far as the page being served needs.
+
+pub mod wire;
+
+use super::http::{Auth, RequestScope, Upstream};
+use super::{FlowSource, HistorySource, IntegrationSource, Listing, SourceSet};
+use crate::config::SourceConfig;
+use crate::domain::datetime::format_utc_ms;
+use crate::domain::{Connection, Flow, HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef};
+use crate::error::{ErrorCode, SourceError, SourceResult};
+use crate::timeline::merge::{sort_timeline, StreamPage, StreamWindow, TimelineKey};
+use crate::timeline::Direction;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use url::Url;
+use wire::{decode_item, WireAudit, WireConnection, WireFlow, WireIntegration, WireResource};
+
+/// Stop following `Link` headers after this many pages of one list (a misbehaving upstream
+/// must not keep a request busy forever).
+const MAX_PAGES: usize = 10_000;
+
+/// The Celigo adapter.
+pub struct Celigo {
+    up: Arc<Upstream>,
+}
+
+impl Celigo {
+    /// Build the adapter and register what it provides.
+    pub fn source_set(client: reqwest::Client, cfg: &SourceConfig) -> Result<SourceSet, SourceError> {
+        let token = cfg.token.clone().unwrap_or_else(|| SecretString::from(""));
+        let up = Arc::new(Upstream::new(Source::Celigo, client, cfg.base(), Auth::Bearer(token), cfg.timeout())?);
+        let celigo = Arc::new(Celigo { up: up.clone() });
+        Ok(SourceSet {
+            integrations: Some(celigo.clone()),
+            history: Some(celigo.clone()),
+            flows: Some(celigo),
+            teams: None,
+            upstream: Some(up),
+        })
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut all = vec!["v1"];
+        all.extend_from_slice(segments);
+        self.up.url(&all, query)
+    }
+
+    /// Follow `Link: rel="next"` from `first` until `enough(items so far)` or the last page.
+    async fn walk<T>(
+        &self,
+        scope: &RequestScope,
+        first: Url,
+        mut map: impl FnMut(&Value) -> Option<T>,
+        mut enough: impl FnMut(&[T]) -> bool,
+    ) -> SourceResult<Listing<T>> {
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        let mut visited = HashSet::new();
+        while let Some(url) = next.take() {
+            if !visited.insert(url.to_string()) || visited.len() > MAX_PAGES {
+                return Err(Arc::new(SourceError::upstream(
+                    Source::Celigo,
+                    ErrorCode::UpstreamBadResponse,
+                    "CELIGO Link headers loop back to a page already read",
+                )));
+            }
+            let (page, fetched) = self.up.get_json::<Vec<Value>>(scope, url).await?;
+            items.extend(page.iter().filter_map(&mut map));
+            next = match fetched.next_link() {
+                Some(link) => Some(self.up.follow(&link).map_err(Arc::new)?),
+                None => None,
+            };
+            if next.is_some() && enough(&items) {
+                return Ok(Listing { items, complete: false });
+            }
+        }
+        Ok(Listing { items, complete: true })
+    }
+
+    /// Every item of a list.
+    async fn walk_all<T>(&self, scope: &RequestScope, first: Url, map: impl FnMut(&Value) -> Option<T>) -> SourceResult<Vec<T>> {
+        Ok(self.walk(scope, first, map, |_| false).await?.items)
+    }
+
+    fn flows_url(&self, integration_id: Option<&str>) -> Url {
+        match integration_id {
+            Some(id) => self.url(&["integrations", id, "flows"], &[]),
+            None => self.url(&["flows"], &[]),
+        }
+    }
+
+    async fn flows_of(&self, scope: &RequestScope, integration_id: Option<&str>) -> SourceResult<Vec<Arc<Flow>>> {
+        self.walk_all(scope, self.flows_url(integration_id), |v| {
+            decode_item::<WireFlow>(v, "flow").map(|w| Arc::new(w.into_domain(v)))
+        })
+        .await
+    }
+
+    async fn connections_of(&self, scope: &RequestScope, integration_id: Option<&str>) -> SourceResult<Vec<Arc<Connection>>> {
+        let url = match integration_id {
+            Some(id) => self.url(&["integrations", id, "connections"], &[]),
+            None => self.url(&["connections"], &[]),
+        };
+        self.walk_all(scope, url, |v| {
+            decode_item::<WireConnection>(v, "connection").map(|w| Arc::new(w.into_domain(v, integration_id)))
+        })
+        .await
+    }
+
+    /// The audit log of one integration, read as far as `window` needs.
+    async fn audit(
+        &self,
+        scope: &RequestScope,
+        integration_id: &str,
+        filter: &HistoryFilter,
+        window: &StreamWindow,
+    ) -> SourceResult<StreamPage> {
+        if !filter.admits_kind(HistoryKind::Audit) {
+            return Ok(StreamPage::default());
+        }
+        let since = filter.since.map(format_utc_ms);
+        let until = filter.until.map(format_utc_ms);
+        let mut query = Vec::new();
+        if let Some(since) = since.as_deref() {
+            query.push(("from", since));
+        }
+        if let Some(until) = until.as_deref() {
+            query.push(("to", until));
+        }
+        let url = self.url(&["integrations", integration_id, "audit"], &query);
+        let snapshot = window.snapshot;
+        let mut in_order = true;
+        let mut last_key: Option<TimelineKey> = None;
+        let listing = self
+            .walk(
+                scope,
+                url,
+                |v| decode_item::<WireAudit>(v, "audit entry").map(|w| w.into_domain(v, integration_id)),
+                |items: &[HistoryEntry]| {
+                    // Check the (undocumented) newest-first order while reading.
+                    for entry in items.iter().skip(items.len().saturating_sub(1000)) {
+                        let key = TimelineKey::of(entry, snapshot);
+                        if last_key.as_ref().is_some_and(|prev| key < *prev) {
+                            in_order = false;
+                        }
+                        last_key = Some(key);
+                    }
+                    in_order && audit_has_enough(items, filter, window)
+                },
+            )
+            .await?;
+        let mut entries = listing.items;
+        let sorted_already = entries
+            .windows(2)
+            .all(|pair| TimelineKey::of(&pair[0], snapshot) <= TimelineKey::of(&pair[1], snapshot));
+        if !sorted_already {
+            scope.warn(format!(
+                "CELIGO audit log of integration {integration_id} was not newest-first: it was read whole and sorted"
+            ));
+            sort_timeline(&mut entries, snapshot);
+        }
+        let admitted: Vec<HistoryEntry> = entries
+            .into_iter()
+            .filter(|e| filter.matches(e, snapshot) && window.admits(&TimelineKey::of(e, snapshot)))
+            .collect();
+        Ok(window.take(admitted, false))
+    }
+}
+
+/// Whether the entries read so far (newest first) already hold everything `window` needs.
+fn audit_has_enough(items: &[HistoryEntry], filter: &HistoryFilter, window: &StreamWindow) -> bool {
+    let snapshot = window.snapshot;
+    match (window.direction, &window.key) {
+        (Direction::Forward, _) => {
+            let admitted = items
+                .iter()
+                .filter(|e| filter.matches(e, snapshot) && window.admits(&TimelineKey::of(e, snapshot)))
+                .count();
+            admitted > window.limit
+        }
+        // Backward from a cursor: everything newer than the cursor has been read once an
+        // entry at or past the cursor shows up.
+        (Direction::Backward, Some(key)) => items.last().is_some_and(|e| TimelineKey::of(e, snapshot) >= *key),
+        (Direction::Backward, None) => false,
+    }
+}
+
+fn not_found_is_none<T>(result: SourceResult<T>) -> SourceResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if matches!(err.code, ErrorCode::NotFound | ErrorCode::BadUserInput) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+#[async_trait]
+impl IntegrationSource for Celigo {
+    async fn list_integrations(&self, scope: &RequestScope, need: Option<usize>) -> SourceResult<Listing<Arc<Integration>>> {
+        let url = self.url(&["integrations"], &[]);
+        self.walk(
+            scope,
+            url,
+            |v| decode_item::<WireIntegration>(v, "integration").map(|w| Arc::new(w.into_domain(v))),
+            |items| need.is_some_and(|n| items.len() >= n),
+        )
+        .await
+    }
+
+    async fn integration(&self, scope: &RequestScope, id: &str) -> SourceResult<Option<Arc<Integration>>> {
+        let url = self.url(&["integrations", id], &[]);
+        let fetched = not_found_is_none(self.up.get_json::<Value>(scope, url).await)?;
+        let Some((value, _)) = fetched else { return Ok(None) };
+        let wire = WireIntegration::deserialize_strict(&value)?;
+        Ok(Some(Arc::new(wire.into_domain(&value))))
+    }
+}
+
+impl WireIntegration {
+    fn deserialize_strict(value: &Value) -> SourceResult<WireIntegration> {
+        serde::Deserialize::deserialize(value).map_err(|_| {
+            Arc::new(SourceError::upstream(
+                Source::Celigo,
+                ErrorCode::UpstreamBadResponse,
+                "CELIGO integration is not in the documented shape",
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl HistorySource for Celigo {
+    async fn history(
+        &self,
+        scope: &RequestScope,
+        subject: &SubjectRef,
+        filter: &HistoryFilter,
+        window: &StreamWindow,
+    ) -> SourceResult<StreamPage> {
+        match subject {
+            SubjectRef::Integration { source_id, .. } => self.audit(scope, source_id, filter, window).await,
+            _ => Ok(StreamPage::default()),
+        }
+    }
+
+    async fn history_entry(
+        &self,
+        scope: &RequestScope,
+        subject: &SubjectRef,
+        entry_id: &str,
+        _observed_at: DateTime<Utc>,
+    ) -> SourceResult<Option<HistoryEntry>> {
+        let SubjectRef::Integration { source_id, .. } = subject else { return Ok(None) };
+        let url = self.url(&["integrations", source_id, "audit"], &[]);
+        let listing = not_found_is_none(
+            self.walk(
+                scope,
+                url,
+                |v| decode_item::<WireAudit>(v, "audit entry").map(|w| w.into_domain(v, source_id)),
+                |items: &[HistoryEntry]| items.iter().any(|e| e.source_id == entry_id),
+            )
+            .await,
+        )?;
+        Ok(listing.and_then(|l| l.items.into_iter().find(|e| e.source_id == entry_id)))
+    }
+}
+
+#[async_trait]
+impl FlowSource for Celigo {
+    async fn flows(&self, scope: &RequestScope, integration_ids: &[String]) -> SourceResult<HashMap<String, Vec<Arc<Flow>>>> {
+        let mut grouped: HashMap<String, Vec<Arc<Flow>>> =
+            integration_ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        if let [only] = integration_ids {
+            // One integration: its own route is smaller than every flow of the account.
+            let flows = not_found_is_none(self.flows_of(scope, Some(only)).await)?.unwrap_or_default();
+            grouped.insert(only.clone(), flows);
+            return Ok(grouped);
+        }
+        // Many integrations: one bulk list, grouped by `_integrationId`, beats N calls.
+        for flow in self.flows_of(scope, None).await? {
+            if let Some(list) = flow.integration_id.as_ref().and_then(|id| grouped.get_mut(id)) {
+                list.push(flow);
+            }
+        }
+        Ok(grouped)
+    }
+
+    async fn connections(&self, scope: &RequestScope, integration_id: &str) -> SourceResult<Vec<Arc<Connection>>> {
+        Ok(not_found_is_none(self.connections_of(scope, Some(integration_id)).await)?.unwrap_or_default())
+    }
+
+    async fn flow_connections(&self, scope: &RequestScope, flow: &Flow) -> SourceResult<Vec<Arc<Connection>>> {
+        let Some(integration_id) = flow.integration_id.as_deref() else { return Ok(Vec::new()) };
+        let resource = |v: &Value| decode_item::<WireResource>(v, "export/import");
+        let (exports, imports, connections) = futures::try_join!(
+            self.walk_all(scope, self.url(&["integrations", integration_id, "exports"], &[]), resource),
+            self.walk_all(scope, self.url(&["integrations", integration_id, "imports"], &[]), resource),
+            self.connections(scope, integration_id),
+        )?;
+        let used: HashSet<&str> = exports
+            .iter()
+            .chain(&imports)
+            .filter(|r| flow.resource_ids.contains(&r.id))
+            .filter_map(|r| r.connection_id.as_deref())
+            .collect();
+        Ok(connections.into_iter().filter(|c| used.contains(c.source_id.as_str())).collect())
+    }
+
+    async fn connection(&self, scope: &RequestScope, id: &str, integration_id: Option<&str>) -> SourceResult<Option<Arc<Connection>>> {
+        let list = match integration_id {
+            Some(iid) => self.connections(scope, iid).await?,
+            None => self.connections_of(scope, None).await?,
+        };
+        Ok(list.into_iter().find(|c| c.source_id == id))
+    }
+}

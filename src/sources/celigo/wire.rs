@@ -1,0 +1,272 @@
+//! Celigo integrator.io wire structs (upstreams/celigo.md) and their mapping into domain types.
+//! Every field is optional: Celigo documents few of them, and the bench mock omits some.
+
+use crate::domain::datetime::parse_field;
+use crate::domain::{
+    redact, Actor, Connection, Flow, HistoryEntry, HistoryKind, Integration, Source, Subject, SubjectRef,
+};
+use crate::error::truncate_message;
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+const SOURCE: &str = "CELIGO";
+
+#[derive(Deserialize)]
+pub struct WireIntegration {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(rename = "createdAt")]
+    pub created_at: Option<String>,
+    #[serde(rename = "lastModified")]
+    pub last_modified: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct WireFlow {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(rename = "_integrationId")]
+    pub integration_id: Option<String>,
+    pub disabled: Option<bool>,
+    #[serde(rename = "pageGenerators", default)]
+    pub page_generators: Vec<WireStep>,
+    #[serde(rename = "pageProcessors", default)]
+    pub page_processors: Vec<WireStep>,
+    #[serde(rename = "lastExecutedAt")]
+    pub last_executed_at: Option<String>,
+    #[serde(rename = "createdAt")]
+    pub created_at: Option<String>,
+    #[serde(rename = "lastModified")]
+    pub last_modified: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct WireStep {
+    #[serde(rename = "_exportId")]
+    pub export_id: Option<String>,
+    #[serde(rename = "_importId")]
+    pub import_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct WireConnection {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub offline: Option<bool>,
+    #[serde(rename = "createdAt")]
+    pub created_at: Option<String>,
+    #[serde(rename = "lastModified")]
+    pub last_modified: Option<String>,
+}
+
+/// An export or import: only the connection it uses matters here.
+#[derive(Deserialize)]
+pub struct WireResource {
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(rename = "_connectionId")]
+    pub connection_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct WireAudit {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub time: Option<String>,
+    #[serde(rename = "resourceType")]
+    pub resource_type: Option<String>,
+    #[serde(rename = "_resourceId")]
+    pub resource_id: Option<String>,
+    pub event: Option<String>,
+    #[serde(rename = "_byUserId")]
+    pub by_user_id: Option<String>,
+    #[serde(rename = "byUser")]
+    pub by_user: Option<WireUser>,
+    #[serde(rename = "fieldChanges", default)]
+    pub field_changes: Vec<WireFieldChange>,
+    /// The UI's flattened single change (the bench mock serves it).
+    #[serde(rename = "fieldChange")]
+    pub field_change: Option<WireFieldChange>,
+    #[serde(rename = "deletedInfo")]
+    pub deleted_info: Option<WireDeletedInfo>,
+}
+
+#[derive(Deserialize)]
+pub struct WireUser {
+    #[serde(rename = "_id")]
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct WireFieldChange {
+    #[serde(rename = "fieldPath")]
+    pub field_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct WireDeletedInfo {
+    pub name: Option<String>,
+}
+
+/// Decode one array element; elements not in the documented shape are skipped and logged so
+/// the rest of the page survives.
+pub fn decode_item<'a, T: Deserialize<'a>>(value: &'a Value, what: &str) -> Option<T> {
+    match T::deserialize(value) {
+        Ok(item) => Some(item),
+        Err(err) => {
+            tracing::warn!(source = SOURCE, what, error = %err, "skipping an element not in the documented shape");
+            None
+        }
+    }
+}
+
+fn time(field: &str, value: &Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
+    parse_field(SOURCE, field, value.as_deref())
+}
+
+impl WireIntegration {
+    pub fn into_domain(self, raw: &Value) -> Integration {
+        Integration {
+            source: Source::Celigo,
+            name: self.name.unwrap_or_else(|| self.id.clone()),
+            description: self.description,
+            category: None,
+            enabled: None,
+            sharing: None,
+            installed_environments: None,
+            created_at: time("createdAt", &self.created_at),
+            updated_at: time("lastModified", &self.last_modified),
+            team: None,
+            raw: Arc::new(redact(raw.clone())),
+            source_id: self.id,
+        }
+    }
+}
+
+impl WireFlow {
+    pub fn into_domain(self, raw: &Value) -> Flow {
+        let resource_ids = self
+            .page_generators
+            .iter()
+            .chain(&self.page_processors)
+            .flat_map(|step| [step.export_id.clone(), step.import_id.clone()])
+            .flatten()
+            .collect();
+        Flow {
+            source: Source::Celigo,
+            name: self.name.unwrap_or_else(|| self.id.clone()),
+            integration_id: self.integration_id,
+            enabled: self.disabled.map(|d| !d),
+            resource_ids,
+            last_executed_at: time("lastExecutedAt", &self.last_executed_at),
+            created_at: time("createdAt", &self.created_at),
+            updated_at: time("lastModified", &self.last_modified),
+            raw: Arc::new(redact(raw.clone())),
+            source_id: self.id,
+        }
+    }
+}
+
+impl WireConnection {
+    pub fn into_domain(self, raw: &Value, integration_id: Option<&str>) -> Connection {
+        Connection {
+            source: Source::Celigo,
+            name: self.name.unwrap_or_else(|| self.id.clone()),
+            integration_id: integration_id.map(str::to_string),
+            kind: self.kind,
+            offline: self.offline,
+            created_at: time("createdAt", &self.created_at),
+            updated_at: time("lastModified", &self.last_modified),
+            raw: Arc::new(redact(raw.clone())),
+            source_id: self.id,
+        }
+    }
+}
+
+impl WireAudit {
+    /// Map an audit entry of integration `integration_id` into a history entry.
+    pub fn into_domain(self, raw: &Value, integration_id: &str) -> HistoryEntry {
+        let actor = self.actor();
+        let summary = self.summary(actor.as_ref());
+        HistoryEntry {
+            source: Source::Celigo,
+            kind: HistoryKind::Audit,
+            occurred_at: time("time", &self.time),
+            updated_at: None,
+            actor,
+            summary,
+            subject: Subject {
+                kind: "INTEGRATION",
+                source_id: integration_id.to_string(),
+                name: None,
+            },
+            subject_ref: SubjectRef::Integration {
+                source: Source::Celigo,
+                source_id: integration_id.to_string(),
+            },
+            status: None,
+            error: None,
+            unread: None,
+            deleted: false,
+            merged_into_source_id: None,
+            raw: Arc::new(redact(raw.clone())),
+            source_id: self.id,
+        }
+    }
+
+    fn actor(&self) -> Option<Actor> {
+        let user = self.by_user.as_ref();
+        let actor = Actor {
+            source_id: user.and_then(|u| u.id.clone()).or_else(|| self.by_user_id.clone()),
+            name: user.and_then(|u| u.name.clone()),
+            email: user.and_then(|u| u.email.clone()),
+        };
+        (actor != Actor::default()).then_some(actor)
+    }
+
+    /// "Dana Whitfield updated flow “Orders”: version, settings.defaultLocation"
+    fn summary(&self, actor: Option<&Actor>) -> String {
+        let who = actor
+            .and_then(|a| a.name.clone().or_else(|| a.email.clone()))
+            .unwrap_or_else(|| "System".to_string());
+        let event = self.event.as_deref().unwrap_or("changed").to_ascii_lowercase();
+        let verb = match event.as_str() {
+            "create" => "created".to_string(),
+            "update" => "updated".to_string(),
+            "delete" => "deleted".to_string(),
+            "view" => "viewed".to_string(),
+            "signin" => "signed in".to_string(),
+            "signout" => "signed out".to_string(),
+            other => other.to_string(),
+        };
+        let mut text = if matches!(event.as_str(), "signin" | "signout") {
+            format!("{who} {verb}")
+        } else {
+            let resource = self.resource_type.as_deref().unwrap_or("resource").to_ascii_lowercase();
+            match self.deleted_info.as_ref().and_then(|d| d.name.as_deref()) {
+                Some(name) => format!("{who} {verb} {resource} “{name}”"),
+                None => format!("{who} {verb} {resource}"),
+            }
+        };
+        let fields: Vec<&str> = self
+            .field_changes
+            .iter()
+            .chain(self.field_change.as_ref())
+            .filter_map(|c| c.field_path.as_deref())
+            .collect();
+        if !fields.is_empty() {
+            text.push_str(": ");
+            text.push_str(&fields.join(", "));
+        }
+        truncate_message(&text, 200)
+    }
+}

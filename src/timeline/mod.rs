@@ -1,0 +1,8 @@
+//! Cursor codec and paging rules shared by every connection (DESIGN.md §3).
+
+pub mod cursor;
+pub mod merge;
+pub mod page;
+
+pub use cursor::{fingerprint, Cursor, CursorKey};
+pub use page::{Direction, PageArgs, PageRequest};
