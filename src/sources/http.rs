@@ -94,11 +94,27 @@ impl RequestScope {
     }
 }
 
-/// Counts upstream calls per source, for `/metrics` and benchmarks.
+/// Counts upstream calls per source, for `/metrics`, `Query.sources` and benchmarks.
 #[derive(Default)]
 pub struct CallStats {
     pub calls: AtomicU64,
     pub failures: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl CallStats {
+    /// The message of the last failed call, cleared by the next success.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn record(&self, outcome: Result<(), &SourceError>) {
+        if let Ok(mut last) = self.last_error.lock() {
+            // A client's unknown id or bad argument says nothing about the source's health.
+            let health = outcome.err().filter(|e| !matches!(e.code, ErrorCode::NotFound | ErrorCode::BadUserInput));
+            *last = health.map(|e| e.message.clone());
+        }
+    }
 }
 
 /// One configured upstream: base URL, credentials and limits.
@@ -227,6 +243,7 @@ impl Upstream {
             if result.is_err() {
                 stats.failures.fetch_add(1, Ordering::Relaxed);
             }
+            stats.record(result.as_ref().map(|_| ()));
             result.map(Arc::new).map_err(Arc::new)
         }
     }

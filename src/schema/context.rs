@@ -1,0 +1,90 @@
+//! Per-request state handed to resolvers: the request scope (de-duplication and warnings), the
+//! walk's snapshot time and the DataLoaders.
+
+use crate::domain::{Flow, Source};
+use crate::error::{SharedError, SourceError};
+use crate::sources::http::RequestScope;
+use crate::sources::Sources;
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::Context;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Application-wide state, stored as schema data.
+pub struct AppState {
+    pub sources: Sources,
+}
+
+/// Per-request state, stored as request data by the HTTP handler.
+pub struct RequestCtx {
+    pub scope: Arc<RequestScope>,
+    /// When this request started: the snapshot of walks that begin here.
+    pub now: DateTime<Utc>,
+    pub flows: DataLoader<FlowsLoader>,
+}
+
+impl RequestCtx {
+    /// Fresh state for one request.
+    pub fn new(sources: &Sources) -> Self {
+        let scope = RequestScope::new();
+        RequestCtx {
+            flows: DataLoader::new(
+                FlowsLoader {
+                    sources: sources.clone(),
+                    scope: scope.clone(),
+                },
+                tokio::spawn,
+            ),
+            scope,
+            now: Utc::now(),
+        }
+    }
+}
+
+/// Batches `Integration.flows` of every integration in a request into one call to the
+/// source's `flows` (which picks per-integration or bulk routes).
+pub struct FlowsLoader {
+    sources: Sources,
+    scope: Arc<RequestScope>,
+}
+
+impl Loader<(Source, String)> for FlowsLoader {
+    type Value = Arc<Vec<Arc<Flow>>>;
+    type Error = SharedError;
+
+    async fn load(&self, keys: &[(Source, String)]) -> Result<HashMap<(Source, String), Self::Value>, Self::Error> {
+        let mut by_source: HashMap<Source, Vec<String>> = HashMap::new();
+        for (source, id) in keys {
+            by_source.entry(*source).or_default().push(id.clone());
+        }
+        let mut out = HashMap::new();
+        for (source, ids) in by_source {
+            let Some(flows) = self.sources.get(source).map_err(Arc::new)?.flows.clone() else { continue };
+            for (id, list) in flows.flows(&self.scope, &ids).await? {
+                out.insert((source, id), Arc::new(list));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The application state of a resolver's schema.
+pub fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
+    ctx.data::<Arc<AppState>>()
+        .map(|a| a.as_ref())
+        .map_err(|_| SourceError::internal("application state missing").to_graphql())
+}
+
+/// The per-request state of a resolver.
+pub fn req<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RequestCtx> {
+    ctx.data::<RequestCtx>()
+        .map_err(|_| SourceError::internal("request state missing").to_graphql())
+}
+
+/// Report a source failure on the current field without failing it (DESIGN.md §10 partial
+/// results): the error carries the field's path, code and source.
+pub fn report(ctx: &Context<'_>, err: &SourceError) {
+    let server_error = err.to_graphql().into_server_error(ctx.item.pos);
+    ctx.add_error(ctx.set_error_path(server_error));
+}

@@ -1,0 +1,43 @@
+//! The GraphQL schema (DESIGN.md §2): types, roots and limits. GraphQL only, no HTTP.
+
+pub mod connection;
+pub mod context;
+pub mod node;
+pub mod query;
+pub mod scalars;
+pub mod types;
+
+use crate::config::ServerConfig;
+use async_graphql::{EmptyMutation, Schema, SchemaBuilder};
+use context::AppState;
+use std::sync::Arc;
+
+/// The Chronograph schema type.
+pub type ChronoSchema = Schema<query::Query, EmptyMutation, query::Subscription>;
+
+fn builder() -> SchemaBuilder<query::Query, EmptyMutation, query::Subscription> {
+    Schema::build(query::Query, EmptyMutation, query::Subscription)
+        .register_output_type::<node::Node>()
+}
+
+/// Build the executable schema with the configured limits.
+pub fn build_schema(state: Arc<AppState>, server: &ServerConfig) -> ChronoSchema {
+    let mut schema = builder()
+        .data(state)
+        .limit_depth(server.max_depth)
+        .limit_complexity(server.max_complexity)
+        .limit_recursive_depth(64)
+        .limit_directives(50);
+    if !server.introspection {
+        schema = schema.disable_introspection();
+    }
+    if !server.suggestions {
+        schema = schema.disable_suggestions();
+    }
+    schema.finish()
+}
+
+/// The SDL clients and `schema/schema.graphql` see.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

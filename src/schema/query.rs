@@ -1,0 +1,231 @@
+//! `Query` and `Subscription` roots.
+
+use super::connection::{positional, HistoryEntryConnection, IntegrationConnection};
+use super::context::{app, report, req};
+use super::node::{resolve, Node};
+use super::types::{history_connection, HistoryEntryNode, HistoryFilterInput, HistorySubject, IntegrationNode, TeamNode};
+use crate::domain::{Source, SubjectRef};
+use crate::error::{gql, ErrorCode, SourceError};
+use crate::sources::Listing;
+use crate::timeline::cursor::fingerprint;
+use crate::timeline::PageArgs;
+use async_graphql::{Context, Enum, Object, SimpleObject, Subscription, ID};
+use futures::Stream;
+
+/// Most ids one `nodes` call may resolve.
+pub const MAX_NODES: usize = 100;
+
+/// Circuit-breaker state of a source.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+/// Health of one configured source.
+#[derive(SimpleObject, Clone)]
+pub struct SourceStatus {
+    pub source: Source,
+    pub healthy: bool,
+    pub breaker: BreakerState,
+    pub last_error: Option<String>,
+    pub rate_limit_remaining: Option<i32>,
+    pub retry_after_seconds: Option<i32>,
+}
+
+/// Entries newer than a `since` token, and the token for the next call.
+#[derive(SimpleObject, Clone)]
+pub struct ChangeSet {
+    pub entries: Vec<HistoryEntryNode>,
+    pub next_since: String,
+    pub complete: bool,
+    pub warnings: Vec<String>,
+}
+
+/// The query root.
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Fetch any object by its global id.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        resolve(ctx, &id).await
+    }
+
+    /// Fetch up to 100 objects by global id; unknown ones are null.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<Node>>> {
+        if ids.len() > MAX_NODES {
+            return Err(SourceError::bad_input(format!("`nodes` takes at most {MAX_NODES} ids, got {}", ids.len())).to_graphql());
+        }
+        let lookups = ids.iter().map(|id| resolve(ctx, id));
+        let results = futures::future::join_all(lookups).await;
+        let mut out = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(node) => out.push(node),
+                Err(err) => {
+                    ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+                    out.push(None);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Integrations of one source, or of every configured source in enum order.
+    async fn integrations(
+        &self,
+        ctx: &Context<'_>,
+        source: Option<Source>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<IntegrationConnection> {
+        let fp = fingerprint(&["Query.integrations", source.map_or("ALL", Source::as_str)]);
+        let request = PageArgs { first, after, last, before }.validate(&fp).map_err(|e| e.to_graphql())?;
+        let rq = req(ctx)?;
+        let sources = &app(ctx)?.sources;
+        let wanted: Vec<Source> = match source {
+            Some(one) => {
+                sources.get(one).map_err(|e| e.to_graphql())?;
+                vec![one]
+            }
+            None => sources.configured(),
+        };
+        let mut need = request.items_needed();
+        let mut listing = Listing { items: Vec::new(), complete: true };
+        for one in wanted {
+            if need == Some(0) {
+                listing.complete = false;
+                break;
+            }
+            let Some(src) = sources.get(one).ok().and_then(|s| s.integrations.clone()) else { continue };
+            match src.list_integrations(&rq.scope, need).await {
+                Ok(part) => {
+                    need = need.map(|n| n.saturating_sub(part.items.len()));
+                    listing.complete &= part.complete;
+                    listing.items.extend(part.items);
+                    if !part.complete {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    report(ctx, &err);
+                    listing.complete = false;
+                }
+            }
+        }
+        let snapshot = request.cursor.as_ref().map_or(rq.now.timestamp_millis(), |c| c.snapshot_ms);
+        Ok(positional(
+            &listing.items,
+            listing.complete,
+            &request,
+            &fp,
+            snapshot,
+            |i| &i.source_id,
+            |i| IntegrationNode(i.clone()),
+        )
+        .into())
+    }
+
+    /// One integration; null when the source does not know the id.
+    async fn integration(&self, ctx: &Context<'_>, source: Source, source_id: String) -> async_graphql::Result<Option<IntegrationNode>> {
+        let rq = req(ctx)?;
+        let set = app(ctx)?.sources.get(source).map_err(|e| e.to_graphql())?;
+        let Some(src) = &set.integrations else { return Ok(None) };
+        Ok(src.integration(&rq.scope, &source_id).await.map_err(gql)?.map(IntegrationNode))
+    }
+
+    /// One team (TRUTO); other sources have no teams.
+    async fn team(&self, ctx: &Context<'_>, source: Source, source_id: String) -> async_graphql::Result<Option<TeamNode>> {
+        if source != Source::Truto {
+            return Err(SourceError::bad_input(format!("{} has no teams", source.as_str())).to_graphql());
+        }
+        let rq = req(ctx)?;
+        let set = app(ctx)?.sources.get(source).map_err(|e| e.to_graphql())?;
+        let Some(src) = &set.teams else { return Ok(None) };
+        Ok(src.team(&rq.scope, &source_id).await.map_err(gql)?.map(TeamNode))
+    }
+
+    /// The merged timeline of any mix of subjects, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        subjects: Vec<HistorySubject>,
+        filter: Option<HistoryFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<HistoryEntryConnection> {
+        let subjects: Vec<SubjectRef> = subjects.into_iter().map(Into::into).collect();
+        history_connection(
+            ctx,
+            "Query.history",
+            subjects,
+            filter.map(Into::into).unwrap_or_default(),
+            PageArgs { first, after, last, before },
+        )
+        .await
+        .map(Into::into)
+    }
+
+    /// Entries newer than `since` (a datetime or a previous `nextSince`), for syncing a
+    /// client-side store.
+    async fn changes(&self, subjects: Vec<HistorySubject>, since: Option<String>) -> async_graphql::Result<ChangeSet> {
+        let _ = (subjects, since);
+        Err(not_available("changes"))
+    }
+
+    /// Health of every configured source.
+    async fn sources(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SourceStatus>> {
+        let sources = &app(ctx)?.sources;
+        Ok(sources
+            .configured()
+            .into_iter()
+            .map(|source| {
+                let last_error = sources
+                    .get(source)
+                    .ok()
+                    .and_then(|s| s.upstream.as_ref())
+                    .and_then(|u| u.stats().last_error());
+                SourceStatus {
+                    source,
+                    healthy: last_error.is_none(),
+                    breaker: BreakerState::Closed,
+                    last_error,
+                    rate_limit_remaining: None,
+                    retry_after_seconds: None,
+                }
+            })
+            .collect())
+    }
+}
+
+/// A feature whose engine is not part of this build yet: a clear error, never fake data.
+fn not_available(feature: &str) -> async_graphql::Error {
+    SourceError {
+        code: ErrorCode::Internal,
+        source: None,
+        message: format!("`{feature}` is not available in this build of Chronograph yet"),
+        retry_after_seconds: None,
+    }
+    .to_graphql()
+}
+
+/// The subscription root (graphql-ws at `/graphql/ws`).
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// New entries of the given subjects as they are observed.
+    async fn history_added(
+        &self,
+        subjects: Vec<HistorySubject>,
+    ) -> async_graphql::Result<impl Stream<Item = HistoryEntryNode>> {
+        let _ = subjects;
+        Err::<futures::stream::Empty<HistoryEntryNode>, _>(not_available("historyAdded"))
+    }
+}

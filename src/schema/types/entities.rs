@@ -1,0 +1,309 @@
+//! `Integration`, `Flow`, `Connection` and `Team`.
+
+use super::super::connection::{positional, Conn, ConnectionConnection, FlowConnection, HistoryEntryConnection};
+use super::super::context::{app, report, req};
+use super::super::scalars::{dt, DateTime};
+use super::history::history_connection;
+use super::inputs::HistoryFilterInput;
+use crate::domain::ids::{GlobalId, NodeType};
+use crate::domain::{self, Sharing, Source, SubjectRef};
+use crate::error::gql;
+use crate::timeline::cursor::fingerprint;
+use crate::timeline::PageArgs;
+use async_graphql::{Context, Json, Object, ID};
+use serde_json::Value;
+use std::sync::Arc;
+
+fn raw(value: &Arc<Value>) -> Json<Value> {
+    Json(value.as_ref().clone())
+}
+
+/// An integration of any source.
+#[derive(Clone)]
+pub struct IntegrationNode(pub Arc<domain::Integration>);
+
+#[Object(name = "Integration")]
+impl IntegrationNode {
+    pub async fn id(&self) -> ID {
+        ID(GlobalId::new(NodeType::Integration, self.0.source, vec![self.0.source_id.clone()]).encode())
+    }
+    async fn source(&self) -> Source {
+        self.0.source
+    }
+    async fn source_id(&self) -> &str {
+        &self.0.source_id
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    async fn category(&self) -> Option<&str> {
+        self.0.category.as_deref()
+    }
+    async fn enabled(&self) -> Option<bool> {
+        self.0.enabled
+    }
+    /// TRUTO: allow | ask | deny.
+    async fn sharing(&self) -> Option<Sharing> {
+        self.0.sharing
+    }
+    /// TRUTO: environments where the integration is installed.
+    async fn installed_environments(&self) -> Option<&[String]> {
+        self.0.installed_environments.as_deref()
+    }
+    async fn created_at(&self) -> Option<DateTime> {
+        dt(self.0.created_at)
+    }
+    async fn updated_at(&self) -> Option<DateTime> {
+        dt(self.0.updated_at)
+    }
+    /// The owning team; null for sources without teams.
+    async fn team(&self) -> Option<TeamNode> {
+        self.0.team.clone().map(TeamNode)
+    }
+
+    /// Flows of this integration (CELIGO); batched across every integration in the request.
+    async fn flows(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<FlowConnection> {
+        let fp = fingerprint(&["Integration.flows", self.0.source.as_str(), &self.0.source_id]);
+        let request = PageArgs { first, after, last, before }.validate(&fp).map_err(|e| e.to_graphql())?;
+        let rq = req(ctx)?;
+        let sources = &app(ctx)?.sources;
+        let has_flows = sources.get(self.0.source).map(|s| s.flows.is_some()).unwrap_or(false);
+        if !has_flows {
+            return Ok(Conn::empty(false).into());
+        }
+        match rq.flows.load_one((self.0.source, self.0.source_id.clone())).await {
+            Ok(flows) => {
+                let flows = flows.unwrap_or_default();
+                let snapshot = snapshot_of(&request, rq);
+                Ok(positional(&flows, true, &request, &fp, snapshot, |f| &f.source_id, |f| FlowNode(f.clone())).into())
+            }
+            Err(err) => {
+                report(ctx, &err);
+                Ok(Conn::empty(true).into())
+            }
+        }
+    }
+
+    /// Connections this integration uses (CELIGO).
+    async fn connections(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<ConnectionConnection> {
+        let fp = fingerprint(&["Integration.connections", self.0.source.as_str(), &self.0.source_id]);
+        let request = PageArgs { first, after, last, before }.validate(&fp).map_err(|e| e.to_graphql())?;
+        let rq = req(ctx)?;
+        let Some(flows) = app(ctx)?.sources.get(self.0.source).ok().and_then(|s| s.flows.clone()) else {
+            return Ok(Conn::empty(false).into());
+        };
+        match flows.connections(&rq.scope, &self.0.source_id).await {
+            Ok(list) => {
+                let snapshot = snapshot_of(&request, rq);
+                Ok(positional(&list, true, &request, &fp, snapshot, |c| &c.source_id, |c| ConnectionNode(c.clone())).into())
+            }
+            Err(err) => {
+                report(ctx, &err);
+                Ok(Conn::empty(true).into())
+            }
+        }
+    }
+
+    /// History of this integration: ROCKETCHAT webhook executions, CELIGO audit log.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<HistoryFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<HistoryEntryConnection> {
+        let subject = SubjectRef::Integration {
+            source: self.0.source,
+            source_id: self.0.source_id.clone(),
+        };
+        let mut conn = history_connection(
+            ctx,
+            "Integration.history",
+            vec![subject],
+            filter.map(Into::into).unwrap_or_default(),
+            PageArgs { first, after, last, before },
+        )
+        .await?;
+        for node in conn.nodes_mut() {
+            node.set_subject_name(&self.0.name);
+        }
+        Ok(conn.into())
+    }
+
+    /// The vendor object as received (secrets redacted).
+    async fn raw(&self) -> Json<Value> {
+        raw(&self.0.raw)
+    }
+}
+
+/// The snapshot time of a positional walk: the cursor's, or now.
+fn snapshot_of(request: &crate::timeline::PageRequest, rq: &super::super::context::RequestCtx) -> i64 {
+    request
+        .cursor
+        .as_ref()
+        .map(|c| c.snapshot_ms)
+        .unwrap_or_else(|| rq.now.timestamp_millis())
+}
+
+/// A flow (CELIGO).
+#[derive(Clone)]
+pub struct FlowNode(pub Arc<domain::Flow>);
+
+#[Object(name = "Flow")]
+impl FlowNode {
+    pub async fn id(&self) -> ID {
+        let mut parts = vec![self.0.source_id.clone()];
+        parts.extend(self.0.integration_id.clone());
+        ID(GlobalId::new(NodeType::Flow, self.0.source, parts).encode())
+    }
+    async fn source(&self) -> Source {
+        self.0.source
+    }
+    async fn source_id(&self) -> &str {
+        &self.0.source_id
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn enabled(&self) -> Option<bool> {
+        self.0.enabled
+    }
+    /// The integration the flow belongs to.
+    async fn integration(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<IntegrationNode>> {
+        let Some(id) = self.0.integration_id.as_deref() else { return Ok(None) };
+        integration_by_id(ctx, self.0.source, id).await
+    }
+    /// Connections the flow's exports and imports use.
+    async fn connections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ConnectionNode>> {
+        let rq = req(ctx)?;
+        let flows = app(ctx)?.sources.get(self.0.source).map_err(|e| e.to_graphql())?.flows.clone();
+        let Some(flows) = flows else { return Ok(Vec::new()) };
+        match flows.flow_connections(&rq.scope, &self.0).await {
+            Ok(list) => Ok(list.into_iter().map(ConnectionNode).collect()),
+            Err(err) => {
+                report(ctx, &err);
+                Ok(Vec::new())
+            }
+        }
+    }
+    async fn last_executed_at(&self) -> Option<DateTime> {
+        dt(self.0.last_executed_at)
+    }
+    async fn created_at(&self) -> Option<DateTime> {
+        dt(self.0.created_at)
+    }
+    async fn updated_at(&self) -> Option<DateTime> {
+        dt(self.0.updated_at)
+    }
+    async fn raw(&self) -> Json<Value> {
+        raw(&self.0.raw)
+    }
+}
+
+/// A connection to an external system (CELIGO).
+#[derive(Clone)]
+pub struct ConnectionNode(pub Arc<domain::Connection>);
+
+#[Object(name = "Connection")]
+impl ConnectionNode {
+    pub async fn id(&self) -> ID {
+        let mut parts = vec![self.0.source_id.clone()];
+        parts.extend(self.0.integration_id.clone());
+        ID(GlobalId::new(NodeType::Connection, self.0.source, parts).encode())
+    }
+    async fn source(&self) -> Source {
+        self.0.source
+    }
+    async fn source_id(&self) -> &str {
+        &self.0.source_id
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The connector type (`netsuite`, `http`, …).
+    #[graphql(name = "type")]
+    async fn kind(&self) -> Option<&str> {
+        self.0.kind.as_deref()
+    }
+    async fn offline(&self) -> Option<bool> {
+        self.0.offline
+    }
+    async fn created_at(&self) -> Option<DateTime> {
+        dt(self.0.created_at)
+    }
+    async fn updated_at(&self) -> Option<DateTime> {
+        dt(self.0.updated_at)
+    }
+    async fn raw(&self) -> Json<Value> {
+        raw(&self.0.raw)
+    }
+}
+
+/// The team that owns integrations (TRUTO).
+#[derive(Clone)]
+pub struct TeamNode(pub Arc<domain::Team>);
+
+#[Object(name = "Team")]
+impl TeamNode {
+    pub async fn id(&self) -> ID {
+        ID(GlobalId::new(NodeType::Team, self.0.source, vec![self.0.source_id.clone()]).encode())
+    }
+    async fn source(&self) -> Source {
+        self.0.source
+    }
+    async fn source_id(&self) -> &str {
+        &self.0.source_id
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn domain(&self) -> Option<&str> {
+        self.0.domain.as_deref()
+    }
+    async fn logo_url(&self) -> Option<&str> {
+        self.0.logo_url.as_deref()
+    }
+    async fn verified(&self) -> Option<bool> {
+        self.0.verified
+    }
+    async fn white_label(&self) -> Option<bool> {
+        self.0.white_label
+    }
+    async fn created_at(&self) -> Option<DateTime> {
+        dt(self.0.created_at)
+    }
+    async fn updated_at(&self) -> Option<DateTime> {
+        dt(self.0.updated_at)
+    }
+    async fn raw(&self) -> Json<Value> {
+        raw(&self.0.raw)
+    }
+}
+
+/// Fetch one integration (de-duplicated within the request); unknown ids are null.
+pub async fn integration_by_id(ctx: &Context<'_>, source: Source, id: &str) -> async_graphql::Result<Option<IntegrationNode>> {
+    let rq = req(ctx)?;
+    let set = app(ctx)?.sources.get(source).map_err(|e| e.to_graphql())?;
+    let Some(integrations) = set.integrations.clone() else { return Ok(None) };
+    let found = integrations.integration(&rq.scope, id).await.map_err(gql)?;
+    Ok(found.map(IntegrationNode))
+}

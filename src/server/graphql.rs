@@ -1,0 +1,254 @@
+//! GraphQL over HTTP: GET and POST per the GraphQL-over-HTTP spec, content negotiation between
+//! `application/graphql-response+json` and `application/json`, CSRF-safe content types,
+//! batch and deadline limits, `extensions.code` on every error and response-level warnings.
+
+use super::ServerState;
+use crate::error::ErrorCode;
+use crate::schema::context::RequestCtx;
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, Request, Response, ServerError, Value};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response as HttpResponse};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+/// Which media type the answer uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    GraphqlResponseJson,
+    Json,
+}
+
+impl MediaType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// Pick the response media type from `Accept`; `None` when neither is acceptable.
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(MediaType::Json);
+    };
+    let mut best: Option<(f32, MediaType)> = None;
+    for item in accept.split(',') {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let kind = match media.as_str() {
+            GRAPHQL_RESPONSE_JSON => MediaType::GraphqlResponseJson,
+            APPLICATION_JSON => MediaType::Json,
+            "*/*" | "application/*" => MediaType::GraphqlResponseJson,
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, kind));
+        }
+    }
+    best.map(|(_, kind)| kind)
+}
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// `GET /graphql`: GraphiQL for browsers, queries (never mutations) for everyone else.
+pub async fn get_graphql(State(state): State<ServerState>, headers: HeaderMap, RawQuery(query): RawQuery) -> HttpResponse {
+    let query = query.unwrap_or_default();
+    if state.graphiql && accepts_html(&headers) && !query.contains("query=") {
+        return Html(graphiql()).into_response();
+    }
+    let Some(media) = negotiate(&headers) else { return not_acceptable() };
+    if let Some(denied) = check_api_key(&state, &headers, media) {
+        return denied;
+    }
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(request) => request,
+        Err(_) => return request_error(media, StatusCode::BAD_REQUEST, "a GET request needs a `query` parameter (and JSON `variables`, if any)"),
+    };
+    if request.query.trim().is_empty() {
+        return request_error(media, StatusCode::BAD_REQUEST, "the `query` parameter is empty");
+    }
+    if let Some(op) = operation_type(&request) {
+        if op != OperationType::Query {
+            let mut response = request_error(media, StatusCode::METHOD_NOT_ALLOWED, "only queries may be sent with GET; use POST");
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+    }
+    respond(&state, media, execute(&state, request).await)
+}
+
+/// `POST /graphql` with a JSON body (one operation or a batch).
+pub async fn post_graphql(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> HttpResponse {
+    let Some(media) = negotiate(&headers) else { return not_acceptable() };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    if !matches!(content_type.as_deref(), Some(APPLICATION_JSON) | Some(GRAPHQL_RESPONSE_JSON)) {
+        // Only JSON executes: text/plain, form and multipart bodies could be sent cross-site
+        // without a preflight (CSRF), so they are refused before anything runs.
+        return request_error(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as `Content-Type: application/json`");
+    }
+    if let Some(denied) = check_api_key(&state, &headers, media) {
+        return denied;
+    }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(_) => {
+            return request_error(
+                media,
+                StatusCode::BAD_REQUEST,
+                "the body must be a JSON object with a string `query` (and optional `variables`, `operationName`)",
+            )
+        }
+    };
+    match batch {
+        BatchRequest::Single(request) => {
+            if request.query.trim().is_empty() {
+                return request_error(media, StatusCode::BAD_REQUEST, "`query` is empty");
+            }
+            respond(&state, media, execute(&state, request).await)
+        }
+        BatchRequest::Batch(requests) => {
+            if requests.is_empty() || requests.len() > state.max_batch {
+                let text = format!("a batch holds 1 to {} operations, got {}", state.max_batch, requests.len());
+                return request_error(media, StatusCode::BAD_REQUEST, &text);
+            }
+            let responses = futures::future::join_all(requests.into_iter().map(|r| execute(&state, r))).await;
+            json_response(StatusCode::OK, media, &responses)
+        }
+    }
+}
+
+fn check_api_key(state: &ServerState, headers: &HeaderMap, media: MediaType) -> Option<HttpResponse> {
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if state.authorised(auth) {
+        return None;
+    }
+    let mut response = coded_error(media, StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "send `Authorization: Bearer <api key>`");
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Some(response)
+}
+
+/// The operation type the request would run, if the document parses.
+fn operation_type(request: &Request) -> Option<OperationType> {
+    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
+    let name = request.operation_name.as_deref();
+    doc.operations
+        .iter()
+        .find(|(op_name, _)| name.is_none() || op_name.map(|n| n.as_str()) == name)
+        .map(|(_, op)| op.node.ty)
+}
+
+/// Run one operation with fresh per-request state and the request deadline.
+async fn execute(state: &ServerState, request: Request) -> Response {
+    if let Err(err) = async_graphql::parser::parse_query(&request.query) {
+        let mut error = ServerError::new(err.to_string(), None);
+        error.locations = err.positions().collect();
+        return Response::from_errors(vec![with_code(error, ErrorCode::GraphqlParseFailed)]);
+    }
+    let ctx = RequestCtx::new(&state.app.sources);
+    let scope = ctx.scope.clone();
+    let run = state.schema.execute(request.data(ctx));
+    let mut response = match tokio::time::timeout(state.deadline, run).await {
+        Ok(response) => response,
+        Err(_) => {
+            let error = ServerError::new("the request deadline passed before every field was resolved", None);
+            Response::from_errors(vec![with_code(error, ErrorCode::UpstreamTimeout)])
+        }
+    };
+    let executed = response.data != Value::Null;
+    for error in response.errors.iter_mut() {
+        classify(error, executed);
+    }
+    let warnings = scope.warnings();
+    if !warnings.is_empty() {
+        response.extensions.insert(
+            "warnings".to_string(),
+            Value::List(warnings.into_iter().map(Value::String).collect()),
+        );
+    }
+    response
+}
+
+/// Give every error a code: ours already have one; async-graphql's own errors are parse,
+/// validation or limit errors (before execution) or argument errors (during it).
+fn classify(error: &mut ServerError, executed: bool) {
+    if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+        return;
+    }
+    let code = if error.message.starts_with("Query is too complex") || error.message.starts_with("Query is nested too deep") {
+        ErrorCode::QueryTooComplex
+    } else if !executed && error.path.is_empty() {
+        ErrorCode::GraphqlValidationFailed
+    } else if error.message.contains("Failed to parse") || error.message.contains("Invalid value") {
+        ErrorCode::BadUserInput
+    } else {
+        ErrorCode::Internal
+    };
+    *error = with_code(std::mem::replace(error, ServerError::new("", None)), code);
+}
+
+fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    error
+}
+
+/// Status for one executed response: with `application/graphql-response+json`, a request that
+/// never executed (parse or validation failure) is a 400; `application/json` stays 200.
+fn respond(_state: &ServerState, media: MediaType, response: Response) -> HttpResponse {
+    let status = if media == MediaType::GraphqlResponseJson && response.data == Value::Null && response.is_err() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    json_response(status, media, &response)
+}
+
+fn json_response<T: serde::Serialize>(status: StatusCode, media: MediaType, body: &T) -> HttpResponse {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"errors\":[{\"message\":\"serialisation failed\",\"extensions\":{\"code\":\"INTERNAL\"}}]}".to_vec());
+    (status, [(header::CONTENT_TYPE, media.as_str())], bytes).into_response()
+}
+
+fn coded_error(media: MediaType, status: StatusCode, code: ErrorCode, message: &str) -> HttpResponse {
+    let response = Response::from_errors(vec![with_code(ServerError::new(message, None), code)]);
+    json_response(status, media, &response)
+}
+
+fn request_error(media: MediaType, status: StatusCode, message: &str) -> HttpResponse {
+    coded_error(media, status, ErrorCode::BadUserInput, message)
+}
+
+fn not_acceptable() -> HttpResponse {
+    let response = Response::from_errors(vec![with_code(
+        ServerError::new("accept application/graphql-response+json or application/json", None),
+        ErrorCode::BadUserInput,
+    )]);
+    json_response(StatusCode::NOT_ACCEPTABLE, MediaType::Json, &response)
+}
+
+fn graphiql() -> String {
+    GraphiQLSource::build()
+        .endpoint("/graphql")
+        .subscription_endpoint("/graphql/ws")
+        .title("Chronograph")
+        .finish()
+}

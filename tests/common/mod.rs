@@ -1,0 +1,83 @@
+//! Test harness: fake upstreams + a real gateway on an ephemeral port, queried over HTTP.
+#![allow(dead_code)]
+
+use chronograph::config::Config;
+use chronograph::demo::celigo::CeligoFakeConfig;
+use chronograph::demo::DemoUpstreams;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+/// A running gateway with its fakes.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub upstreams: DemoUpstreams,
+    pub client: reqwest::Client,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Demo data with default fake settings.
+    pub async fn start() -> Gateway {
+        Self::start_with(CeligoFakeConfig::default(), 40, |_| {}).await
+    }
+
+    /// Custom Celigo fake settings, number of integrations and config tweaks.
+    pub async fn start_with(celigo: CeligoFakeConfig, integrations: usize, tweak: impl FnOnce(&mut Config)) -> Gateway {
+        let upstreams = DemoUpstreams::start_with(celigo, integrations, chrono::Utc::now())
+            .await
+            .expect("fakes start");
+        let mut config = upstreams.config("127.0.0.1:0");
+        tweak(&mut config);
+        let app = chronograph::build_app(&config).expect("app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Gateway {
+            addr,
+            url: format!("http://{addr}/graphql"),
+            upstreams,
+            client: reqwest::Client::new(),
+            _server: server,
+        }
+    }
+
+    /// POST a query; returns the whole JSON response (data + errors).
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        let body = json!({ "query": query, "variables": variables });
+        let response = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("gateway answers");
+        let text = response.text().await.expect("body");
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    }
+
+    /// Requests the Celigo fake received under `prefix`.
+    pub fn celigo_calls(&self, prefix: &str) -> usize {
+        self.upstreams.celigo.control.count(prefix)
+    }
+
+    pub fn reset_calls(&self) {
+        self.upstreams.celigo.control.clear_requests();
+    }
+}
+
+/// The error codes of a response, in order.
+pub fn codes(response: &Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
