@@ -164,7 +164,11 @@ fn vendor_keys(source: Source) -> VendorKeys {
             required: &["user_id", "auth_token"],
         },
         Source::Celigo | Source::Truto => VendorKeys {
-            allowed: if source == Source::Truto { &["token", "environment_id"] } else { &["token"] },
+            allowed: if source == Source::Truto {
+                &["token", "environment_id"]
+            } else {
+                &["token"]
+            },
             required: &["token"],
         },
         Source::Hexabase => VendorKeys {
@@ -172,7 +176,12 @@ fn vendor_keys(source: Source) -> VendorKeys {
             required: &[],
         },
         Source::Dealcloud => VendorKeys {
-            allowed: &["client_id", "client_secret", "entry_types", "include_calculated"],
+            allowed: &[
+                "client_id",
+                "client_secret",
+                "entry_types",
+                "include_calculated",
+            ],
             required: &["client_id", "client_secret"],
         },
     }
@@ -193,7 +202,11 @@ impl SourceConfig {
             ("environment_id", self.environment_id.is_some()),
             ("include_calculated", self.include_calculated.is_some()),
         ];
-        flags.into_iter().filter(|(_, set)| *set).map(|(name, _)| name).collect()
+        flags
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(name, _)| name)
+            .collect()
     }
 }
 
@@ -233,7 +246,10 @@ impl Config {
             ));
         }
         let positive = [
-            ("server.request_timeout_ms", self.server.request_timeout_ms as usize),
+            (
+                "server.request_timeout_ms",
+                self.server.request_timeout_ms as usize,
+            ),
             ("server.max_depth", self.server.max_depth),
             ("server.max_complexity", self.server.max_complexity),
             ("server.max_aliases", self.server.max_aliases),
@@ -245,7 +261,12 @@ impl Config {
                 problems.push(format!("{key}: must be greater than 0"));
             }
         }
-        if self.server.api_keys.iter().any(|k| k.expose_secret().trim().is_empty()) {
+        if self
+            .server
+            .api_keys
+            .iter()
+            .any(|k| k.expose_secret().trim().is_empty())
+        {
             problems.push("server.api_keys: keys must not be empty".into());
         }
         for source in Source::ALL {
@@ -314,7 +335,9 @@ fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<String
     if source == Source::Hexabase {
         let login = cfg.email.is_some() && cfg.password.is_some();
         if cfg.token.is_none() && !login {
-            problems.push(format!("{prefix}.token: missing (or give email and password)"));
+            problems.push(format!(
+                "{prefix}.token: missing (or give email and password)"
+            ));
         }
     }
     if cfg.timeout_ms == Some(0) {
@@ -330,18 +353,25 @@ fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<String
     }
 }
 
+/// The dotted path of `field`, whether or not figment already appended it to `path`.
+fn key_path(path: &[String], field: &str) -> String {
+    let mut parts: Vec<&str> = path.iter().map(String::as_str).collect();
+    if parts.last() != Some(&field) {
+        parts.push(field);
+    }
+    parts.join(".")
+}
+
 /// `key.path: reason` for one figment error, without values (they may be secrets).
 fn describe_figment_error(err: figment::Error) -> String {
     use figment::error::Kind;
     let path = err.path.join(".");
     let reason = match &err.kind {
         Kind::UnknownField(field, _) => {
-            let key = if path.is_empty() { field.clone() } else { format!("{path}.{field}") };
-            return format!("{key}: unknown key");
+            return format!("{}: unknown key", key_path(&err.path, field))
         }
         Kind::MissingField(field) => {
-            let key = if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
-            return format!("{key}: missing (required)");
+            return format!("{}: missing (required)", key_path(&err.path, field))
         }
         Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
         Kind::InvalidValue(_, expected) => format!("invalid value, expected {expected}"),
@@ -387,18 +417,31 @@ auth_token = "a"
 
     #[test]
     fn unknown_keys_name_their_path() {
-        let err = Config::from_toml_str("[sources.celigo]\nbase_url='https://x.io'\ntoken='t'\ntokn='x'\n")
-            .expect_err("unknown key");
-        assert!(err.to_string().contains("sources.celigo.tokn: unknown key"), "{err}");
-        let err = Config::from_toml_str("[sources.celigo]\nbase_url='https://x.io'\ntoken='t'\nuser_id='x'\n")
-            .expect_err("key of another vendor");
-        assert!(err.to_string().contains("sources.celigo.user_id: unknown key for this source"), "{err}");
+        let err = Config::from_toml_str(
+            "[sources.celigo]\nbase_url='https://x.io'\ntoken='t'\ntokn='x'\n",
+        )
+        .expect_err("unknown key");
+        assert!(
+            err.to_string().contains("sources.celigo.tokn: unknown key"),
+            "{err}"
+        );
+        let err = Config::from_toml_str(
+            "[sources.celigo]\nbase_url='https://x.io'\ntoken='t'\nuser_id='x'\n",
+        )
+        .expect_err("key of another vendor");
+        assert!(
+            err.to_string()
+                .contains("sources.celigo.user_id: unknown key for this source"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_values_are_reported_without_secrets() {
-        let err = Config::from_toml_str("[server]\nlisten='nowhere'\n[sources.celigo]\nbase_url='ftp:/x'\ntoken='hunter2'\n")
-            .expect_err("invalid");
+        let err = Config::from_toml_str(
+            "[server]\nlisten='nowhere'\n[sources.celigo]\nbase_url='ftp:/x'\ntoken='hunter2'\n",
+        )
+        .expect_err("invalid");
         let text = err.to_string();
         assert!(text.contains("server.listen"), "{text}");
         assert!(text.contains("sources.celigo.base_url"), "{text}");

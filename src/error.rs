@@ -94,7 +94,10 @@ impl SourceError {
         SourceError::upstream(
             source,
             ErrorCode::SourceNotConfigured,
-            format!("source {} is not configured on this gateway", source.as_str()),
+            format!(
+                "source {} is not configured on this gateway",
+                source.as_str()
+            ),
         )
     }
 

@@ -5,11 +5,11 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod schema;
+pub mod server;
 pub mod sources;
 pub mod telemetry;
 pub mod timeline;
-pub mod schema;
-pub mod server;
 
 use std::sync::Arc;
 
@@ -25,7 +25,9 @@ pub async fn serve(config: config::Config) -> anyhow::Result<()> {
     let app = build_app(&config).map_err(|e| anyhow::anyhow!(e.message))?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr()).await?;
     tracing::info!(addr = %listener.local_addr()?, sources = ?config_sources(&config), "chronograph listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 
@@ -44,7 +46,9 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             sig.recv().await;
         }
     };

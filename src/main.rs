@@ -1,6 +1,5 @@
 //! Thin entry point: parse the command line, set up logging, hand over to the library.
 
-use anyhow::Context;
 use chronograph::cli::{Cli, Command};
 use chronograph::config::Config;
 use clap::Parser;
@@ -9,7 +8,9 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     chronograph::telemetry::init(&cli.log_format);
-    match cli.command.unwrap_or(Command::Demo { listen: "127.0.0.1:8000".into() }) {
+    match cli.command.unwrap_or(Command::Demo {
+        listen: "127.0.0.1:8000".into(),
+    }) {
         Command::Demo { listen } => chronograph::demo::run(&listen).await,
         Command::Serve { config } => {
             let config = load(&config)?;
@@ -27,13 +28,10 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Load a config or exit with status 2 and one line per problem (never a backtrace).
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-    match Config::load(path) {
-        Ok(config) => Ok(config),
-        Err(err) => {
-            eprintln!("{err}");
-            std::process::exit(2);
-        }
-    }
-    .context("loading config")
+    Config::load(path).or_else(|err| {
+        eprintln!("{err}");
+        std::process::exit(2)
+    })
 }

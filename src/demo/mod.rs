@@ -24,7 +24,12 @@ pub struct DemoUpstreams {
 impl DemoUpstreams {
     /// Start every fake with generated data anchored at `now`.
     pub async fn start(now: DateTime<Utc>) -> std::io::Result<Self> {
-        Self::start_with(celigo::CeligoFakeConfig::default(), DEMO_CELIGO_INTEGRATIONS, now).await
+        Self::start_with(
+            celigo::CeligoFakeConfig::default(),
+            DEMO_CELIGO_INTEGRATIONS,
+            now,
+        )
+        .await
     }
 
     /// Start with a specific Celigo fake configuration (tests shrink page sizes, add limits).
@@ -69,7 +74,9 @@ impl DemoUpstreams {
 pub async fn run(listen: &str) -> anyhow::Result<()> {
     let upstreams = DemoUpstreams::start(Utc::now()).await?;
     let config = upstreams.config(listen);
-    config.validate().map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     tracing::info!(celigo = %upstreams.celigo.base_url, "demo upstreams started");
     println!("Chronograph demo: open http://{listen}/graphql in a browser (GraphiQL)");
     println!("Fake upstreams: CELIGO {}", upstreams.celigo.base_url);

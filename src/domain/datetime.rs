@@ -12,11 +12,18 @@ pub fn parse_lenient(text: &str) -> Option<DateTime<Utc>> {
         return Some(parsed.with_timezone(&Utc));
     }
     // RFC 3339 with a space instead of `T`, or a lower-case `t`/`z`.
-    let normalised = text.replacen(' ', "T", 1).replace('t', "T").replace('z', "Z");
+    let normalised = text
+        .replacen(' ', "T", 1)
+        .replace('t', "T")
+        .replace('z', "Z");
     if let Ok(parsed) = DateTime::parse_from_rfc3339(&normalised) {
         return Some(parsed.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(&normalised, format) {
             return Some(Utc.from_utc_datetime(&naive));
         }

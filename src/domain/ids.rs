@@ -53,7 +53,11 @@ pub struct GlobalId {
 impl GlobalId {
     /// Build an id from the object's vendor id and its parents.
     pub fn new(node_type: NodeType, source: Source, parts: Vec<String>) -> Self {
-        GlobalId { node_type, source, parts }
+        GlobalId {
+            node_type,
+            source,
+            parts,
+        }
     }
 
     /// The opaque string form.

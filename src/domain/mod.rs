@@ -172,9 +172,18 @@ pub struct Actor {
 /// What a history entry is about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SubjectRef {
-    Integration { source: Source, source_id: String },
-    HexabaseItem { application_id: String, datastore_id: String, item_id: String },
-    DealcloudEntryType { entry_type: String },
+    Integration {
+        source: Source,
+        source_id: String,
+    },
+    HexabaseItem {
+        application_id: String,
+        datastore_id: String,
+        item_id: String,
+    },
+    DealcloudEntryType {
+        entry_type: String,
+    },
 }
 
 impl SubjectRef {
@@ -193,7 +202,11 @@ impl SubjectRef {
             SubjectRef::Integration { source, source_id } => {
                 format!("integration:{}:{}", source.as_str(), source_id)
             }
-            SubjectRef::HexabaseItem { application_id, datastore_id, item_id } => {
+            SubjectRef::HexabaseItem {
+                application_id,
+                datastore_id,
+                item_id,
+            } => {
                 format!("hexabase:{application_id}/{datastore_id}/{item_id}")
             }
             SubjectRef::DealcloudEntryType { entry_type } => format!("dealcloud:{entry_type}"),
@@ -259,7 +272,10 @@ fn redact_in_place(value: &mut Value) {
         Value::Object(map) => {
             for (key, inner) in map.iter_mut() {
                 let lower = key.to_ascii_lowercase().replace(['_', '-'], "");
-                if SECRET_KEY_MARKERS.iter().any(|marker| lower.contains(marker)) {
+                if SECRET_KEY_MARKERS
+                    .iter()
+                    .any(|marker| lower.contains(marker))
+                {
                     *inner = Value::String("[redacted]".into());
                 } else {
                     redact_in_place(inner);
@@ -292,7 +308,10 @@ mod tests {
     fn source_order_is_the_enum_order() {
         let mut sources = vec![Source::Dealcloud, Source::Rocketchat, Source::Celigo];
         sources.sort();
-        assert_eq!(sources, vec![Source::Rocketchat, Source::Celigo, Source::Dealcloud]);
+        assert_eq!(
+            sources,
+            vec![Source::Rocketchat, Source::Celigo, Source::Dealcloud]
+        );
         for s in Source::ALL {
             assert_eq!(Source::parse(s.as_str()), Some(s));
         }
@@ -314,7 +333,10 @@ impl HistoryFilter {
         let at = entry.at(observed_at);
         self.since.is_none_or(|since| at >= since)
             && self.until.is_none_or(|until| at < until)
-            && self.kinds.as_ref().is_none_or(|kinds| kinds.contains(&entry.kind))
+            && self
+                .kinds
+                .as_ref()
+                .is_none_or(|kinds| kinds.contains(&entry.kind))
             && self.actor_id.as_ref().is_none_or(|actor| {
                 entry.actor.as_ref().and_then(|a| a.source_id.as_ref()) == Some(actor)
             })
@@ -322,15 +344,19 @@ impl HistoryFilter {
 
     /// Whether any entry of `kind` can pass (lets a stream skip its upstream call entirely).
     pub fn admits_kind(&self, kind: HistoryKind) -> bool {
-        self.kinds.as_ref().is_none_or(|kinds| kinds.contains(&kind))
+        self.kinds
+            .as_ref()
+            .is_none_or(|kinds| kinds.contains(&kind))
     }
 
     /// A stable text form for cursor fingerprints.
     pub fn canonical(&self) -> String {
-        let kinds = self
-            .kinds
-            .as_ref()
-            .map(|k| k.iter().map(|kind| format!("{kind:?}")).collect::<Vec<_>>().join(","));
+        let kinds = self.kinds.as_ref().map(|k| {
+            k.iter()
+                .map(|kind| format!("{kind:?}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
         format!(
             "since={:?};until={:?};kinds={:?};actor={:?}",
             self.since.map(datetime::to_millis),

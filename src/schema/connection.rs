@@ -37,7 +37,12 @@ impl<T: Clone> Conn<T> {
     }
 
     /// Build from `(cursor, node)` pairs already in page order.
-    pub fn from_edges(edges: Vec<(String, T)>, has_next: bool, has_previous: bool, total: Option<usize>) -> Self {
+    pub fn from_edges(
+        edges: Vec<(String, T)>,
+        has_next: bool,
+        has_previous: bool,
+        total: Option<usize>,
+    ) -> Self {
         let page_info = PageInfo {
             has_next_page: has_next,
             has_previous_page: has_previous,
@@ -90,10 +95,25 @@ macro_rules! relay_connection {
     };
 }
 
-relay_connection!(IntegrationConnection, IntegrationEdge, IntegrationNode, "integration");
+relay_connection!(
+    IntegrationConnection,
+    IntegrationEdge,
+    IntegrationNode,
+    "integration"
+);
 relay_connection!(FlowConnection, FlowEdge, FlowNode, "flow");
-relay_connection!(ConnectionConnection, ConnectionEdge, ConnectionNode, "connection");
-relay_connection!(HistoryEntryConnection, HistoryEntryEdge, HistoryEntryNode, "history entry");
+relay_connection!(
+    ConnectionConnection,
+    ConnectionEdge,
+    ConnectionNode,
+    "connection"
+);
+relay_connection!(
+    HistoryEntryConnection,
+    HistoryEntryEdge,
+    HistoryEntryNode,
+    "history entry"
+);
 
 /// Page a vendor-ordered list by position (see `timeline::page`).
 pub fn positional<I, T: Clone>(
@@ -110,8 +130,16 @@ pub fn positional<I, T: Clone>(
     let edges = (window.start..window.end)
         .map(|i| {
             let key = CursorKey::Position(i as u64, ids[i].to_string());
-            (Cursor::new(fingerprint, snapshot_ms, key).encode(), node(&items[i]))
+            (
+                Cursor::new(fingerprint, snapshot_ms, key).encode(),
+                node(&items[i]),
+            )
         })
         .collect();
-    Conn::from_edges(edges, window.has_next, window.has_previous, complete.then_some(items.len()))
+    Conn::from_edges(
+        edges,
+        window.has_next,
+        window.has_previous,
+        complete.then_some(items.len()),
+    )
 }

@@ -53,14 +53,19 @@ impl Loader<(Source, String)> for FlowsLoader {
     type Value = Arc<Vec<Arc<Flow>>>;
     type Error = SharedError;
 
-    async fn load(&self, keys: &[(Source, String)]) -> Result<HashMap<(Source, String), Self::Value>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[(Source, String)],
+    ) -> Result<HashMap<(Source, String), Self::Value>, Self::Error> {
         let mut by_source: HashMap<Source, Vec<String>> = HashMap::new();
         for (source, id) in keys {
             by_source.entry(*source).or_default().push(id.clone());
         }
         let mut out = HashMap::new();
         for (source, ids) in by_source {
-            let Some(flows) = self.sources.get(source).map_err(Arc::new)?.flows.clone() else { continue };
+            let Some(flows) = self.sources.get(source).map_err(Arc::new)?.flows.clone() else {
+                continue;
+            };
             for (id, list) in flows.flows(&self.scope, &ids).await? {
                 out.insert((source, id), Arc::new(list));
             }

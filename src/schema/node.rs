@@ -21,19 +21,30 @@ pub enum Node {
 /// Resolve a global id; unknown objects are `None`, ids Chronograph did not issue are
 /// `BAD_USER_INPUT`.
 pub async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<Node>> {
-    let gid = GlobalId::decode(id)
-        .ok_or_else(|| SourceError::bad_input(format!("`{}` is not a Chronograph id", short(id))).to_graphql())?;
+    let gid = GlobalId::decode(id).ok_or_else(|| {
+        SourceError::bad_input(format!("`{}` is not a Chronograph id", short(id))).to_graphql()
+    })?;
     let rq = req(ctx)?;
-    let set = app(ctx)?.sources.get(gid.source).map_err(|e| e.to_graphql())?;
+    let set = app(ctx)?
+        .sources
+        .get(gid.source)
+        .map_err(|e| e.to_graphql())?;
     let scope = &rq.scope;
     let node = match gid.node_type {
         NodeType::Integration => match &set.integrations {
-            Some(src) => src.integration(scope, gid.source_id()).await.map_err(gql)?.map(|i| Node::Integration(IntegrationNode(i))),
+            Some(src) => src
+                .integration(scope, gid.source_id())
+                .await
+                .map_err(gql)?
+                .map(|i| Node::Integration(IntegrationNode(i))),
             None => None,
         },
         NodeType::Flow => match (&set.flows, gid.parent(0)) {
             (Some(src), Some(integration_id)) => {
-                let mut flows = src.flows(scope, &[integration_id.to_string()]).await.map_err(gql)?;
+                let mut flows = src
+                    .flows(scope, &[integration_id.to_string()])
+                    .await
+                    .map_err(gql)?;
                 flows
                     .remove(integration_id)
                     .unwrap_or_default()
@@ -52,17 +63,28 @@ pub async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Optio
             None => None,
         },
         NodeType::Team => match &set.teams {
-            Some(src) => src.team(scope, gid.source_id()).await.map_err(gql)?.map(|t| Node::Team(TeamNode(t))),
+            Some(src) => src
+                .team(scope, gid.source_id())
+                .await
+                .map_err(gql)?
+                .map(|t| Node::Team(TeamNode(t))),
             None => None,
         },
         NodeType::HistoryEntry => {
-            let Some(subject) = subject_of(&gid) else { return Ok(None) };
+            let Some(subject) = subject_of(&gid) else {
+                return Ok(None);
+            };
             match &set.history {
                 Some(src) => src
                     .history_entry(scope, &subject, gid.source_id(), rq.now)
                     .await
                     .map_err(gql)?
-                    .map(|entry| Node::HistoryEntry(HistoryEntryNode { entry: entry.into(), observed_at: rq.now })),
+                    .map(|entry| {
+                        Node::HistoryEntry(HistoryEntryNode {
+                            entry: entry.into(),
+                            observed_at: rq.now,
+                        })
+                    }),
                 None => None,
             }
         }
@@ -78,8 +100,13 @@ fn subject_of(gid: &GlobalId) -> Option<SubjectRef> {
             datastore_id: ds.clone(),
             item_id: item.clone(),
         }),
-        (Source::Dealcloud, [entry_type]) => Some(SubjectRef::DealcloudEntryType { entry_type: entry_type.clone() }),
-        (source, [integration]) => Some(SubjectRef::Integration { source, source_id: integration.clone() }),
+        (Source::Dealcloud, [entry_type]) => Some(SubjectRef::DealcloudEntryType {
+            entry_type: entry_type.clone(),
+        }),
+        (source, [integration]) => Some(SubjectRef::Integration {
+            source,
+            source_id: integration.clone(),
+        }),
         _ => None,
     }
 }

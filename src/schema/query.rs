@@ -3,7 +3,10 @@
 use super::connection::{positional, HistoryEntryConnection, IntegrationConnection};
 use super::context::{app, report, req};
 use super::node::{resolve, Node};
-use super::types::{history_connection, HistoryEntryNode, HistoryFilterInput, HistorySubject, IntegrationNode, TeamNode};
+use super::types::{
+    history_connection, HistoryEntryNode, HistoryFilterInput, HistorySubject, IntegrationNode,
+    TeamNode,
+};
 use crate::domain::{Source, SubjectRef};
 use crate::error::{gql, ErrorCode, SourceError};
 use crate::sources::Listing;
@@ -54,9 +57,17 @@ impl Query {
     }
 
     /// Fetch up to 100 objects by global id; unknown ones are null.
-    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<Node>>> {
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Option<Node>>> {
         if ids.len() > MAX_NODES {
-            return Err(SourceError::bad_input(format!("`nodes` takes at most {MAX_NODES} ids, got {}", ids.len())).to_graphql());
+            return Err(SourceError::bad_input(format!(
+                "`nodes` takes at most {MAX_NODES} ids, got {}",
+                ids.len()
+            ))
+            .to_graphql());
         }
         let lookups = ids.iter().map(|id| resolve(ctx, id));
         let results = futures::future::join_all(lookups).await;
@@ -84,7 +95,14 @@ impl Query {
         before: Option<String>,
     ) -> async_graphql::Result<IntegrationConnection> {
         let fp = fingerprint(&["Query.integrations", source.map_or("ALL", Source::as_str)]);
-        let request = PageArgs { first, after, last, before }.validate(&fp).map_err(|e| e.to_graphql())?;
+        let request = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .validate(&fp)
+        .map_err(|e| e.to_graphql())?;
         let rq = req(ctx)?;
         let sources = &app(ctx)?.sources;
         let wanted: Vec<Source> = match source {
@@ -95,13 +113,18 @@ impl Query {
             None => sources.configured(),
         };
         let mut need = request.items_needed();
-        let mut listing = Listing { items: Vec::new(), complete: true };
+        let mut listing = Listing {
+            items: Vec::new(),
+            complete: true,
+        };
         for one in wanted {
             if need == Some(0) {
                 listing.complete = false;
                 break;
             }
-            let Some(src) = sources.get(one).ok().and_then(|s| s.integrations.clone()) else { continue };
+            let Some(src) = sources.get(one).ok().and_then(|s| s.integrations.clone()) else {
+                continue;
+            };
             match src.list_integrations(&rq.scope, need).await {
                 Ok(part) => {
                     need = need.map(|n| n.saturating_sub(part.items.len()));
@@ -117,7 +140,10 @@ impl Query {
                 }
             }
         }
-        let snapshot = request.cursor.as_ref().map_or(rq.now.timestamp_millis(), |c| c.snapshot_ms);
+        let snapshot = request
+            .cursor
+            .as_ref()
+            .map_or(rq.now.timestamp_millis(), |c| c.snapshot_ms);
         Ok(positional(
             &listing.items,
             listing.complete,
@@ -131,22 +157,46 @@ impl Query {
     }
 
     /// One integration; null when the source does not know the id.
-    async fn integration(&self, ctx: &Context<'_>, source: Source, source_id: String) -> async_graphql::Result<Option<IntegrationNode>> {
+    async fn integration(
+        &self,
+        ctx: &Context<'_>,
+        source: Source,
+        source_id: String,
+    ) -> async_graphql::Result<Option<IntegrationNode>> {
         let rq = req(ctx)?;
         let set = app(ctx)?.sources.get(source).map_err(|e| e.to_graphql())?;
-        let Some(src) = &set.integrations else { return Ok(None) };
-        Ok(src.integration(&rq.scope, &source_id).await.map_err(gql)?.map(IntegrationNode))
+        let Some(src) = &set.integrations else {
+            return Ok(None);
+        };
+        Ok(src
+            .integration(&rq.scope, &source_id)
+            .await
+            .map_err(gql)?
+            .map(IntegrationNode))
     }
 
     /// One team (TRUTO); other sources have no teams.
-    async fn team(&self, ctx: &Context<'_>, source: Source, source_id: String) -> async_graphql::Result<Option<TeamNode>> {
+    async fn team(
+        &self,
+        ctx: &Context<'_>,
+        source: Source,
+        source_id: String,
+    ) -> async_graphql::Result<Option<TeamNode>> {
         if source != Source::Truto {
-            return Err(SourceError::bad_input(format!("{} has no teams", source.as_str())).to_graphql());
+            return Err(
+                SourceError::bad_input(format!("{} has no teams", source.as_str())).to_graphql(),
+            );
         }
         let rq = req(ctx)?;
         let set = app(ctx)?.sources.get(source).map_err(|e| e.to_graphql())?;
-        let Some(src) = &set.teams else { return Ok(None) };
-        Ok(src.team(&rq.scope, &source_id).await.map_err(gql)?.map(TeamNode))
+        let Some(src) = &set.teams else {
+            return Ok(None);
+        };
+        Ok(src
+            .team(&rq.scope, &source_id)
+            .await
+            .map_err(gql)?
+            .map(TeamNode))
     }
 
     /// The merged timeline of any mix of subjects, newest first.
@@ -166,7 +216,12 @@ impl Query {
             "Query.history",
             subjects,
             filter.map(Into::into).unwrap_or_default(),
-            PageArgs { first, after, last, before },
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
         )
         .await
         .map(Into::into)
@@ -174,7 +229,11 @@ impl Query {
 
     /// Entries newer than `since` (a datetime or a previous `nextSince`), for syncing a
     /// client-side store.
-    async fn changes(&self, subjects: Vec<HistorySubject>, since: Option<String>) -> async_graphql::Result<ChangeSet> {
+    async fn changes(
+        &self,
+        subjects: Vec<HistorySubject>,
+        since: Option<String>,
+    ) -> async_graphql::Result<ChangeSet> {
         let _ = (subjects, since);
         Err(not_available("changes"))
     }

@@ -17,8 +17,14 @@ impl ScalarType for DateTime {
             Value::String(text) => chrono::DateTime::parse_from_rfc3339(text)
                 .ok()
                 .map(|t| DateTime(t.with_timezone(&Utc)))
-                .or_else(|| parse_lenient(text).filter(|_| text.contains('T')).map(DateTime))
-                .ok_or_else(|| InputValueError::custom(format!("`{text}` is not an RFC 3339 datetime"))),
+                .or_else(|| {
+                    parse_lenient(text)
+                        .filter(|_| text.contains('T'))
+                        .map(DateTime)
+                })
+                .ok_or_else(|| {
+                    InputValueError::custom(format!("`{text}` is not an RFC 3339 datetime"))
+                }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }

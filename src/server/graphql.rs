@@ -66,26 +66,48 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 }
 
 /// `GET /graphql`: GraphiQL for browsers, queries (never mutations) for everyone else.
-pub async fn get_graphql(State(state): State<ServerState>, headers: HeaderMap, RawQuery(query): RawQuery) -> HttpResponse {
+pub async fn get_graphql(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> HttpResponse {
     let query = query.unwrap_or_default();
     if state.graphiql && accepts_html(&headers) && !query.contains("query=") {
         return Html(graphiql()).into_response();
     }
-    let Some(media) = negotiate(&headers) else { return not_acceptable() };
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
     if let Some(denied) = check_api_key(&state, &headers, media) {
         return denied;
     }
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
-        Err(_) => return request_error(media, StatusCode::BAD_REQUEST, "a GET request needs a `query` parameter (and JSON `variables`, if any)"),
+        Err(_) => {
+            return request_error(
+                media,
+                StatusCode::BAD_REQUEST,
+                "a GET request needs a `query` parameter (and JSON `variables`, if any)",
+            )
+        }
     };
     if request.query.trim().is_empty() {
-        return request_error(media, StatusCode::BAD_REQUEST, "the `query` parameter is empty");
+        return request_error(
+            media,
+            StatusCode::BAD_REQUEST,
+            "the `query` parameter is empty",
+        );
     }
     if let Some(op) = operation_type(&request) {
         if op != OperationType::Query {
-            let mut response = request_error(media, StatusCode::METHOD_NOT_ALLOWED, "only queries may be sent with GET; use POST");
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            let mut response = request_error(
+                media,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only queries may be sent with GET; use POST",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
     }
@@ -93,16 +115,35 @@ pub async fn get_graphql(State(state): State<ServerState>, headers: HeaderMap, R
 }
 
 /// `POST /graphql` with a JSON body (one operation or a batch).
-pub async fn post_graphql(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> HttpResponse {
-    let Some(media) = negotiate(&headers) else { return not_acceptable() };
+pub async fn post_graphql(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResponse {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    if !matches!(content_type.as_deref(), Some(APPLICATION_JSON) | Some(GRAPHQL_RESPONSE_JSON)) {
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if !matches!(
+        content_type.as_deref(),
+        Some(APPLICATION_JSON) | Some(GRAPHQL_RESPONSE_JSON)
+    ) {
         // Only JSON executes: text/plain, form and multipart bodies could be sent cross-site
         // without a preflight (CSRF), so they are refused before anything runs.
-        return request_error(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as `Content-Type: application/json`");
+        return request_error(
+            media,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as `Content-Type: application/json`",
+        );
     }
     if let Some(denied) = check_api_key(&state, &headers, media) {
         return denied;
@@ -126,22 +167,40 @@ pub async fn post_graphql(State(state): State<ServerState>, headers: HeaderMap, 
         }
         BatchRequest::Batch(requests) => {
             if requests.is_empty() || requests.len() > state.max_batch {
-                let text = format!("a batch holds 1 to {} operations, got {}", state.max_batch, requests.len());
+                let text = format!(
+                    "a batch holds 1 to {} operations, got {}",
+                    state.max_batch,
+                    requests.len()
+                );
                 return request_error(media, StatusCode::BAD_REQUEST, &text);
             }
-            let responses = futures::future::join_all(requests.into_iter().map(|r| execute(&state, r))).await;
+            let responses =
+                futures::future::join_all(requests.into_iter().map(|r| execute(&state, r))).await;
             json_response(StatusCode::OK, media, &responses)
         }
     }
 }
 
-fn check_api_key(state: &ServerState, headers: &HeaderMap, media: MediaType) -> Option<HttpResponse> {
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+fn check_api_key(
+    state: &ServerState,
+    headers: &HeaderMap,
+    media: MediaType,
+) -> Option<HttpResponse> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if state.authorised(auth) {
         return None;
     }
-    let mut response = coded_error(media, StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "send `Authorization: Bearer <api key>`");
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let mut response = coded_error(
+        media,
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthenticated,
+        "send `Authorization: Bearer <api key>`",
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     Some(response)
 }
 
@@ -168,7 +227,10 @@ async fn execute(state: &ServerState, request: Request) -> Response {
     let mut response = match tokio::time::timeout(state.deadline, run).await {
         Ok(response) => response,
         Err(_) => {
-            let error = ServerError::new("the request deadline passed before every field was resolved", None);
+            let error = ServerError::new(
+                "the request deadline passed before every field was resolved",
+                None,
+            );
             Response::from_errors(vec![with_code(error, ErrorCode::UpstreamTimeout)])
         }
     };
@@ -189,10 +251,16 @@ async fn execute(state: &ServerState, request: Request) -> Response {
 /// Give every error a code: ours already have one; async-graphql's own errors are parse,
 /// validation or limit errors (before execution) or argument errors (during it).
 fn classify(error: &mut ServerError, executed: bool) {
-    if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+    if error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
+    {
         return;
     }
-    let code = if error.message.starts_with("Query is too complex") || error.message.starts_with("Query is nested too deep") {
+    let code = if error.message.starts_with("Query is too complex")
+        || error.message.starts_with("Query is nested too deep")
+    {
         ErrorCode::QueryTooComplex
     } else if !executed && error.path.is_empty() {
         ErrorCode::GraphqlValidationFailed
@@ -215,7 +283,10 @@ fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
 /// Status for one executed response: with `application/graphql-response+json`, a request that
 /// never executed (parse or validation failure) is a 400; `application/json` stays 200.
 fn respond(_state: &ServerState, media: MediaType, response: Response) -> HttpResponse {
-    let status = if media == MediaType::GraphqlResponseJson && response.data == Value::Null && response.is_err() {
+    let status = if media == MediaType::GraphqlResponseJson
+        && response.data == Value::Null
+        && response.is_err()
+    {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -223,12 +294,21 @@ fn respond(_state: &ServerState, media: MediaType, response: Response) -> HttpRe
     json_response(status, media, &response)
 }
 
-fn json_response<T: serde::Serialize>(status: StatusCode, media: MediaType, body: &T) -> HttpResponse {
+fn json_response<T: serde::Serialize>(
+    status: StatusCode,
+    media: MediaType,
+    body: &T,
+) -> HttpResponse {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"errors\":[{\"message\":\"serialisation failed\",\"extensions\":{\"code\":\"INTERNAL\"}}]}".to_vec());
     (status, [(header::CONTENT_TYPE, media.as_str())], bytes).into_response()
 }
 
-fn coded_error(media: MediaType, status: StatusCode, code: ErrorCode, message: &str) -> HttpResponse {
+fn coded_error(
+    media: MediaType,
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+) -> HttpResponse {
     let response = Response::from_errors(vec![with_code(ServerError::new(message, None), code)]);
     json_response(status, media, &response)
 }
@@ -239,7 +319,10 @@ fn request_error(media: MediaType, status: StatusCode, message: &str) -> HttpRes
 
 fn not_acceptable() -> HttpResponse {
     let response = Response::from_errors(vec![with_code(
-        ServerError::new("accept application/graphql-response+json or application/json", None),
+        ServerError::new(
+            "accept application/graphql-response+json or application/json",
+            None,
+        ),
         ErrorCode::BadUserInput,
     )]);
     json_response(StatusCode::NOT_ACCEPTABLE, MediaType::Json, &response)

@@ -33,8 +33,12 @@ impl ServerState {
         if self.api_keys.is_empty() {
             return true;
         }
-        let Some(token) = header_value.and_then(|v| v.strip_prefix("Bearer ")) else { return false };
-        self.api_keys.iter().any(|k| constant_time_eq(k.expose_secret().as_bytes(), token.trim().as_bytes()))
+        let Some(token) = header_value.and_then(|v| v.strip_prefix("Bearer ")) else {
+            return false;
+        };
+        self.api_keys
+            .iter()
+            .any(|k| constant_time_eq(k.expose_secret().as_bytes(), token.trim().as_bytes()))
     }
 }
 
@@ -59,7 +63,10 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
         .max_age(Duration::from_secs(600));
     Router::new()
-        .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
+        .route(
+            "/graphql",
+            get(graphql::get_graphql).post(graphql::post_graphql),
+        )
         .route_service("/graphql/ws", GraphQLSubscription::new(schema))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -95,5 +102,8 @@ async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
             })
         })
         .collect();
-    (StatusCode::OK, Json(serde_json::json!({ "status": "ready", "sources": sources })))
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({ "status": "ready", "sources": sources })),
+    )
 }

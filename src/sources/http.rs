@@ -111,7 +111,9 @@ impl CallStats {
     fn record(&self, outcome: Result<(), &SourceError>) {
         if let Ok(mut last) = self.last_error.lock() {
             // A client's unknown id or bad argument says nothing about the source's health.
-            let health = outcome.err().filter(|e| !matches!(e.code, ErrorCode::NotFound | ErrorCode::BadUserInput));
+            let health = outcome
+                .err()
+                .filter(|e| !matches!(e.code, ErrorCode::NotFound | ErrorCode::BadUserInput));
             *last = health.map(|e| e.message.clone());
         }
     }
@@ -180,7 +182,10 @@ impl Upstream {
     /// Accept a URL an upstream handed back (a `Link` target) only if it points at the same
     /// origin, so a hostile upstream cannot make Chronograph send credentials elsewhere.
     pub fn follow(&self, link: &str) -> Result<Url, SourceError> {
-        let url = self.base.join(link).map_err(|_| self.bad_response("unusable Link header"))?;
+        let url = self
+            .base
+            .join(link)
+            .map_err(|_| self.bad_response("unusable Link header"))?;
         if url.origin() != self.base.origin() {
             return Err(self.bad_response("Link header points at another origin"));
         }
@@ -229,7 +234,10 @@ impl Upstream {
         })
     }
 
-    fn spawn_get(&self, url: Url) -> impl std::future::Future<Output = Result<Arc<Fetched>, SharedError>> + Send + 'static {
+    fn spawn_get(
+        &self,
+        url: Url,
+    ) -> impl std::future::Future<Output = Result<Arc<Fetched>, SharedError>> + Send + 'static {
         let request = self.request(url.clone());
         let source = self.source;
         let max = self.max_body_bytes;
@@ -276,10 +284,16 @@ async fn execute(
     request: reqwest::RequestBuilder,
     max_body: usize,
 ) -> Result<Fetched, SourceError> {
-    let mut response = request.send().await.map_err(|err| transport_error(source, &err))?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|err| transport_error(source, &err))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    if response.content_length().is_some_and(|len| len as usize > max_body) {
+    if response
+        .content_length()
+        .is_some_and(|len| len as usize > max_body)
+    {
         return Err(too_large(source));
     }
     let mut body = Vec::new();
@@ -304,7 +318,11 @@ async fn execute(
     }
     let body = Bytes::from(body);
     if (200..300).contains(&status) {
-        return Ok(Fetched { status, headers, body });
+        return Ok(Fetched {
+            status,
+            headers,
+            body,
+        });
     }
     Err(status_error(source, status, &headers, &body))
 }
@@ -328,7 +346,10 @@ fn transport_error(source: Source, err: &reqwest::Error) -> SourceError {
         SourceError::upstream(
             source,
             ErrorCode::UpstreamUnavailable,
-            format!("{} is unreachable (connection failed or was closed)", source.as_str()),
+            format!(
+                "{} is unreachable (connection failed or was closed)",
+                source.as_str()
+            ),
         )
     }
 }
@@ -339,15 +360,34 @@ pub fn status_error(source: Source, status: u16, headers: &HeaderMap, body: &[u8
     let detail = vendor.map(|m| format!(": {m}")).unwrap_or_default();
     let name = source.as_str();
     let (code, message) = match status {
-        400 | 422 => (ErrorCode::BadUserInput, format!("{name} rejected the request{detail}")),
-        401 | 403 => (ErrorCode::UpstreamUnauthorized, format!("{name} refused the credentials ({status}){detail}")),
+        400 | 422 => (
+            ErrorCode::BadUserInput,
+            format!("{name} rejected the request{detail}"),
+        ),
+        401 | 403 => (
+            ErrorCode::UpstreamUnauthorized,
+            format!("{name} refused the credentials ({status}){detail}"),
+        ),
         404 => (ErrorCode::NotFound, format!("{name} has no such object")),
-        408 | 504 => (ErrorCode::UpstreamTimeout, format!("{name} timed out ({status})")),
-        429 => (ErrorCode::UpstreamRateLimited, format!("{name} rate limit reached")),
-        500..=599 => (ErrorCode::UpstreamUnavailable, format!("{name} failed ({status})")),
-        _ => (ErrorCode::UpstreamBadResponse, format!("{name} answered with unexpected status {status}")),
+        408 | 504 => (
+            ErrorCode::UpstreamTimeout,
+            format!("{name} timed out ({status})"),
+        ),
+        429 => (
+            ErrorCode::UpstreamRateLimited,
+            format!("{name} rate limit reached"),
+        ),
+        500..=599 => (
+            ErrorCode::UpstreamUnavailable,
+            format!("{name} failed ({status})"),
+        ),
+        _ => (
+            ErrorCode::UpstreamBadResponse,
+            format!("{name} answered with unexpected status {status}"),
+        ),
     };
-    SourceError::upstream(source, code, message).with_retry_after(retry_after_seconds(headers, status))
+    SourceError::upstream(source, code, message)
+        .with_retry_after(retry_after_seconds(headers, status))
 }
 
 /// Pull a short human message out of any of the vendors' error envelopes.
@@ -369,12 +409,20 @@ pub fn retry_after_seconds(headers: &HeaderMap, status: u16) -> Option<u64> {
     if status != 429 && status != 503 {
         return None;
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
         return Some(secs);
     }
     if let Some(reset_ms) = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok()) {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         return Some(reset_ms.saturating_sub(now_ms).div_ceil(1000));
     }
     header("ratelimit-reset").and_then(|v| v.parse::<u64>().ok())
@@ -416,7 +464,10 @@ mod tests {
             Duration::from_secs(1),
         )
         .expect("valid");
-        let url = up.url(&["v1", "integrations", "../x?y#z/w"], &[("from", "2024-01-01T00:00:00Z")]);
+        let url = up.url(
+            &["v1", "integrations", "../x?y#z/w"],
+            &[("from", "2024-01-01T00:00:00Z")],
+        );
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:9/v1/integrations/..%2Fx%3Fy%23z%2Fw?from=2024-01-01T00%3A00%3A00Z"
@@ -431,8 +482,14 @@ mod tests {
         h.insert("retry-after", "7".parse().expect("header"));
         assert_eq!(retry_after_seconds(&h, 429), Some(7));
         let mut h = HeaderMap::new();
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        h.insert("x-ratelimit-reset", (now_ms + 41_500).to_string().parse().expect("header"));
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        h.insert(
+            "x-ratelimit-reset",
+            (now_ms + 41_500).to_string().parse().expect("header"),
+        );
         assert_eq!(retry_after_seconds(&h, 429), Some(42));
         let mut h = HeaderMap::new();
         h.insert("ratelimit-reset", "10".parse().expect("header"));
@@ -442,11 +499,19 @@ mod tests {
 
     #[test]
     fn error_bodies_are_summarised_not_dumped() {
-        let long = format!("{{\"errors\":[{{\"code\":\"x\",\"message\":\"{}\"}}]}}", "a".repeat(500));
+        let long = format!(
+            "{{\"errors\":[{{\"code\":\"x\",\"message\":\"{}\"}}]}}",
+            "a".repeat(500)
+        );
         let err = status_error(Source::Celigo, 400, &HeaderMap::new(), long.as_bytes());
         assert_eq!(err.code, ErrorCode::BadUserInput);
         assert!(err.message.chars().count() < 260, "{}", err.message);
-        let err = status_error(Source::Celigo, 503, &HeaderMap::new(), b"<html>stack trace at /srv/app.js</html>");
+        let err = status_error(
+            Source::Celigo,
+            503,
+            &HeaderMap::new(),
+            b"<html>stack trace at /srv/app.js</html>",
+        );
         assert_eq!(err.code, ErrorCode::UpstreamUnavailable);
         assert!(!err.message.contains("/srv"));
     }

@@ -7,7 +7,9 @@ pub mod celigo;
 pub mod http;
 
 use crate::config::Config;
-use crate::domain::{Connection, Flow, HistoryEntry, HistoryFilter, Integration, Source, SubjectRef, Team};
+use crate::domain::{
+    Connection, Flow, HistoryEntry, HistoryFilter, Integration, Source, SubjectRef, Team,
+};
 use crate::error::{SourceError, SourceResult};
 use crate::timeline::merge::{StreamPage, StreamWindow};
 use async_trait::async_trait;
@@ -28,10 +30,18 @@ pub struct Listing<T> {
 pub trait IntegrationSource: Send + Sync {
     /// At least `need` integrations from the head of the vendor's order (all when `None`),
     /// fetching no more upstream pages than that takes.
-    async fn list_integrations(&self, scope: &RequestScope, need: Option<usize>) -> SourceResult<Listing<Arc<Integration>>>;
+    async fn list_integrations(
+        &self,
+        scope: &RequestScope,
+        need: Option<usize>,
+    ) -> SourceResult<Listing<Arc<Integration>>>;
 
     /// One integration; `None` when the vendor does not know the id.
-    async fn integration(&self, scope: &RequestScope, id: &str) -> SourceResult<Option<Arc<Integration>>>;
+    async fn integration(
+        &self,
+        scope: &RequestScope,
+        id: &str,
+    ) -> SourceResult<Option<Arc<Integration>>>;
 }
 
 /// Sources that keep a history per subject.
@@ -60,16 +70,33 @@ pub trait HistorySource: Send + Sync {
 #[async_trait]
 pub trait FlowSource: Send + Sync {
     /// Flows of many integrations at once (the adapter picks per-integration or bulk calls).
-    async fn flows(&self, scope: &RequestScope, integration_ids: &[String]) -> SourceResult<HashMap<String, Vec<Arc<Flow>>>>;
+    async fn flows(
+        &self,
+        scope: &RequestScope,
+        integration_ids: &[String],
+    ) -> SourceResult<HashMap<String, Vec<Arc<Flow>>>>;
 
     /// Connections of one integration.
-    async fn connections(&self, scope: &RequestScope, integration_id: &str) -> SourceResult<Vec<Arc<Connection>>>;
+    async fn connections(
+        &self,
+        scope: &RequestScope,
+        integration_id: &str,
+    ) -> SourceResult<Vec<Arc<Connection>>>;
 
     /// Connections one flow reads from or writes to.
-    async fn flow_connections(&self, scope: &RequestScope, flow: &Flow) -> SourceResult<Vec<Arc<Connection>>>;
+    async fn flow_connections(
+        &self,
+        scope: &RequestScope,
+        flow: &Flow,
+    ) -> SourceResult<Vec<Arc<Connection>>>;
 
     /// One connection by id, searched under its integration when known.
-    async fn connection(&self, scope: &RequestScope, id: &str, integration_id: Option<&str>) -> SourceResult<Option<Arc<Connection>>>;
+    async fn connection(
+        &self,
+        scope: &RequestScope,
+        id: &str,
+        integration_id: Option<&str>,
+    ) -> SourceResult<Option<Arc<Connection>>>;
 }
 
 /// Sources whose integrations belong to teams (Truto).
@@ -102,11 +129,16 @@ impl Sources {
         let client = http::build_client()?;
         let mut configured = HashMap::new();
         for source in Source::ALL {
-            let Some(cfg) = config.sources.get(source) else { continue };
+            let Some(cfg) = config.sources.get(source) else {
+                continue;
+            };
             let set = match source {
                 Source::Celigo => celigo::Celigo::source_set(client.clone(), cfg)?,
                 other => {
-                    tracing::warn!(source = other.as_str(), "no adapter for this source in this build; it stays unconfigured");
+                    tracing::warn!(
+                        source = other.as_str(),
+                        "no adapter for this source in this build; it stays unconfigured"
+                    );
                     continue;
                 }
             };
@@ -117,11 +149,16 @@ impl Sources {
 
     /// Configured sources in enum order.
     pub fn configured(&self) -> Vec<Source> {
-        Source::ALL.into_iter().filter(|s| self.configured.contains_key(s)).collect()
+        Source::ALL
+            .into_iter()
+            .filter(|s| self.configured.contains_key(s))
+            .collect()
     }
 
     /// The capabilities of one source, or `SOURCE_NOT_CONFIGURED`.
     pub fn get(&self, source: Source) -> Result<&SourceSet, SourceError> {
-        self.configured.get(&source).ok_or_else(|| SourceError::not_configured(source))
+        self.configured
+            .get(&source)
+            .ok_or_else(|| SourceError::not_configured(source))
     }
 }

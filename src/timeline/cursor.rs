@@ -73,18 +73,26 @@ impl Cursor {
         }
         slim.key = match slim.key {
             CursorKey::Position(i, id) => CursorKey::Position(i, cut(&id, 0)),
-            CursorKey::Timeline(at, s, id) => CursorKey::Timeline(at, s, cut(&id, MAX_KEY_ID_BYTES)),
+            CursorKey::Timeline(at, s, id) => {
+                CursorKey::Timeline(at, s, cut(&id, MAX_KEY_ID_BYTES))
+            }
         };
         encode_raw(&slim)
     }
 
     /// Decode and check a client-supplied cursor against the arguments it is used with.
     pub fn decode(text: &str, expected_fingerprint: &str) -> Result<Cursor, SourceError> {
-        let invalid = || SourceError::bad_input("invalid cursor: pass back a cursor exactly as Chronograph returned it");
+        let invalid = || {
+            SourceError::bad_input(
+                "invalid cursor: pass back a cursor exactly as Chronograph returned it",
+            )
+        };
         if text.len() > MAX_CURSOR_BYTES * 2 {
             return Err(invalid());
         }
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).map_err(|_| invalid())?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .map_err(|_| invalid())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if cursor.version != CURSOR_VERSION {
             return Err(SourceError::bad_input(
@@ -137,7 +145,8 @@ mod tests {
     fn any_key() -> impl Strategy<Value = CursorKey> {
         prop_oneof![
             (any::<u64>(), ".{0,40}").prop_map(|(i, id)| CursorKey::Position(i, id)),
-            (any::<i64>(), any_source(), ".{0,40}").prop_map(|(at, s, id)| CursorKey::Timeline(at, s, id)),
+            (any::<i64>(), any_source(), ".{0,40}")
+                .prop_map(|(at, s, id)| CursorKey::Timeline(at, s, id)),
         ]
     }
 
@@ -174,8 +183,14 @@ mod tests {
 
     #[test]
     fn a_cursor_for_other_arguments_is_rejected() {
-        let text = Cursor::new(&fingerprint(&["Query.integrations", "CELIGO"]), 1, CursorKey::Position(3, "x".into())).encode();
-        let err = Cursor::decode(&text, &fingerprint(&["Query.integrations", "TRUTO"])).expect_err("mismatch");
+        let text = Cursor::new(
+            &fingerprint(&["Query.integrations", "CELIGO"]),
+            1,
+            CursorKey::Position(3, "x".into()),
+        )
+        .encode();
+        let err = Cursor::decode(&text, &fingerprint(&["Query.integrations", "TRUTO"]))
+            .expect_err("mismatch");
         assert!(err.message.contains("different arguments"));
         assert!(Cursor::decode(&text, &fingerprint(&["Query.integrations", "CELIGO"])).is_ok());
     }

@@ -42,19 +42,31 @@ impl PageArgs {
     /// Validate against DESIGN.md §3 and decode the cursor for this list's fingerprint.
     pub fn validate(&self, fingerprint: &str) -> Result<PageRequest, SourceError> {
         if self.first.is_some() && self.last.is_some() {
-            return Err(SourceError::bad_input("pass either `first` or `last`, not both"));
+            return Err(SourceError::bad_input(
+                "pass either `first` or `last`, not both",
+            ));
         }
         if self.after.is_some() && self.last.is_some() {
-            return Err(SourceError::bad_input("`after` goes with `first`; use `before` with `last`"));
+            return Err(SourceError::bad_input(
+                "`after` goes with `first`; use `before` with `last`",
+            ));
         }
         if self.before.is_some() && self.first.is_some() {
-            return Err(SourceError::bad_input("`before` goes with `last`; use `after` with `first`"));
+            return Err(SourceError::bad_input(
+                "`before` goes with `last`; use `after` with `first`",
+            ));
         }
         if self.after.is_some() && self.before.is_some() {
-            return Err(SourceError::bad_input("pass either `after` or `before`, not both"));
+            return Err(SourceError::bad_input(
+                "pass either `after` or `before`, not both",
+            ));
         }
         let backward = self.last.is_some() || self.before.is_some();
-        let (name, size) = if backward { ("last", self.last) } else { ("first", self.first) };
+        let (name, size) = if backward {
+            ("last", self.last)
+        } else {
+            ("first", self.first)
+        };
         let limit = match size {
             None => DEFAULT_PAGE_SIZE,
             Some(n) if n < 0 || n as usize > MAX_PAGE_SIZE => {
@@ -69,7 +81,11 @@ impl PageArgs {
             None => None,
         };
         Ok(PageRequest {
-            direction: if backward { Direction::Backward } else { Direction::Forward },
+            direction: if backward {
+                Direction::Backward
+            } else {
+                Direction::Forward
+            },
             limit,
             cursor,
         })
@@ -112,7 +128,9 @@ pub struct Window {
 /// is the whole list) that `request` asks for.
 pub fn positional_window(ids: &[&str], complete: bool, request: &PageRequest) -> Window {
     let len = ids.len();
-    let anchor = request.position().map(|(index, id)| realign(ids, index, id));
+    let anchor = request
+        .position()
+        .map(|(index, id)| realign(ids, index, id));
     match request.direction {
         Direction::Forward => {
             let start = anchor.map_or(0, |a| a.after()).min(len);
@@ -178,21 +196,40 @@ mod tests {
     use crate::timeline::cursor::fingerprint;
     use proptest::prelude::*;
 
-    fn args(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> PageArgs {
-        PageArgs { first, after, last, before }
+    fn args(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> PageArgs {
+        PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
     }
 
     #[test]
     fn argument_rules_of_design_section_3() {
         let fp = fingerprint(&["t"]);
         assert!(args(Some(1), None, Some(1), None).validate(&fp).is_err());
-        assert!(args(None, Some("x".into()), Some(1), None).validate(&fp).is_err());
+        assert!(args(None, Some("x".into()), Some(1), None)
+            .validate(&fp)
+            .is_err());
         assert!(args(Some(101), None, None, None).validate(&fp).is_err());
         assert!(args(Some(-1), None, None, None).validate(&fp).is_err());
         assert!(args(None, None, Some(101), None).validate(&fp).is_err());
-        assert!(args(None, Some("garbage".into()), None, None).validate(&fp).is_err());
-        let req = args(None, None, None, None).validate(&fp).expect("defaults");
-        assert_eq!((req.direction, req.limit), (Direction::Forward, DEFAULT_PAGE_SIZE));
+        assert!(args(None, Some("garbage".into()), None, None)
+            .validate(&fp)
+            .is_err());
+        let req = args(None, None, None, None)
+            .validate(&fp)
+            .expect("defaults");
+        assert_eq!(
+            (req.direction, req.limit),
+            (Direction::Forward, DEFAULT_PAGE_SIZE)
+        );
         let req = args(None, None, Some(5), None).validate(&fp).expect("last");
         assert_eq!((req.direction, req.limit), (Direction::Backward, 5));
         assert!(args(Some(0), None, None, None).validate(&fp).is_ok());
@@ -214,13 +251,27 @@ mod tests {
             let request = page_args.validate(&fp).expect("valid");
             let window = positional_window(&refs, true, &request);
             let page: Vec<String> = ids[window.start..window.end].to_vec();
-            let edge = if backward { window.start } else { window.end.saturating_sub(1) };
-            if backward { seen.splice(0..0, page.clone()); } else { seen.extend(page.clone()); }
-            let more = if backward { window.has_previous } else { window.has_next };
+            let edge = if backward {
+                window.start
+            } else {
+                window.end.saturating_sub(1)
+            };
+            if backward {
+                seen.splice(0..0, page.clone());
+            } else {
+                seen.extend(page.clone());
+            }
+            let more = if backward {
+                window.has_previous
+            } else {
+                window.has_next
+            };
             if !more || page.is_empty() {
                 break;
             }
-            cursor = Some(Cursor::new(&fp, 0, CursorKey::Position(edge as u64, ids[edge].clone())).encode());
+            cursor = Some(
+                Cursor::new(&fp, 0, CursorKey::Position(edge as u64, ids[edge].clone())).encode(),
+            );
         }
         seen
     }

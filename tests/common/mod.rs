@@ -23,14 +23,20 @@ impl Gateway {
     }
 
     /// Custom Celigo fake settings, number of integrations and config tweaks.
-    pub async fn start_with(celigo: CeligoFakeConfig, integrations: usize, tweak: impl FnOnce(&mut Config)) -> Gateway {
+    pub async fn start_with(
+        celigo: CeligoFakeConfig,
+        integrations: usize,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Gateway {
         let upstreams = DemoUpstreams::start_with(celigo, integrations, chrono::Utc::now())
             .await
             .expect("fakes start");
         let mut config = upstreams.config("127.0.0.1:0");
         tweak(&mut config);
         let app = chronograph::build_app(&config).expect("app builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

@@ -1,6 +1,8 @@
 //! `Integration`, `Flow`, `Connection` and `Team`.
 
-use super::super::connection::{positional, Conn, ConnectionConnection, FlowConnection, HistoryEntryConnection};
+use super::super::connection::{
+    positional, Conn, ConnectionConnection, FlowConnection, HistoryEntryConnection,
+};
 use super::super::context::{app, report, req};
 use super::super::scalars::{dt, DateTime};
 use super::history::history_connection;
@@ -25,7 +27,12 @@ pub struct IntegrationNode(pub Arc<domain::Integration>);
 #[Object(name = "Integration")]
 impl IntegrationNode {
     pub async fn id(&self) -> ID {
-        ID(GlobalId::new(NodeType::Integration, self.0.source, vec![self.0.source_id.clone()]).encode())
+        ID(GlobalId::new(
+            NodeType::Integration,
+            self.0.source,
+            vec![self.0.source_id.clone()],
+        )
+        .encode())
     }
     async fn source(&self) -> Source {
         self.0.source
@@ -73,19 +80,46 @@ impl IntegrationNode {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<FlowConnection> {
-        let fp = fingerprint(&["Integration.flows", self.0.source.as_str(), &self.0.source_id]);
-        let request = PageArgs { first, after, last, before }.validate(&fp).map_err(|e| e.to_graphql())?;
+        let fp = fingerprint(&[
+            "Integration.flows",
+            self.0.source.as_str(),
+            &self.0.source_id,
+        ]);
+        let request = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .validate(&fp)
+        .map_err(|e| e.to_graphql())?;
         let rq = req(ctx)?;
         let sources = &app(ctx)?.sources;
-        let has_flows = sources.get(self.0.source).map(|s| s.flows.is_some()).unwrap_or(false);
+        let has_flows = sources
+            .get(self.0.source)
+            .map(|s| s.flows.is_some())
+            .unwrap_or(false);
         if !has_flows {
             return Ok(Conn::empty(false).into());
         }
-        match rq.flows.load_one((self.0.source, self.0.source_id.clone())).await {
+        match rq
+            .flows
+            .load_one((self.0.source, self.0.source_id.clone()))
+            .await
+        {
             Ok(flows) => {
                 let flows = flows.unwrap_or_default();
                 let snapshot = snapshot_of(&request, rq);
-                Ok(positional(&flows, true, &request, &fp, snapshot, |f| &f.source_id, |f| FlowNode(f.clone())).into())
+                Ok(positional(
+                    &flows,
+                    true,
+                    &request,
+                    &fp,
+                    snapshot,
+                    |f| &f.source_id,
+                    |f| FlowNode(f.clone()),
+                )
+                .into())
             }
             Err(err) => {
                 report(ctx, &err);
@@ -103,16 +137,41 @@ impl IntegrationNode {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<ConnectionConnection> {
-        let fp = fingerprint(&["Integration.connections", self.0.source.as_str(), &self.0.source_id]);
-        let request = PageArgs { first, after, last, before }.validate(&fp).map_err(|e| e.to_graphql())?;
+        let fp = fingerprint(&[
+            "Integration.connections",
+            self.0.source.as_str(),
+            &self.0.source_id,
+        ]);
+        let request = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .validate(&fp)
+        .map_err(|e| e.to_graphql())?;
         let rq = req(ctx)?;
-        let Some(flows) = app(ctx)?.sources.get(self.0.source).ok().and_then(|s| s.flows.clone()) else {
+        let Some(flows) = app(ctx)?
+            .sources
+            .get(self.0.source)
+            .ok()
+            .and_then(|s| s.flows.clone())
+        else {
             return Ok(Conn::empty(false).into());
         };
         match flows.connections(&rq.scope, &self.0.source_id).await {
             Ok(list) => {
                 let snapshot = snapshot_of(&request, rq);
-                Ok(positional(&list, true, &request, &fp, snapshot, |c| &c.source_id, |c| ConnectionNode(c.clone())).into())
+                Ok(positional(
+                    &list,
+                    true,
+                    &request,
+                    &fp,
+                    snapshot,
+                    |c| &c.source_id,
+                    |c| ConnectionNode(c.clone()),
+                )
+                .into())
             }
             Err(err) => {
                 report(ctx, &err);
@@ -140,7 +199,12 @@ impl IntegrationNode {
             "Integration.history",
             vec![subject],
             filter.map(Into::into).unwrap_or_default(),
-            PageArgs { first, after, last, before },
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
         )
         .await?;
         for node in conn.nodes_mut() {
@@ -156,7 +220,10 @@ impl IntegrationNode {
 }
 
 /// The snapshot time of a positional walk: the cursor's, or now.
-fn snapshot_of(request: &crate::timeline::PageRequest, rq: &super::super::context::RequestCtx) -> i64 {
+fn snapshot_of(
+    request: &crate::timeline::PageRequest,
+    rq: &super::super::context::RequestCtx,
+) -> i64 {
     request
         .cursor
         .as_ref()
@@ -188,15 +255,27 @@ impl FlowNode {
         self.0.enabled
     }
     /// The integration the flow belongs to.
-    async fn integration(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<IntegrationNode>> {
-        let Some(id) = self.0.integration_id.as_deref() else { return Ok(None) };
+    async fn integration(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<IntegrationNode>> {
+        let Some(id) = self.0.integration_id.as_deref() else {
+            return Ok(None);
+        };
         integration_by_id(ctx, self.0.source, id).await
     }
     /// Connections the flow's exports and imports use.
     async fn connections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ConnectionNode>> {
         let rq = req(ctx)?;
-        let flows = app(ctx)?.sources.get(self.0.source).map_err(|e| e.to_graphql())?.flows.clone();
-        let Some(flows) = flows else { return Ok(Vec::new()) };
+        let flows = app(ctx)?
+            .sources
+            .get(self.0.source)
+            .map_err(|e| e.to_graphql())?
+            .flows
+            .clone();
+        let Some(flows) = flows else {
+            return Ok(Vec::new());
+        };
         match flows.flow_connections(&rq.scope, &self.0).await {
             Ok(list) => Ok(list.into_iter().map(ConnectionNode).collect()),
             Err(err) => {
@@ -265,7 +344,12 @@ pub struct TeamNode(pub Arc<domain::Team>);
 #[Object(name = "Team")]
 impl TeamNode {
     pub async fn id(&self) -> ID {
-        ID(GlobalId::new(NodeType::Team, self.0.source, vec![self.0.source_id.clone()]).encode())
+        ID(GlobalId::new(
+            NodeType::Team,
+            self.0.source,
+            vec![self.0.source_id.clone()],
+        )
+        .encode())
     }
     async fn source(&self) -> Source {
         self.0.source
@@ -300,10 +384,16 @@ impl TeamNode {
 }
 
 /// Fetch one integration (de-duplicated within the request); unknown ids are null.
-pub async fn integration_by_id(ctx: &Context<'_>, source: Source, id: &str) -> async_graphql::Result<Option<IntegrationNode>> {
+pub async fn integration_by_id(
+    ctx: &Context<'_>,
+    source: Source,
+    id: &str,
+) -> async_graphql::Result<Option<IntegrationNode>> {
     let rq = req(ctx)?;
     let set = app(ctx)?.sources.get(source).map_err(|e| e.to_graphql())?;
-    let Some(integrations) = set.integrations.clone() else { return Ok(None) };
+    let Some(integrations) = set.integrations.clone() else {
+        return Ok(None);
+    };
     let found = integrations.integration(&rq.scope, id).await.map_err(gql)?;
     Ok(found.map(IntegrationNode))
 }

@@ -57,9 +57,15 @@ impl HistoryEntryNode {
         let mut parts = vec![entry.source_id.clone()];
         match &entry.subject_ref {
             SubjectRef::Integration { source_id, .. } => parts.push(source_id.clone()),
-            SubjectRef::HexabaseItem { application_id, datastore_id, item_id } => {
-                parts.extend([application_id.clone(), datastore_id.clone(), item_id.clone()])
-            }
+            SubjectRef::HexabaseItem {
+                application_id,
+                datastore_id,
+                item_id,
+            } => parts.extend([
+                application_id.clone(),
+                datastore_id.clone(),
+                item_id.clone(),
+            ]),
             SubjectRef::DealcloudEntryType { entry_type } => parts.push(entry_type.clone()),
         }
         GlobalId::new(NodeType::HistoryEntry, entry.source, parts)
@@ -114,7 +120,10 @@ impl HistoryEntryNode {
         }
     }
     /// Set when the subject is an integration.
-    async fn integration(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<IntegrationNode>> {
+    async fn integration(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<IntegrationNode>> {
         match self.entry.integration_ref() {
             Some((source, id)) => integration_by_id(ctx, source, id).await,
             None => Ok(None),
@@ -162,7 +171,9 @@ pub async fn history_connection(
     }
     if let (Some(since), Some(until)) = (filter.since, filter.until) {
         if since >= until {
-            return Err(SourceError::bad_input("`filter.since` must be before `filter.until`").to_graphql());
+            return Err(
+                SourceError::bad_input("`filter.since` must be before `filter.until`").to_graphql(),
+            );
         }
     }
     let canonical: Vec<String> = subjects.iter().map(SubjectRef::canonical).collect();
@@ -181,7 +192,10 @@ pub async fn history_connection(
         .unwrap_or(rq.now);
     let window = StreamWindow {
         direction: request.direction,
-        key: request.cursor.as_ref().and_then(|c| TimelineKey::from_cursor(&c.key)),
+        key: request
+            .cursor
+            .as_ref()
+            .and_then(|c| TimelineKey::from_cursor(&c.key)),
         limit: request.limit,
         snapshot,
     };
@@ -223,7 +237,13 @@ pub async fn history_connection(
         .map(|entry| {
             let key = TimelineKey::of(&entry, snapshot).to_cursor_key();
             let cursor = Cursor::new(&fp, snapshot_ms, key).encode();
-            (cursor, HistoryEntryNode { entry: Arc::new(entry), observed_at: snapshot })
+            (
+                cursor,
+                HistoryEntryNode {
+                    entry: Arc::new(entry),
+                    observed_at: snapshot,
+                },
+            )
         })
         .collect();
     let has_cursor = request.cursor.is_some();

@@ -52,7 +52,9 @@ impl From<HistorySubject> for SubjectRef {
                 datastore_id: r.datastore_id,
                 item_id: r.item_id,
             },
-            HistorySubject::DealcloudEntryType(entry_type) => SubjectRef::DealcloudEntryType { entry_type },
+            HistorySubject::DealcloudEntryType(entry_type) => {
+                SubjectRef::DealcloudEntryType { entry_type }
+            }
         }
     }
 }

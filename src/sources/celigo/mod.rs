@@ -8,7 +8,9 @@ use super::http::{Auth, RequestScope, Upstream};
 use super::{FlowSource, HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::config::SourceConfig;
 use crate::domain::datetime::format_utc_ms;
-use crate::domain::{Connection, Flow, HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef};
+use crate::domain::{
+    Connection, Flow, HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef,
+};
 use crate::error::{ErrorCode, SourceError, SourceResult};
 use crate::timeline::merge::{sort_timeline, StreamPage, StreamWindow, TimelineKey};
 use crate::timeline::Direction;
@@ -32,9 +34,18 @@ pub struct Celigo {
 
 impl Celigo {
     /// Build the adapter and register what it provides.
-    pub fn source_set(client: reqwest::Client, cfg: &SourceConfig) -> Result<SourceSet, SourceError> {
+    pub fn source_set(
+        client: reqwest::Client,
+        cfg: &SourceConfig,
+    ) -> Result<SourceSet, SourceError> {
         let token = cfg.token.clone().unwrap_or_else(|| SecretString::from(""));
-        let up = Arc::new(Upstream::new(Source::Celigo, client, cfg.base(), Auth::Bearer(token), cfg.timeout())?);
+        let up = Arc::new(Upstream::new(
+            Source::Celigo,
+            client,
+            cfg.base(),
+            Auth::Bearer(token),
+            cfg.timeout(),
+        )?);
         let celigo = Arc::new(Celigo { up: up.clone() });
         Ok(SourceSet {
             integrations: Some(celigo.clone()),
@@ -77,14 +88,25 @@ impl Celigo {
                 None => None,
             };
             if next.is_some() && enough(&items) {
-                return Ok(Listing { items, complete: false });
+                return Ok(Listing {
+                    items,
+                    complete: false,
+                });
             }
         }
-        Ok(Listing { items, complete: true })
+        Ok(Listing {
+            items,
+            complete: true,
+        })
     }
 
     /// Every item of a list.
-    async fn walk_all<T>(&self, scope: &RequestScope, first: Url, map: impl FnMut(&Value) -> Option<T>) -> SourceResult<Vec<T>> {
+    async fn walk_all<T>(
+        &self,
+        scope: &RequestScope,
+        first: Url,
+        map: impl FnMut(&Value) -> Option<T>,
+    ) -> SourceResult<Vec<T>> {
         Ok(self.walk(scope, first, map, |_| false).await?.items)
     }
 
@@ -95,20 +117,29 @@ impl Celigo {
         }
     }
 
-    async fn flows_of(&self, scope: &RequestScope, integration_id: Option<&str>) -> SourceResult<Vec<Arc<Flow>>> {
+    async fn flows_of(
+        &self,
+        scope: &RequestScope,
+        integration_id: Option<&str>,
+    ) -> SourceResult<Vec<Arc<Flow>>> {
         self.walk_all(scope, self.flows_url(integration_id), |v| {
             decode_item::<WireFlow>(v, "flow").map(|w| Arc::new(w.into_domain(v)))
         })
         .await
     }
 
-    async fn connections_of(&self, scope: &RequestScope, integration_id: Option<&str>) -> SourceResult<Vec<Arc<Connection>>> {
+    async fn connections_of(
+        &self,
+        scope: &RequestScope,
+        integration_id: Option<&str>,
+    ) -> SourceResult<Vec<Arc<Connection>>> {
         let url = match integration_id {
             Some(id) => self.url(&["integrations", id, "connections"], &[]),
             None => self.url(&["connections"], &[]),
         };
         self.walk_all(scope, url, |v| {
-            decode_item::<WireConnection>(v, "connection").map(|w| Arc::new(w.into_domain(v, integration_id)))
+            decode_item::<WireConnection>(v, "connection")
+                .map(|w| Arc::new(w.into_domain(v, integration_id)))
         })
         .await
     }
@@ -141,7 +172,10 @@ impl Celigo {
             .walk(
                 scope,
                 url,
-                |v| decode_item::<WireAudit>(v, "audit entry").map(|w| w.into_domain(v, integration_id)),
+                |v| {
+                    decode_item::<WireAudit>(v, "audit entry")
+                        .map(|w| w.into_domain(v, integration_id))
+                },
                 |items: &[HistoryEntry]| {
                     // Check the (undocumented) newest-first order while reading.
                     for entry in items.iter().skip(items.len().saturating_sub(1000)) {
@@ -180,13 +214,17 @@ fn audit_has_enough(items: &[HistoryEntry], filter: &HistoryFilter, window: &Str
         (Direction::Forward, _) => {
             let admitted = items
                 .iter()
-                .filter(|e| filter.matches(e, snapshot) && window.admits(&TimelineKey::of(e, snapshot)))
+                .filter(|e| {
+                    filter.matches(e, snapshot) && window.admits(&TimelineKey::of(e, snapshot))
+                })
                 .count();
             admitted > window.limit
         }
         // Backward from a cursor: everything newer than the cursor has been read once an
         // entry at or past the cursor shows up.
-        (Direction::Backward, Some(key)) => items.last().is_some_and(|e| TimelineKey::of(e, snapshot) >= *key),
+        (Direction::Backward, Some(key)) => items
+            .last()
+            .is_some_and(|e| TimelineKey::of(e, snapshot) >= *key),
         (Direction::Backward, None) => false,
     }
 }
@@ -201,21 +239,33 @@ fn not_found_is_none<T>(result: SourceResult<T>) -> SourceResult<Option<T>> {
 
 #[async_trait]
 impl IntegrationSource for Celigo {
-    async fn list_integrations(&self, scope: &RequestScope, need: Option<usize>) -> SourceResult<Listing<Arc<Integration>>> {
+    async fn list_integrations(
+        &self,
+        scope: &RequestScope,
+        need: Option<usize>,
+    ) -> SourceResult<Listing<Arc<Integration>>> {
         let url = self.url(&["integrations"], &[]);
         self.walk(
             scope,
             url,
-            |v| decode_item::<WireIntegration>(v, "integration").map(|w| Arc::new(w.into_domain(v))),
+            |v| {
+                decode_item::<WireIntegration>(v, "integration").map(|w| Arc::new(w.into_domain(v)))
+            },
             |items| need.is_some_and(|n| items.len() >= n),
         )
         .await
     }
 
-    async fn integration(&self, scope: &RequestScope, id: &str) -> SourceResult<Option<Arc<Integration>>> {
+    async fn integration(
+        &self,
+        scope: &RequestScope,
+        id: &str,
+    ) -> SourceResult<Option<Arc<Integration>>> {
         let url = self.url(&["integrations", id], &[]);
         let fetched = not_found_is_none(self.up.get_json::<Value>(scope, url).await)?;
-        let Some((value, _)) = fetched else { return Ok(None) };
+        let Some((value, _)) = fetched else {
+            return Ok(None);
+        };
         let wire = WireIntegration::deserialize_strict(&value)?;
         Ok(Some(Arc::new(wire.into_domain(&value))))
     }
@@ -243,7 +293,9 @@ impl HistorySource for Celigo {
         window: &StreamWindow,
     ) -> SourceResult<StreamPage> {
         match subject {
-            SubjectRef::Integration { source_id, .. } => self.audit(scope, source_id, filter, window).await,
+            SubjectRef::Integration { source_id, .. } => {
+                self.audit(scope, source_id, filter, window).await
+            }
             _ => Ok(StreamPage::default()),
         }
     }
@@ -255,7 +307,9 @@ impl HistorySource for Celigo {
         entry_id: &str,
         _observed_at: DateTime<Utc>,
     ) -> SourceResult<Option<HistoryEntry>> {
-        let SubjectRef::Integration { source_id, .. } = subject else { return Ok(None) };
+        let SubjectRef::Integration { source_id, .. } = subject else {
+            return Ok(None);
+        };
         let url = self.url(&["integrations", source_id, "audit"], &[]);
         let listing = not_found_is_none(
             self.walk(
@@ -272,34 +326,66 @@ impl HistorySource for Celigo {
 
 #[async_trait]
 impl FlowSource for Celigo {
-    async fn flows(&self, scope: &RequestScope, integration_ids: &[String]) -> SourceResult<HashMap<String, Vec<Arc<Flow>>>> {
-        let mut grouped: HashMap<String, Vec<Arc<Flow>>> =
-            integration_ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+    async fn flows(
+        &self,
+        scope: &RequestScope,
+        integration_ids: &[String],
+    ) -> SourceResult<HashMap<String, Vec<Arc<Flow>>>> {
+        let mut grouped: HashMap<String, Vec<Arc<Flow>>> = integration_ids
+            .iter()
+            .map(|id| (id.clone(), Vec::new()))
+            .collect();
         if let [only] = integration_ids {
             // One integration: its own route is smaller than every flow of the account.
-            let flows = not_found_is_none(self.flows_of(scope, Some(only)).await)?.unwrap_or_default();
+            let flows =
+                not_found_is_none(self.flows_of(scope, Some(only)).await)?.unwrap_or_default();
             grouped.insert(only.clone(), flows);
             return Ok(grouped);
         }
         // Many integrations: one bulk list, grouped by `_integrationId`, beats N calls.
         for flow in self.flows_of(scope, None).await? {
-            if let Some(list) = flow.integration_id.as_ref().and_then(|id| grouped.get_mut(id)) {
+            if let Some(list) = flow
+                .integration_id
+                .as_ref()
+                .and_then(|id| grouped.get_mut(id))
+            {
                 list.push(flow);
             }
         }
         Ok(grouped)
     }
 
-    async fn connections(&self, scope: &RequestScope, integration_id: &str) -> SourceResult<Vec<Arc<Connection>>> {
-        Ok(not_found_is_none(self.connections_of(scope, Some(integration_id)).await)?.unwrap_or_default())
+    async fn connections(
+        &self,
+        scope: &RequestScope,
+        integration_id: &str,
+    ) -> SourceResult<Vec<Arc<Connection>>> {
+        Ok(
+            not_found_is_none(self.connections_of(scope, Some(integration_id)).await)?
+                .unwrap_or_default(),
+        )
     }
 
-    async fn flow_connections(&self, scope: &RequestScope, flow: &Flow) -> SourceResult<Vec<Arc<Connection>>> {
-        let Some(integration_id) = flow.integration_id.as_deref() else { return Ok(Vec::new()) };
+    async fn flow_connections(
+        &self,
+        scope: &RequestScope,
+        flow: &Flow,
+    ) -> SourceResult<Vec<Arc<Connection>>> {
+        let Some(integration_id) = flow.integration_id.as_deref() else {
+            return Ok(Vec::new());
+        };
         let resource = |v: &Value| decode_item::<WireResource>(v, "export/import");
         let (exports, imports, connections) = futures::try_join!(
-            self.walk_all(scope, self.url(&["integrations", integration_id, "exports"], &[]), resource),
-            self.walk_all(scope, self.url(&["integrations", integration_id, "imports"], &[]), resource),
+            self.walk_all(
+                scope,
+                self.url(&["integrations", integration_id, "exports"], &[]),
+                resource
+            ),
+            self.walk_all(
+                scope,
+                self.url(&["integrations", integration_id, "imports"], &[]),
+                resource
+            ),
             self.connections(scope, integration_id),
         )?;
         let used: HashSet<&str> = exports
@@ -308,10 +394,18 @@ impl FlowSource for Celigo {
             .filter(|r| flow.resource_ids.contains(&r.id))
             .filter_map(|r| r.connection_id.as_deref())
             .collect();
-        Ok(connections.into_iter().filter(|c| used.contains(c.source_id.as_str())).collect())
+        Ok(connections
+            .into_iter()
+            .filter(|c| used.contains(c.source_id.as_str()))
+            .collect())
     }
 
-    async fn connection(&self, scope: &RequestScope, id: &str, integration_id: Option<&str>) -> SourceResult<Option<Arc<Connection>>> {
+    async fn connection(
+        &self,
+        scope: &RequestScope,
+        id: &str,
+        integration_id: Option<&str>,
+    ) -> SourceResult<Option<Arc<Connection>>> {
         let list = match integration_id {
             Some(iid) => self.connections(scope, iid).await?,
             None => self.connections_of(scope, None).await?,

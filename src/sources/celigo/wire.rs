@@ -3,7 +3,8 @@
 
 use crate::domain::datetime::parse_field;
 use crate::domain::{
-    redact, Actor, Connection, Flow, HistoryEntry, HistoryKind, Integration, Source, Subject, SubjectRef,
+    redact, Actor, Connection, Flow, HistoryEntry, HistoryKind, Integration, Source, Subject,
+    SubjectRef,
 };
 use crate::error::truncate_message;
 use serde::Deserialize;
@@ -226,7 +227,9 @@ impl WireAudit {
     fn actor(&self) -> Option<Actor> {
         let user = self.by_user.as_ref();
         let actor = Actor {
-            source_id: user.and_then(|u| u.id.clone()).or_else(|| self.by_user_id.clone()),
+            source_id: user
+                .and_then(|u| u.id.clone())
+                .or_else(|| self.by_user_id.clone()),
             name: user.and_then(|u| u.name.clone()),
             email: user.and_then(|u| u.email.clone()),
         };
@@ -238,7 +241,11 @@ impl WireAudit {
         let who = actor
             .and_then(|a| a.name.clone().or_else(|| a.email.clone()))
             .unwrap_or_else(|| "System".to_string());
-        let event = self.event.as_deref().unwrap_or("changed").to_ascii_lowercase();
+        let event = self
+            .event
+            .as_deref()
+            .unwrap_or("changed")
+            .to_ascii_lowercase();
         let verb = match event.as_str() {
             "create" => "created".to_string(),
             "update" => "updated".to_string(),
@@ -251,7 +258,11 @@ impl WireAudit {
         let mut text = if matches!(event.as_str(), "signin" | "signout") {
             format!("{who} {verb}")
         } else {
-            let resource = self.resource_type.as_deref().unwrap_or("resource").to_ascii_lowercase();
+            let resource = self
+                .resource_type
+                .as_deref()
+                .unwrap_or("resource")
+                .to_ascii_lowercase();
             match self.deleted_info.as_ref().and_then(|d| d.name.as_deref()) {
                 Some(name) => format!("{who} {verb} {resource} “{name}”"),
                 None => format!("{who} {verb} {resource}"),

@@ -1,0 +1,611 @@
+//! Black-box tests of the Celigo vertical: real gateway, real HTTP, in-process Celigo fake.
+
+mod common;
+
+use chronograph::demo::celigo::CeligoFakeConfig;
+use chronograph::demo::fake::Fault;
+use common::{codes, Gateway};
+use serde_json::{json, Value};
+
+fn small_pages() -> CeligoFakeConfig {
+    CeligoFakeConfig {
+        default_limit: 5,
+        ..CeligoFakeConfig::default()
+    }
+}
+
+fn fake_integration_ids(gw: &Gateway) -> Vec<String> {
+    gw.upstreams
+        .celigo_fake
+        .data()
+        .integrations
+        .iter()
+        .filter_map(|i| i["_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+const PAGE: &str = "query($first: Int, $after: String, $last: Int, $before: String) {
+  integrations(source: CELIGO, first: $first, after: $after, last: $last, before: $before) {
+    edges { cursor node { sourceId name } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    totalCount
+  }
+}";
+
+fn page_ids(response: &Value) -> Vec<String> {
+    response["data"]["integrations"]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["sourceId"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn integrations_page_across_upstream_link_pages_and_visit_each_once() {
+    let gw = Gateway::start_with(small_pages(), 40, |_| {}).await;
+    let expected = fake_integration_ids(&gw);
+
+    let first = gw.query(PAGE, json!({ "first": 12 })).await;
+    assert!(first["errors"].is_null(), "{first}");
+    assert_eq!(page_ids(&first), expected[..12].to_vec());
+    assert_eq!(
+        first["data"]["integrations"]["pageInfo"]["hasNextPage"],
+        true
+    );
+    // 13 items are needed (12 + one to answer hasNextPage): three upstream pages of 5.
+    assert_eq!(gw.celigo_calls("/v1/integrations"), 3);
+    let requests = gw.upstreams.celigo.control.requests();
+    assert!(requests
+        .iter()
+        .all(|r| r.header("authorization") == Some("Bearer demo-celigo-token")));
+    assert!(requests.iter().all(|r| r.method == "GET"));
+    assert!(
+        requests[0].query.is_none(),
+        "first page asks with no parameters"
+    );
+    assert!(
+        requests[1].query.is_some(),
+        "later pages follow the Link URL verbatim"
+    );
+
+    let mut seen = page_ids(&first);
+    let mut cursor = first["data"]["integrations"]["pageInfo"]["endCursor"].clone();
+    let mut last_page = Value::Null;
+    for _ in 0..10 {
+        let page = gw
+            .query(PAGE, json!({ "first": 12, "after": cursor }))
+            .await;
+        assert!(page["errors"].is_null(), "{page}");
+        seen.extend(page_ids(&page));
+        cursor = page["data"]["integrations"]["pageInfo"]["endCursor"].clone();
+        if page["data"]["integrations"]["pageInfo"]["hasNextPage"] == false {
+            last_page = page;
+            break;
+        }
+    }
+    assert_eq!(
+        seen, expected,
+        "forward paging visits every integration exactly once, in order"
+    );
+    assert_eq!(last_page["data"]["integrations"]["totalCount"], 40);
+    assert_eq!(
+        last_page["data"]["integrations"]["pageInfo"]["hasPreviousPage"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn integrations_page_backward_with_last_and_before() {
+    let gw = Gateway::start_with(small_pages(), 23, |_| {}).await;
+    let expected = fake_integration_ids(&gw);
+    let mut seen: Vec<String> = Vec::new();
+    let mut before = Value::Null;
+    for _ in 0..10 {
+        let page = gw
+            .query(PAGE, json!({ "last": 10, "before": before }))
+            .await;
+        assert!(page["errors"].is_null(), "{page}");
+        let mut ids = page_ids(&page);
+        ids.extend(seen);
+        seen = ids;
+        before = page["data"]["integrations"]["pageInfo"]["startCursor"].clone();
+        if page["data"]["integrations"]["pageInfo"]["hasPreviousPage"] == false {
+            break;
+        }
+    }
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn paging_arguments_and_cursors_are_validated() {
+    let gw = Gateway::start().await;
+    for vars in [
+        json!({ "first": 101 }),
+        json!({ "first": -1 }),
+        json!({ "first": 1, "last": 1 }),
+        json!({ "last": 1, "after": "abc" }),
+        json!({ "first": 5, "after": "not-a-cursor" }),
+    ] {
+        let response = gw.query(PAGE, vars.clone()).await;
+        assert_eq!(
+            codes(&response),
+            vec!["BAD_USER_INPUT"],
+            "{vars}: {response}"
+        );
+    }
+    // A cursor issued for another list is refused, not silently misapplied.
+    let flows = gw
+        .query("{ integrations(source: CELIGO, first: 1) { nodes { flows(first: 1) { pageInfo { endCursor } } } } }", json!({}))
+        .await;
+    let flow_cursor =
+        flows["data"]["integrations"]["nodes"][0]["flows"]["pageInfo"]["endCursor"].clone();
+    assert!(flow_cursor.is_string(), "{flows}");
+    let response = gw
+        .query(PAGE, json!({ "first": 5, "after": flow_cursor }))
+        .await;
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+    assert!(response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("different arguments"));
+}
+
+#[tokio::test]
+async fn flows_of_thirty_integrations_take_at_most_two_calls() {
+    let gw = Gateway::start().await;
+    let query = "{ integrations(source: CELIGO, first: 30) { nodes { sourceId flows(first: 100) { totalCount nodes { sourceId name enabled integration { sourceId } } } } } }";
+    let response = gw.query(query, json!({})).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let data = gw.upstreams.celigo_fake.data();
+    for node in response["data"]["integrations"]["nodes"]
+        .as_array()
+        .expect("nodes")
+    {
+        let id = node["sourceId"].as_str().expect("id");
+        let expected: Vec<&str> = data
+            .flows
+            .iter()
+            .filter(|f| f["_integrationId"] == id)
+            .filter_map(|f| f["_id"].as_str())
+            .collect();
+        let got: Vec<&str> = node["flows"]["nodes"]
+            .as_array()
+            .expect("flows")
+            .iter()
+            .filter_map(|f| f["sourceId"].as_str())
+            .collect();
+        assert_eq!(got, expected, "flows of {id}");
+        assert_eq!(node["flows"]["totalCount"], expected.len());
+    }
+    drop(data);
+    let requests = gw.upstreams.celigo.control.requests();
+    let flow_calls = requests
+        .iter()
+        .filter(|r| r.path == "/v1/flows" || r.path.ends_with("/flows"))
+        .count();
+    assert!(flow_calls <= 2, "{flow_calls} flows calls");
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.path.ends_with("/flows") && r.path != "/v1/flows")
+            .count(),
+        0,
+        "no per-integration calls"
+    );
+    // Flow.integration of 30 integrations' flows: at most one call per integration, shared.
+    assert!(gw.celigo_calls("/v1/integrations/") <= 30);
+}
+
+#[tokio::test]
+async fn identical_upstream_calls_are_made_once_per_request() {
+    let gw = Gateway::start().await;
+    let id = fake_integration_ids(&gw)[3].clone();
+    let query = "query($id: String!) { a: integration(source: CELIGO, sourceId: $id) { name } b: integration(source: CELIGO, sourceId: $id) { name flows { totalCount } } }";
+    let response = gw.query(query, json!({ "id": id })).await;
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(response["data"]["a"]["name"], response["data"]["b"]["name"]);
+    assert_eq!(
+        gw.celigo_calls(&format!("/v1/integrations/{id}")),
+        2,
+        "one get + one flows call"
+    );
+    assert_eq!(gw.celigo_calls(&format!("/v1/integrations/{id}/flows")), 1);
+}
+
+#[tokio::test]
+async fn node_ids_round_trip_for_every_celigo_type() {
+    let gw = Gateway::start().await;
+    let listing = gw
+        .query(
+            "{ integrations(source: CELIGO, first: 3) { nodes { id sourceId flows(first: 1) { nodes { id sourceId } } connections(first: 1) { nodes { id sourceId } } history(first: 1) { nodes { id sourceId kind } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(listing["errors"].is_null(), "{listing}");
+    let node = &listing["data"]["integrations"]["nodes"][0];
+    let pairs = [
+        (node["id"].clone(), node["sourceId"].clone(), "Integration"),
+        (
+            node["flows"]["nodes"][0]["id"].clone(),
+            node["flows"]["nodes"][0]["sourceId"].clone(),
+            "Flow",
+        ),
+        (
+            node["connections"]["nodes"][0]["id"].clone(),
+            node["connections"]["nodes"][0]["sourceId"].clone(),
+            "Connection",
+        ),
+        (
+            node["history"]["nodes"][0]["id"].clone(),
+            node["history"]["nodes"][0]["sourceId"].clone(),
+            "HistoryEntry",
+        ),
+    ];
+    for (id, source_id, type_name) in pairs {
+        assert!(id.is_string(), "{type_name} id missing: {listing}");
+        let back = gw
+            .query("query($id: ID!) { node(id: $id) { __typename id ... on Integration { sourceId } ... on Flow { sourceId } ... on Connection { sourceId } ... on HistoryEntry { sourceId kind } } }", json!({ "id": id }))
+            .await;
+        assert!(back["errors"].is_null(), "{back}");
+        assert_eq!(back["data"]["node"]["__typename"], type_name);
+        assert_eq!(back["data"]["node"]["id"], id);
+        assert_eq!(back["data"]["node"]["sourceId"], source_id);
+    }
+    let nodes = gw
+        .query(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            json!({ "ids": [node["id"]] }),
+        )
+        .await;
+    assert_eq!(nodes["data"]["nodes"][0]["id"], node["id"]);
+}
+
+#[tokio::test]
+async fn unknown_ids_are_null_and_foreign_ids_are_bad_input() {
+    let gw = Gateway::start().await;
+    let response = gw
+        .query(
+            "{ integration(source: CELIGO, sourceId: \"ffffffffffffffffffffffff\") { name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(response["data"]["integration"], Value::Null);
+    assert!(response["errors"].is_null(), "{response}");
+    let response = gw
+        .query("{ node(id: \"bm90LWFuLWlk\") { id } }", json!({}))
+        .await;
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+    let too_many: Vec<String> = (0..101).map(|i| format!("x{i}")).collect();
+    let response = gw
+        .query(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            json!({ "ids": too_many }),
+        )
+        .await;
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+}
+
+const HISTORY: &str = "query($id: String!, $first: Int, $after: String, $last: Int, $before: String) {
+  integration(source: CELIGO, sourceId: $id) {
+    name
+    history(first: $first, after: $after, last: $last, before: $before) {
+      edges { cursor node { sourceId kind at occurredAt observedAt summary subject { kind sourceId name } actor { name } } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+}";
+
+fn history_ids(response: &Value) -> Vec<String> {
+    response["data"]["integration"]["history"]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["sourceId"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_250_entry_audit_log_pages_forward_and_backward_exactly_once() {
+    let gw = Gateway::start().await;
+    let id = fake_integration_ids(&gw)[0].clone();
+    let expected: Vec<String> = gw
+        .upstreams
+        .celigo_fake
+        .data()
+        .audit_of_integration(&id)
+        .iter()
+        .filter_map(|e| e["_id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(expected.len(), 250);
+
+    let mut forward = Vec::new();
+    let mut after = Value::Null;
+    let mut observed = None;
+    loop {
+        let page = gw
+            .query(HISTORY, json!({ "id": id, "first": 100, "after": after }))
+            .await;
+        assert!(page["errors"].is_null(), "{page}");
+        let edges = page["data"]["integration"]["history"]["edges"]
+            .as_array()
+            .expect("edges")
+            .clone();
+        for edge in &edges {
+            assert_eq!(edge["node"]["kind"], "AUDIT");
+            assert_eq!(edge["node"]["at"], edge["node"]["occurredAt"]);
+            assert_eq!(edge["node"]["subject"]["kind"], "INTEGRATION");
+            assert_eq!(edge["node"]["subject"]["sourceId"], id.as_str());
+            let seen = edge["node"]["observedAt"].clone();
+            assert_eq!(
+                observed.get_or_insert(seen.clone()),
+                &seen,
+                "observedAt is the same on every page"
+            );
+        }
+        forward.extend(history_ids(&page));
+        after = page["data"]["integration"]["history"]["pageInfo"]["endCursor"].clone();
+        if page["data"]["integration"]["history"]["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        assert!(forward.len() <= 250, "runaway paging");
+    }
+    assert_eq!(forward, expected);
+
+    let mut backward: Vec<String> = Vec::new();
+    let mut before = Value::Null;
+    loop {
+        let page = gw
+            .query(HISTORY, json!({ "id": id, "last": 100, "before": before }))
+            .await;
+        assert!(page["errors"].is_null(), "{page}");
+        let mut ids = history_ids(&page);
+        ids.extend(backward);
+        backward = ids;
+        before = page["data"]["integration"]["history"]["pageInfo"]["startCursor"].clone();
+        if page["data"]["integration"]["history"]["pageInfo"]["hasPreviousPage"] == false {
+            break;
+        }
+        assert!(backward.len() <= 250, "runaway paging");
+    }
+    assert_eq!(backward, expected);
+}
+
+#[tokio::test]
+async fn new_audit_entries_during_a_walk_do_not_shift_later_pages() {
+    let gw = Gateway::start().await;
+    let id = fake_integration_ids(&gw)[0].clone();
+    let page1 = gw.query(HISTORY, json!({ "id": id, "first": 10 })).await;
+    let after = page1["data"]["integration"]["history"]["pageInfo"]["endCursor"].clone();
+    {
+        let mut data = gw.upstreams.celigo_fake.data();
+        let mut fresh = data.audit_of_integration(&id)[0].clone();
+        fresh["_id"] = json!("6a0000000000000000000001");
+        fresh["time"] = json!(chronograph::domain::datetime::format_utc_ms(
+            chrono::Utc::now()
+        ));
+        data.audit.insert(0, fresh);
+    }
+    let page2 = gw
+        .query(HISTORY, json!({ "id": id, "first": 10, "after": after }))
+        .await;
+    let expected: Vec<String> = gw
+        .upstreams
+        .celigo_fake
+        .data()
+        .audit_of_integration(&id)
+        .iter()
+        .skip(11)
+        .take(10)
+        .filter_map(|e| e["_id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(history_ids(&page2), expected);
+    let fresh = gw.query(HISTORY, json!({ "id": id, "first": 1 })).await;
+    assert_eq!(
+        history_ids(&fresh),
+        vec!["6a0000000000000000000001".to_string()],
+        "a new walk sees it"
+    );
+}
+
+#[tokio::test]
+async fn history_reads_only_the_upstream_pages_a_page_needs() {
+    let gw = Gateway::start_with(
+        CeligoFakeConfig {
+            default_limit: 20,
+            ..CeligoFakeConfig::default()
+        },
+        40,
+        |_| {},
+    )
+    .await;
+    let id = fake_integration_ids(&gw)[0].clone();
+    gw.reset_calls();
+    let page = gw.query(HISTORY, json!({ "id": id, "first": 10 })).await;
+    assert!(page["errors"].is_null(), "{page}");
+    assert_eq!(
+        gw.celigo_calls(&format!("/v1/integrations/{id}/audit")),
+        1,
+        "10 + 1 entries fit in the first page of 20"
+    );
+}
+
+/// A fault on one upstream route costs only the fields that needed it.
+async fn fault_case(fault: Fault, expected_code: &str) -> Value {
+    let gw = Gateway::start().await;
+    let id = fake_integration_ids(&gw)[1].clone();
+    gw.upstreams.celigo.control.inject("/audit", fault, None);
+    let query = "query($id: String!) { integration(source: CELIGO, sourceId: $id) { name flows(first: 2) { nodes { name } } history(first: 5) { nodes { sourceId } pageInfo { hasNextPage } } } }";
+    let response = gw.query(query, json!({ "id": id })).await;
+    assert_eq!(
+        codes(&response),
+        vec![expected_code.to_string()],
+        "{response}"
+    );
+    let error = &response["errors"][0];
+    assert_eq!(error["extensions"]["source"], "CELIGO");
+    assert_eq!(error["path"], json!(["integration", "history"]));
+    assert!(
+        response["data"]["integration"]["name"].is_string(),
+        "partial data survives: {response}"
+    );
+    assert_eq!(
+        response["data"]["integration"]["flows"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        response["data"]["integration"]["history"]["nodes"],
+        json!([])
+    );
+    assert_eq!(
+        response["data"]["integration"]["history"]["pageInfo"]["hasNextPage"],
+        true
+    );
+    let text = response.to_string();
+    assert!(!text.contains("demo-celigo-token"), "no token in {text}");
+    response
+}
+
+#[tokio::test]
+async fn upstream_5xx_is_unavailable_with_partial_data() {
+    fault_case(
+        Fault::Respond {
+            status: 503,
+            headers: vec![],
+            body: String::new(),
+        },
+        "UPSTREAM_UNAVAILABLE",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn upstream_429_is_rate_limited_with_retry_after() {
+    let body = include_str!("../../shared/upstreams/examples/celigo/error.429.json").to_string();
+    let response = fault_case(
+        Fault::Respond {
+            status: 429,
+            headers: vec![("Retry-After".into(), "7".into())],
+            body,
+        },
+        "UPSTREAM_RATE_LIMITED",
+    )
+    .await;
+    assert_eq!(response["errors"][0]["extensions"]["retryAfterSeconds"], 7);
+}
+
+#[tokio::test]
+async fn upstream_garbage_and_truncated_bodies_are_bad_responses() {
+    fault_case(Fault::Garbage, "UPSTREAM_BAD_RESPONSE").await;
+    fault_case(Fault::Truncated, "UPSTREAM_BAD_RESPONSE").await;
+}
+
+#[tokio::test]
+async fn upstream_401_is_unauthorized() {
+    let body = include_str!("../../shared/upstreams/examples/celigo/error.401.json").to_string();
+    fault_case(
+        Fault::Respond {
+            status: 401,
+            headers: vec![],
+            body,
+        },
+        "UPSTREAM_UNAUTHORIZED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_upstream_times_out() {
+    let gw = Gateway::start_with(CeligoFakeConfig::default(), 10, |config| {
+        if let Some(celigo) = config.sources.celigo.as_mut() {
+            celigo.timeout_ms = Some(300);
+        }
+    })
+    .await;
+    gw.upstreams.celigo.control.inject(
+        "/v1/integrations",
+        Fault::Delay(std::time::Duration::from_secs(3)),
+        None,
+    );
+    let response = gw
+        .query(
+            "{ integrations(source: CELIGO) { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(codes(&response), vec!["UPSTREAM_TIMEOUT"], "{response}");
+    assert_eq!(response["data"]["integrations"]["nodes"], json!([]));
+}
+
+#[tokio::test]
+async fn a_wrong_token_and_an_unreachable_upstream_are_mapped() {
+    let gw = Gateway::start_with(CeligoFakeConfig::default(), 5, |config| {
+        if let Some(celigo) = config.sources.celigo.as_mut() {
+            celigo.token = Some(secrecy::SecretString::from("wrong-token"));
+        }
+    })
+    .await;
+    let response = gw
+        .query(
+            "{ integrations(source: CELIGO) { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        codes(&response),
+        vec!["UPSTREAM_UNAUTHORIZED"],
+        "{response}"
+    );
+    assert!(!response.to_string().contains("wrong-token"));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let gw = Gateway::start_with(CeligoFakeConfig::default(), 5, |config| {
+        if let Some(celigo) = config.sources.celigo.as_mut() {
+            celigo.base_url = dead_url.clone();
+        }
+    })
+    .await;
+    let response = gw.query("{ integrations(source: CELIGO) { nodes { name } } sources { source healthy lastError } }", json!({})).await;
+    assert_eq!(codes(&response), vec!["UPSTREAM_UNAVAILABLE"], "{response}");
+}
+
+#[tokio::test]
+async fn unconfigured_sources_fail_only_their_field() {
+    let gw = Gateway::start().await;
+    let response = gw
+        .query("{ truto: integrations(source: TRUTO) { nodes { name } } celigo: integrations(source: CELIGO, first: 2) { nodes { name } } }", json!({}))
+        .await;
+    assert_eq!(
+        codes(&response),
+        vec!["SOURCE_NOT_CONFIGURED"],
+        "{response}"
+    );
+    assert_eq!(response["errors"][0]["extensions"]["source"], "TRUTO");
+    assert_eq!(
+        response["data"]["celigo"]["nodes"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn raw_vendor_objects_are_returned_with_secrets_redacted() {
+    let gw = Gateway::start().await;
+    let response = gw
+        .query(
+            "{ integrations(source: CELIGO, first: 1) { nodes { sourceId raw } } }",
+            json!({}),
+        )
+        .await;
+    let node = &response["data"]["integrations"]["nodes"][0];
+    assert_eq!(node["raw"]["_id"], node["sourceId"]);
+}

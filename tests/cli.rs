@@ -1,0 +1,134 @@
+//! The command line: version, help, schema export (and its drift check), config errors.
+
+use std::process::Command;
+
+fn chronograph(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_chronograph"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chronograph-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+#[test]
+fn version_and_help() {
+    let out = chronograph(&["--version"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let out = chronograph(&["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in ["demo", "serve", "schema", "check-config"] {
+        assert!(text.contains(command), "{command} missing from --help");
+    }
+}
+
+#[test]
+fn exported_sdl_is_fresh() {
+    let out = chronograph(&["schema"]);
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/schema.graphql"
+    ))
+    .expect("schema/schema.graphql exists");
+    assert!(
+        printed == committed,
+        "schema/schema.graphql is stale: run `cargo run -- schema > schema/schema.graphql`"
+    );
+    for name in [
+        "type Query",
+        "interface Node",
+        "enum Source",
+        "input HistorySubject @oneOf",
+        "type HistoryEntry implements Node",
+        "type IntegrationConnection",
+        "type ConnectionConnection",
+        "type SourceStatus",
+        "type ChangeSet",
+        "type Subscription",
+        "scalar DateTime",
+        "scalar JSON",
+    ] {
+        assert!(printed.contains(name), "SDL lacks `{name}`");
+    }
+}
+
+#[test]
+fn check_config_accepts_a_good_file_without_printing_secrets() {
+    let path = temp_config(
+        "good.toml",
+        "[server]\nlisten = \"127.0.0.1:8000\"\n[sources.celigo]\nbase_url = \"https://api.integrator.io\"\ntoken = \"super-secret-celigo\"\n",
+    );
+    let out = chronograph(&["check-config", "--config", path.to_str().expect("utf8")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("sources.celigo = https://api.integrator.io"));
+    assert!(!stdout.contains("super-secret-celigo"));
+}
+
+#[test]
+fn check_config_rejects_bad_files_with_the_key_path() {
+    let cases = [
+        (
+            "unknown.toml",
+            "[sources.celigo]\nbase_url = \"https://x.io\"\ntoken = \"t0ps3cret\"\ntimeout = 5\n",
+            "sources.celigo.timeout",
+        ),
+        (
+            "type.toml",
+            "[server]\nmax_depth = \"deep\"\n",
+            "server.max_depth",
+        ),
+        (
+            "missing.toml",
+            "[sources.celigo]\nbase_url = \"https://x.io\"\n",
+            "sources.celigo.token",
+        ),
+        (
+            "url.toml",
+            "[sources.celigo]\nbase_url = \"not a url\"\ntoken = \"t0ps3cret\"\n",
+            "sources.celigo.base_url",
+        ),
+        ("syntax.toml", "[server\nlisten=\n", "TOML"),
+    ];
+    for (name, text, expected) in cases {
+        let path = temp_config(name, text);
+        let out = chronograph(&["check-config", "--config", path.to_str().expect("utf8")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} accepted");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(
+            !stderr.contains("t0ps3cret"),
+            "{name} leaked a secret: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+    let out = chronograph(&["serve", "--config", "/nonexistent/chronograph.toml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
+}
+
+#[test]
+fn environment_overrides_apply() {
+    let path = temp_config(
+        "env.toml",
+        "[sources.celigo]\nbase_url = \"https://x.io\"\ntoken = \"t\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_chronograph"))
+        .args(["check-config", "--config", path.to_str().expect("utf8")])
+        .env(
+            "CHRONOGRAPH_SOURCES__CELIGO__BASE_URL",
+            "https://api.eu.integrator.io",
+        )
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("https://api.eu.integrator.io"));
+}

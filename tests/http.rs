@@ -1,0 +1,224 @@
+//! The HTTP surface: GraphQL over HTTP rules, GraphiQL, health endpoints, GraphQL errors.
+
+mod common;
+
+use common::{codes, Gateway};
+use serde_json::{json, Value};
+
+async fn body(response: reqwest::Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = response.text().await.expect("body");
+    (
+        status,
+        content_type,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn get_runs_queries_and_refuses_other_operations() {
+    let gw = Gateway::start().await;
+    let url = format!(
+        "{}?query={}",
+        gw.url,
+        urlencode("{ integrations(source: CELIGO, first: 2) { nodes { name } } }")
+    );
+    let (status, content_type, value) = body(
+        gw.client
+            .get(&url)
+            .header("accept", "application/graphql-response+json")
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("application/graphql-response+json"));
+    assert_eq!(
+        value["data"]["integrations"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
+    let url = format!(
+        "{}?query={}",
+        gw.url,
+        urlencode("subscription { historyAdded(subjects: []) { id } }")
+    );
+    let response = gw.client.get(&url).send().await.expect("get");
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(
+        response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+}
+
+#[tokio::test]
+async fn csrf_prone_bodies_never_execute() {
+    let gw = Gateway::start().await;
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let response = gw
+            .client
+            .post(&gw.url)
+            .header("content-type", content_type)
+            .body(json!({ "query": "{ sources { source } }" }).to_string())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status().as_u16(), 415, "{content_type}");
+    }
+}
+
+#[tokio::test]
+async fn parse_and_validation_errors_have_codes_and_status() {
+    let gw = Gateway::start().await;
+    let response = gw
+        .query("{ integrations(source: CELIGO { nodes }", json!({}))
+        .await;
+    assert_eq!(codes(&response), vec!["GRAPHQL_PARSE_FAILED"]);
+    let response = gw
+        .query("{ integrations(source: CELIGO) { nope } }", json!({}))
+        .await;
+    assert_eq!(codes(&response), vec!["GRAPHQL_VALIDATION_FAILED"]);
+    let strict = gw
+        .client
+        .post(&gw.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/graphql-response+json")
+        .body(json!({ "query": "{ nope }" }).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(strict.status().as_u16(), 400);
+    let (status, _, value) = body(
+        gw.client
+            .post(&gw.url)
+            .header("content-type", "application/json")
+            .body("{\"query\": 42}")
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(codes(&value), vec!["BAD_USER_INPUT"]);
+    let deep = format!(
+        "{{ integrations {{ nodes {} }} }}",
+        "{ flows { nodes { integration ".repeat(8) + "{ name }" + &" } } }".repeat(8)
+    );
+    let response = gw.query(&deep, json!({})).await;
+    assert_eq!(codes(&response), vec!["QUERY_TOO_COMPLEX"], "{response}");
+}
+
+#[tokio::test]
+async fn batches_are_limited() {
+    let gw = Gateway::start().await;
+    let one = json!({ "query": "{ sources { source } }" });
+    let ok = gw
+        .client
+        .post(&gw.url)
+        .header("content-type", "application/json")
+        .body(json!([one, one]).to_string())
+        .send()
+        .await
+        .expect("post");
+    let (status, _, value) = body(ok).await;
+    assert_eq!(status, 200);
+    assert_eq!(value.as_array().map(Vec::len), Some(2));
+    let eleven: Vec<Value> = (0..11).map(|_| one.clone()).collect();
+    let too_many = gw
+        .client
+        .post(&gw.url)
+        .header("content-type", "application/json")
+        .body(Value::Array(eleven).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(too_many.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn graphiql_health_and_readiness() {
+    let gw = Gateway::start().await;
+    let page = gw
+        .client
+        .get(&gw.url)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.expect("html").contains("graphiql"));
+    let health = gw
+        .client
+        .get(format!("http://{}/healthz", gw.addr))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(health.status().as_u16(), 200);
+    let (status, _, ready) = body(
+        gw.client
+            .get(format!("http://{}/readyz", gw.addr))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(ready["sources"][0]["source"], "CELIGO");
+    let sources = gw
+        .query("{ sources { source healthy breaker } }", json!({}))
+        .await;
+    assert_eq!(
+        sources["data"]["sources"],
+        json!([{ "source": "CELIGO", "healthy": true, "breaker": "CLOSED" }])
+    );
+}
+
+#[tokio::test]
+async fn api_keys_are_enforced_when_configured() {
+    let gw = Gateway::start_with(Default::default(), 5, |config| {
+        config.server.api_keys = vec![secrecy::SecretString::from("k-123")];
+    })
+    .await;
+    let (status, _, value) = body(
+        gw.client
+            .post(&gw.url)
+            .header("content-type", "application/json")
+            .body(json!({ "query": "{ sources { source } }" }).to_string())
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(codes(&value), vec!["UNAUTHENTICATED"]);
+    let ok = gw
+        .client
+        .post(&gw.url)
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer k-123")
+        .body(json!({ "query": "{ sources { source } }" }).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ok.status().as_u16(), 200);
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
