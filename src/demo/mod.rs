@@ -14,7 +14,27 @@ pub const DEMO_CELIGO_INTEGRATIONS: usize = 48;
 /// Seed of the demo data (fixed: the same data on every start).
 pub const DEMO_SEED: u64 = 20_240_514;
 
-/// The running fake upstreams.
+/// What the fakes serve; tests change page sizes, limits and data sizes here. Each vendor
+/// adds its own fields.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub celigo: celigo::CeligoFakeConfig,
+    pub celigo_integrations: usize,
+    /// Anchor of the generated timestamps (all data lies before it).
+    pub now: DateTime<Utc>,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            celigo: celigo::CeligoFakeConfig::default(),
+            celigo_integrations: DEMO_CELIGO_INTEGRATIONS,
+            now: Utc::now(),
+        }
+    }
+}
+
+/// The running fake upstreams, one per vendor.
 pub struct DemoUpstreams {
     pub celigo: fake::RunningFake,
     pub celigo_fake: Arc<celigo::CeligoFake>,
@@ -22,27 +42,18 @@ pub struct DemoUpstreams {
 }
 
 impl DemoUpstreams {
-    /// Start every fake with generated data anchored at `now`.
-    pub async fn start(now: DateTime<Utc>) -> std::io::Result<Self> {
-        Self::start_with(
-            celigo::CeligoFakeConfig::default(),
-            DEMO_CELIGO_INTEGRATIONS,
-            now,
-        )
-        .await
+    /// Start every fake with the demo's data.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(DemoOptions::default()).await
     }
 
-    /// Start with a specific Celigo fake configuration (tests shrink page sizes, add limits).
-    pub async fn start_with(
-        celigo_config: celigo::CeligoFakeConfig,
-        integrations: usize,
-        now: DateTime<Utc>,
-    ) -> std::io::Result<Self> {
-        let celigo_token = celigo_config.token.clone();
-        let data = celigo::CeligoData::generate(DEMO_SEED, integrations, now);
-        let celigo_fake = celigo::CeligoFake::new(celigo_config, data);
-        let control = fake::FakeControl::new();
-        let celigo = fake::spawn(celigo_fake.router(), control).await?;
+    /// Start every fake with specific options.
+    pub async fn start_with(options: DemoOptions) -> std::io::Result<Self> {
+        let celigo_token = options.celigo.token.clone();
+        let data =
+            celigo::CeligoData::generate(DEMO_SEED, options.celigo_integrations, options.now);
+        let celigo_fake = celigo::CeligoFake::new(options.celigo, data);
+        let celigo = fake::spawn(celigo_fake.router(), fake::FakeControl::new()).await?;
         Ok(DemoUpstreams {
             celigo,
             celigo_fake,
@@ -72,7 +83,7 @@ impl DemoUpstreams {
 
 /// `chronograph demo`: fakes on ephemeral ports, the gateway on `listen`.
 pub async fn run(listen: &str) -> anyhow::Result<()> {
-    let upstreams = DemoUpstreams::start(Utc::now()).await?;
+    let upstreams = DemoUpstreams::start().await?;
     let config = upstreams.config(listen);
     config
         .validate()

@@ -18,6 +18,22 @@ use http::RequestScope;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Decode one element of a vendor list into its wire struct. Elements not in the documented
+/// shape are skipped and logged so the rest of the page survives (DESIGN.md §4).
+pub fn decode_item<'a, T: serde::Deserialize<'a>>(
+    source: Source,
+    value: &'a serde_json::Value,
+    what: &str,
+) -> Option<T> {
+    match T::deserialize(value) {
+        Ok(item) => Some(item),
+        Err(err) => {
+            tracing::warn!(source = source.as_str(), what, error = %err, "skipping an element not in the documented shape");
+            None
+        }
+    }
+}
+
 /// A prefix of a vendor-ordered list; `complete` when nothing follows it upstream.
 #[derive(Clone, Debug)]
 pub struct Listing<T> {

@@ -3,7 +3,7 @@
 
 use chronograph::config::Config;
 use chronograph::demo::celigo::CeligoFakeConfig;
-use chronograph::demo::DemoUpstreams;
+use chronograph::demo::{DemoOptions, DemoUpstreams};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
@@ -28,7 +28,17 @@ impl Gateway {
         integrations: usize,
         tweak: impl FnOnce(&mut Config),
     ) -> Gateway {
-        let upstreams = DemoUpstreams::start_with(celigo, integrations, chrono::Utc::now())
+        let options = DemoOptions {
+            celigo,
+            celigo_integrations: integrations,
+            ..DemoOptions::default()
+        };
+        Self::start_options(options, tweak).await
+    }
+
+    /// Any fake options and config tweaks.
+    pub async fn start_options(options: DemoOptions, tweak: impl FnOnce(&mut Config)) -> Gateway {
+        let upstreams = DemoUpstreams::start_with(options)
             .await
             .expect("fakes start");
         let mut config = upstreams.config("127.0.0.1:0");

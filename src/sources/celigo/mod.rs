@@ -4,6 +4,7 @@
 
 pub mod wire;
 
+use super::decode_item;
 use super::http::{Auth, RequestScope, Upstream};
 use super::{FlowSource, HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::config::SourceConfig;
@@ -21,7 +22,7 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use url::Url;
-use wire::{decode_item, WireAudit, WireConnection, WireFlow, WireIntegration, WireResource};
+use wire::{WireAudit, WireConnection, WireFlow, WireIntegration, WireResource};
 
 /// Stop following `Link` headers after this many pages of one list (a misbehaving upstream
 /// must not keep a request busy forever).
@@ -123,7 +124,7 @@ impl Celigo {
         integration_id: Option<&str>,
     ) -> SourceResult<Vec<Arc<Flow>>> {
         self.walk_all(scope, self.flows_url(integration_id), |v| {
-            decode_item::<WireFlow>(v, "flow").map(|w| Arc::new(w.into_domain(v)))
+            decode_item::<WireFlow>(Source::Celigo, v, "flow").map(|w| Arc::new(w.into_domain(v)))
         })
         .await
     }
@@ -138,7 +139,7 @@ impl Celigo {
             None => self.url(&["connections"], &[]),
         };
         self.walk_all(scope, url, |v| {
-            decode_item::<WireConnection>(v, "connection")
+            decode_item::<WireConnection>(Source::Celigo, v, "connection")
                 .map(|w| Arc::new(w.into_domain(v, integration_id)))
         })
         .await
@@ -173,7 +174,7 @@ impl Celigo {
                 scope,
                 url,
                 |v| {
-                    decode_item::<WireAudit>(v, "audit entry")
+                    decode_item::<WireAudit>(Source::Celigo, v, "audit entry")
                         .map(|w| w.into_domain(v, integration_id))
                 },
                 |items: &[HistoryEntry]| {
@@ -249,7 +250,8 @@ impl IntegrationSource for Celigo {
             scope,
             url,
             |v| {
-                decode_item::<WireIntegration>(v, "integration").map(|w| Arc::new(w.into_domain(v)))
+                decode_item::<WireIntegration>(Source::Celigo, v, "integration")
+                    .map(|w| Arc::new(w.into_domain(v)))
             },
             |items| need.is_some_and(|n| items.len() >= n),
         )
@@ -315,7 +317,10 @@ impl HistorySource for Celigo {
             self.walk(
                 scope,
                 url,
-                |v| decode_item::<WireAudit>(v, "audit entry").map(|w| w.into_domain(v, source_id)),
+                |v| {
+                    decode_item::<WireAudit>(Source::Celigo, v, "audit entry")
+                        .map(|w| w.into_domain(v, source_id))
+                },
                 |items: &[HistoryEntry]| items.iter().any(|e| e.source_id == entry_id),
             )
             .await,
@@ -374,7 +379,7 @@ impl FlowSource for Celigo {
         let Some(integration_id) = flow.integration_id.as_deref() else {
             return Ok(Vec::new());
         };
-        let resource = |v: &Value| decode_item::<WireResource>(v, "export/import");
+        let resource = |v: &Value| decode_item::<WireResource>(Source::Celigo, v, "export/import");
         let (exports, imports, connections) = futures::try_join!(
             self.walk_all(
                 scope,

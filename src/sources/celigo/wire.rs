@@ -8,6 +8,7 @@ use crate::domain::{
 };
 use crate::error::truncate_message;
 use serde::Deserialize;
+
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -116,18 +117,6 @@ pub struct WireFieldChange {
 #[derive(Deserialize)]
 pub struct WireDeletedInfo {
     pub name: Option<String>,
-}
-
-/// Decode one array element; elements not in the documented shape are skipped and logged so
-/// the rest of the page survives.
-pub fn decode_item<'a, T: Deserialize<'a>>(value: &'a Value, what: &str) -> Option<T> {
-    match T::deserialize(value) {
-        Ok(item) => Some(item),
-        Err(err) => {
-            tracing::warn!(source = SOURCE, what, error = %err, "skipping an element not in the documented shape");
-            None
-        }
-    }
 }
 
 fn time(field: &str, value: &Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
