@@ -219,6 +219,65 @@ async fn api_keys_are_enforced_when_configured() {
     assert_eq!(ok.status().as_u16(), 200);
 }
 
+#[tokio::test]
+async fn alias_limit_and_request_errors_without_data() {
+    let gw = Gateway::start().await;
+    let aliases: String = (0..51).map(|i| format!("a{i}: __typename ")).collect();
+    let response = gw.query(&format!("{{ {aliases} }}"), json!({})).await;
+    assert_eq!(codes(&response), vec!["QUERY_TOO_COMPLEX"]);
+    let fifty: String = (0..50).map(|i| format!("a{i}: __typename ")).collect();
+    assert!(gw.query(&format!("{{ {fifty} }}"), json!({})).await["errors"].is_null());
+    let strict = gw
+        .client
+        .post(&gw.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/graphql-response+json")
+        .body(json!({ "query": "{" }).to_string())
+        .send()
+        .await
+        .expect("post");
+    let (status, _, value) = body(strict).await;
+    assert_eq!(status, 400);
+    assert!(
+        value.get("data").is_none(),
+        "a request that never ran has no data entry: {value}"
+    );
+    let executed = gw
+        .query("{ integrations(source: TRUTO) { totalCount } }", json!({}))
+        .await;
+    assert!(
+        executed.get("data").is_some(),
+        "an executed request keeps data (null): {executed}"
+    );
+}
+
+#[tokio::test]
+async fn introspection_and_suggestions_can_be_switched_off() {
+    let gw = Gateway::start_with(Default::default(), 5, |config| {
+        config.server.introspection = false;
+        config.server.suggestions = false;
+    })
+    .await;
+    for query in [
+        "{ __schema { queryType { name } } }",
+        "{ __type(name: \"Query\") { name } }",
+    ] {
+        let response = gw.query(query, json!({})).await;
+        assert_eq!(
+            codes(&response),
+            vec!["GRAPHQL_VALIDATION_FAILED"],
+            "{query}"
+        );
+    }
+    let response = gw.query("{ integrationz { name } }", json!({})).await;
+    assert_eq!(codes(&response), vec!["GRAPHQL_VALIDATION_FAILED"]);
+    assert!(!response.to_string().contains("Did you mean"), "{response}");
+    assert_eq!(
+        gw.query("{ __typename }", json!({})).await["data"]["__typename"],
+        "Query"
+    );
+}
+
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

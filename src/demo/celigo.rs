@@ -404,12 +404,21 @@ fn flow_name_of(flow: &Value) -> String {
     flow["name"].as_str().unwrap_or_default().to_string()
 }
 
+/// The system data comes from: "Shopify" in "Shopify - NetSuite Orders" or "Shopify Orders to X".
 fn source_system(name: &str) -> &str {
-    name.split([' ', '-']).next().unwrap_or("Source")
+    name.split([' ', '-']).find(|w| !w.is_empty()).unwrap_or("Source")
 }
 
+/// The system data goes to: "NetSuite" in "Shopify - NetSuite Orders", "Snowflake" in
+/// "HubSpot Contacts to Snowflake"; archives and alerts go to NetSuite by default.
 fn target_system(name: &str) -> &str {
-    name.rsplit([' ', '-']).next().unwrap_or("Target")
+    let after = name
+        .split_once(" - ")
+        .map(|(_, rest)| rest)
+        .or_else(|| name.split_once(" to ").map(|(_, rest)| rest));
+    after
+        .and_then(|rest| rest.split(' ').find(|w| !w.is_empty()))
+        .unwrap_or("NetSuite")
 }
 
 fn describe(name: &str) -> String {

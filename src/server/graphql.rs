@@ -48,7 +48,7 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
         let kind = match media.as_str() {
             GRAPHQL_RESPONSE_JSON => MediaType::GraphqlResponseJson,
             APPLICATION_JSON => MediaType::Json,
-            "*/*" | "application/*" => MediaType::GraphqlResponseJson,
+            "*/*" | "application/*" => MediaType::Json,
             _ => continue,
         };
         if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
@@ -111,7 +111,7 @@ pub async fn get_graphql(
             return response;
         }
     }
-    respond(&state, media, execute(&state, request).await)
+    respond(media, execute(&state, request).await)
 }
 
 /// `POST /graphql` with a JSON body (one operation or a batch).
@@ -163,7 +163,7 @@ pub async fn post_graphql(
             if request.query.trim().is_empty() {
                 return request_error(media, StatusCode::BAD_REQUEST, "`query` is empty");
             }
-            respond(&state, media, execute(&state, request).await)
+            respond(media, execute(&state, request).await)
         }
         BatchRequest::Batch(requests) => {
             if requests.is_empty() || requests.len() > state.max_batch {
@@ -214,12 +214,56 @@ fn operation_type(request: &Request) -> Option<OperationType> {
         .map(|(_, op)| op.node.ty)
 }
 
+/// One operation's result, and whether execution started (GraphQL-over-HTTP distinguishes
+/// a request that never ran — parse, validation or limit failures — from one that did).
+pub struct Outcome {
+    response: Response,
+    executed: bool,
+}
+
+impl serde::Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = serde_json::to_value(&self.response).map_err(serde::ser::Error::custom)?;
+        if !self.executed {
+            // A request that never executed has no `data` entry at all.
+            if let Some(map) = value.as_object_mut() {
+                map.remove("data");
+            }
+        }
+        value.serialize(serializer)
+    }
+}
+
+impl Outcome {
+    fn rejected(error: ServerError) -> Self {
+        Outcome {
+            response: Response::from_errors(vec![error]),
+            executed: false,
+        }
+    }
+}
+
 /// Run one operation with fresh per-request state and the request deadline.
-async fn execute(state: &ServerState, request: Request) -> Response {
-    if let Err(err) = async_graphql::parser::parse_query(&request.query) {
-        let mut error = ServerError::new(err.to_string(), None);
-        error.locations = err.positions().collect();
-        return Response::from_errors(vec![with_code(error, ErrorCode::GraphqlParseFailed)]);
+async fn execute(state: &ServerState, request: Request) -> Outcome {
+    let document = match async_graphql::parser::parse_query(&request.query) {
+        Ok(document) => document,
+        Err(err) => {
+            let mut error = ServerError::new(err.to_string(), None);
+            error.locations = err.positions().collect();
+            return Outcome::rejected(with_code(error, ErrorCode::GraphqlParseFailed));
+        }
+    };
+    let aliases = super::limits::count_aliases(&document, state.max_aliases);
+    if aliases > state.max_aliases {
+        let message = format!("the query uses more than {} aliases", state.max_aliases);
+        return Outcome::rejected(with_code(
+            ServerError::new(message, None),
+            ErrorCode::QueryTooComplex,
+        ));
+    }
+    if !state.introspection && super::limits::uses_introspection(&document) {
+        let error = ServerError::new("introspection is disabled on this gateway", None);
+        return Outcome::rejected(with_code(error, ErrorCode::GraphqlValidationFailed));
     }
     let ctx = RequestCtx::new(&state.app.sources);
     let scope = ctx.scope.clone();
@@ -234,10 +278,15 @@ async fn execute(state: &ServerState, request: Request) -> Response {
             Response::from_errors(vec![with_code(error, ErrorCode::UpstreamTimeout)])
         }
     };
-    let executed = response.data != Value::Null;
+    let has_data = response.data != Value::Null;
     for error in response.errors.iter_mut() {
-        classify(error, executed);
+        classify(error, has_data);
     }
+    let executed = has_data
+        || response
+            .errors
+            .iter()
+            .any(|e| !e.path.is_empty() || !is_request_error(e));
     let warnings = scope.warnings();
     if !warnings.is_empty() {
         response.extensions.insert(
@@ -245,7 +294,19 @@ async fn execute(state: &ServerState, request: Request) -> Response {
             Value::List(warnings.into_iter().map(Value::String).collect()),
         );
     }
-    response
+    Outcome { response, executed }
+}
+
+/// Errors that stop a request before execution.
+fn is_request_error(error: &ServerError) -> bool {
+    let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+    [
+        ErrorCode::GraphqlParseFailed,
+        ErrorCode::GraphqlValidationFailed,
+        ErrorCode::QueryTooComplex,
+    ]
+    .iter()
+    .any(|c| code == Some(&Value::from(c.as_str())))
 }
 
 /// Give every error a code: ours already have one; async-graphql's own errors are parse,
@@ -280,18 +341,15 @@ fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
     error
 }
 
-/// Status for one executed response: with `application/graphql-response+json`, a request that
-/// never executed (parse or validation failure) is a 400; `application/json` stays 200.
-fn respond(_state: &ServerState, media: MediaType, response: Response) -> HttpResponse {
-    let status = if media == MediaType::GraphqlResponseJson
-        && response.data == Value::Null
-        && response.is_err()
-    {
+/// Status for one response: with `application/graphql-response+json`, a request that never
+/// executed (parse, validation or limit failure) is a 400; `application/json` stays 200.
+fn respond(media: MediaType, outcome: Outcome) -> HttpResponse {
+    let status = if media == MediaType::GraphqlResponseJson && !outcome.executed {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    json_response(status, media, &response)
+    json_response(status, media, &outcome)
 }
 
 fn json_response<T: serde::Serialize>(

@@ -1,6 +1,7 @@
 //! The HTTP surface (DESIGN.md §7): GraphQL over HTTP, GraphiQL, graphql-ws, health.
 
 mod graphql;
+mod limits;
 
 use crate::config::Config;
 use crate::schema::context::AppState;
@@ -23,6 +24,8 @@ pub struct ServerState {
     pub app: Arc<AppState>,
     pub api_keys: Arc<Vec<SecretString>>,
     pub max_batch: usize,
+    pub max_aliases: usize,
+    pub introspection: bool,
     pub deadline: Duration,
     pub graphiql: bool,
 }
@@ -54,6 +57,8 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         app,
         api_keys: Arc::new(config.server.api_keys.clone()),
         max_batch: config.server.max_batch,
+        max_aliases: config.server.max_aliases,
+        introspection: config.server.introspection,
         deadline: Duration::from_millis(config.server.request_timeout_ms),
         graphiql: config.server.graphiql,
     };
