@@ -189,7 +189,7 @@ impl CeligoData {
         for (i, (name, kind)) in CONNECTIONS.iter().enumerate() {
             let created = now - Duration::days(rng.between(400, 1100) as i64);
             data.connections.push(json!({
-                "_id": rng.hex24_at(created),
+                "_id": stable_id(&mut rng, now, created),
                 "name": name,
                 "type": kind,
                 "offline": i % 11 == 7,
@@ -226,7 +226,7 @@ impl CeligoData {
         let created = now
             - Duration::days(rng.between(200, 900) as i64)
             - Duration::minutes(rng.below(1440) as i64);
-        let id = rng.hex24_at(created);
+        let id = stable_id(rng, now, created);
         let registered: Vec<Value> = (0..rng.between(2, 4))
             .map(|_| {
                 self.connections[rng.below(self.connections.len() as u64) as usize]["_id"].clone()
@@ -240,7 +240,7 @@ impl CeligoData {
         }
         let grouping = rng
             .chance(0.5)
-            .then(|| json!({ "_id": rng.hex24_at(created), "name": "Order sync" }));
+            .then(|| json!({ "_id": stable_id(rng, now, created), "name": "Order sync" }));
         let version = format!("1.{}.{}", rng.below(9), rng.below(12));
         let mut integration = json!({
             "_id": id,
@@ -261,7 +261,7 @@ impl CeligoData {
         let mut owned_resources = vec![(id.clone(), "integration".to_string(), name.clone())];
         for f in 0..rng.between(2, 8) {
             let flow_created = created + Duration::hours(rng.between(1, 2000) as i64);
-            let flow_id = rng.hex24_at(flow_created);
+            let flow_id = stable_id(rng, now, flow_created);
             let verb = FLOW_VERBS[(index + f as usize) % FLOW_VERBS.len()];
             let flow_name = format!(
                 "{} {verb} to {}",
@@ -269,8 +269,8 @@ impl CeligoData {
                 target_system(base_name)
             );
             let connection = |rng: &mut Rng| registered_unique_pick(rng, &integration);
-            let export_id = rng.hex24_at(flow_created);
-            let import_id = rng.hex24_at(flow_created);
+            let export_id = stable_id(rng, now, flow_created);
+            let import_id = stable_id(rng, now, flow_created);
             self.exports.push(json!({ "_id": export_id, "name": format!("Get {verb}"), "_connectionId": connection(rng), "adaptorType": "HTTPExport", "_integrationId": id }));
             self.imports.push(json!({ "_id": import_id, "name": format!("Upsert {verb}"), "_connectionId": connection(rng), "adaptorType": "NetSuiteDistributedImport", "_integrationId": id }));
             let mut flow = json!({
@@ -334,7 +334,7 @@ impl CeligoData {
             };
             let system = rng.chance(0.1);
             let mut entry = json!({
-                "_id": rng.hex24_at(time),
+                "_id": stable_id(rng, now, time),
                 "time": iso_ms(time),
                 "resourceType": resource_type,
                 "_resourceId": resource_id,
@@ -406,7 +406,9 @@ fn flow_name_of(flow: &Value) -> String {
 
 /// The system data comes from: "Shopify" in "Shopify - NetSuite Orders" or "Shopify Orders to X".
 fn source_system(name: &str) -> &str {
-    name.split([' ', '-']).find(|w| !w.is_empty()).unwrap_or("Source")
+    name.split([' ', '-'])
+        .find(|w| !w.is_empty())
+        .unwrap_or("Source")
 }
 
 /// The system data goes to: "NetSuite" in "Shopify - NetSuite Orders", "Snowflake" in
@@ -453,6 +455,15 @@ fn field_changes(rng: &mut Rng, event: &str) -> Value {
         changes.push(Value::Object(change));
     }
     Value::Array(changes)
+}
+
+/// Ids are minted as if "now" were a fixed date, so the same seed gives the same ids on every
+/// start (examples and bookmarks keep working) while timestamps stay recent.
+fn stable_id(rng: &mut Rng, now: DateTime<Utc>, at: DateTime<Utc>) -> String {
+    let anchor = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now);
+    rng.hex24_at(anchor - (now - at))
 }
 
 /// The running fake's state.
@@ -793,4 +804,42 @@ fn list_page(
         ));
     }
     json_response(StatusCode::OK, &headers, Value::Array(page).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_across_starts_while_times_follow_now() {
+        let now = Utc::now();
+        let later = now + Duration::days(3);
+        let a = CeligoData::generate(7, 5, now);
+        let b = CeligoData::generate(7, 5, later);
+        assert_eq!(a.integrations[0]["_id"], b.integrations[0]["_id"]);
+        assert_eq!(
+            a.audit.last().map(|e| &e["_id"]),
+            b.audit.last().map(|e| &e["_id"])
+        );
+        assert_ne!(
+            a.integrations[0]["createdAt"],
+            b.integrations[0]["createdAt"]
+        );
+    }
+
+    #[test]
+    fn the_first_integration_has_250_audit_entries_newest_first() {
+        let data = CeligoData::generate(1, 3, Utc::now());
+        let id = data.integrations[0]["_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let log = data.audit_of_integration(&id);
+        assert_eq!(log.len(), 250);
+        let times: Vec<&str> = log.iter().filter_map(|e| e["time"].as_str()).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] > w[1]),
+            "strictly newest first"
+        );
+    }
 }

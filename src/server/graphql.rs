@@ -222,15 +222,21 @@ pub struct Outcome {
 }
 
 impl serde::Serialize for Outcome {
+    /// `data` (only when execution started), then `errors` and `extensions` when present; field
+    /// order inside `data` follows the query, as the spec asks.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut value = serde_json::to_value(&self.response).map_err(serde::ser::Error::custom)?;
-        if !self.executed {
-            // A request that never executed has no `data` entry at all.
-            if let Some(map) = value.as_object_mut() {
-                map.remove("data");
-            }
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        if self.executed {
+            map.serialize_entry("data", &self.response.data)?;
         }
-        value.serialize(serializer)
+        if !self.response.errors.is_empty() {
+            map.serialize_entry("errors", &self.response.errors)?;
+        }
+        if !self.response.extensions.is_empty() {
+            map.serialize_entry("extensions", &self.response.extensions)?;
+        }
+        map.end()
     }
 }
 
