@@ -1,10 +1,12 @@
 //! Chronograph: one GraphQL graph over the history that integration platforms keep.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod schema;
 pub mod server;
 pub mod sources;
@@ -15,8 +17,9 @@ use std::sync::Arc;
 
 /// Build the whole HTTP application for a configuration: sources, schema, routes.
 pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceError> {
-    let sources = sources::Sources::from_config(config)?;
-    let app = Arc::new(schema::context::AppState { sources });
+    let metrics = Arc::new(metrics::Metrics::default());
+    let sources = sources::Sources::from_config(config, metrics.clone())?;
+    let app = Arc::new(schema::context::AppState { sources, metrics });
     Ok(server::router(config, app))
 }
 

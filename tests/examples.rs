@@ -21,9 +21,21 @@ async fn every_example_runs_against_demo_mode() {
     for file in files {
         let query = std::fs::read_to_string(&file).expect("readable");
         let response = gw.query(&query, json!({})).await;
-        assert!(response["errors"].is_null(), "{}: {response}", file.display());
-        assert!(response["data"].is_object(), "{}: {response}", file.display());
+        assert!(
+            response["errors"].is_null(),
+            "{}: {response}",
+            file.display()
+        );
+        assert!(
+            response["data"].is_object(),
+            "{}: {response}",
+            file.display()
+        );
         let text = response["data"].to_string();
-        assert!(text.len() > 100, "{} returned almost nothing: {text}", file.display());
+        assert!(
+            text.len() > 100,
+            "{} returned almost nothing: {text}",
+            file.display()
+        );
     }
 }

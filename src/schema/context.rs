@@ -14,6 +14,7 @@ use std::sync::Arc;
 /// Application-wide state, stored as schema data.
 pub struct AppState {
     pub sources: Sources,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Per-request state, stored as request data by the HTTP handler.
@@ -25,9 +26,9 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    /// Fresh state for one request.
-    pub fn new(sources: &Sources) -> Self {
-        let scope = RequestScope::new();
+    /// Fresh state for one request whose upstream calls must finish by `deadline`.
+    pub fn new(sources: &Sources, deadline: std::time::Instant) -> Self {
+        let scope = RequestScope::with_deadline(deadline);
         RequestCtx {
             flows: DataLoader::new(
                 FlowsLoader {

@@ -9,6 +9,7 @@ use super::types::{
 };
 use crate::domain::{Source, SubjectRef};
 use crate::error::{gql, ErrorCode, SourceError};
+use crate::sources::resilience::BreakerState as Breaker;
 use crate::sources::Listing;
 use crate::timeline::cursor::fingerprint;
 use crate::timeline::PageArgs;
@@ -238,26 +239,25 @@ impl Query {
         Err(not_available("changes"))
     }
 
-    /// Health of every configured source.
+    /// Health of every configured source: breaker state, last error, rate-limit hints.
     async fn sources(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SourceStatus>> {
-        let sources = &app(ctx)?.sources;
-        Ok(sources
-            .configured()
+        Ok(app(ctx)?
+            .sources
+            .health()
             .into_iter()
-            .map(|source| {
-                let last_error = sources
-                    .get(source)
-                    .ok()
-                    .and_then(|s| s.upstream.as_ref())
-                    .and_then(|u| u.stats().last_error());
-                SourceStatus {
-                    source,
-                    healthy: last_error.is_none(),
-                    breaker: BreakerState::Closed,
-                    last_error,
-                    rate_limit_remaining: None,
-                    retry_after_seconds: None,
-                }
+            .map(|h| SourceStatus {
+                source: h.source,
+                healthy: h.healthy,
+                breaker: match h.breaker {
+                    Breaker::Closed => BreakerState::Closed,
+                    Breaker::Open => BreakerState::Open,
+                    Breaker::HalfOpen => BreakerState::HalfOpen,
+                },
+                last_error: h.last_error,
+                rate_limit_remaining: h
+                    .rate_limit_remaining
+                    .map(|n| n.clamp(0, i64::from(i32::MAX)) as i32),
+                retry_after_seconds: h.retry_after_seconds.map(|n| n.min(i32::MAX as u64) as i32),
             })
             .collect())
     }

@@ -271,7 +271,10 @@ async fn execute(state: &ServerState, request: Request) -> Outcome {
         let error = ServerError::new("introspection is disabled on this gateway", None);
         return Outcome::rejected(with_code(error, ErrorCode::GraphqlValidationFailed));
     }
-    let ctx = RequestCtx::new(&state.app.sources);
+    let ctx = RequestCtx::new(
+        &state.app.sources,
+        std::time::Instant::now() + state.deadline,
+    );
     let scope = ctx.scope.clone();
     let run = state.schema.execute(request.data(ctx));
     let mut response = match tokio::time::timeout(state.deadline, run).await {

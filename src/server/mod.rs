@@ -6,9 +6,11 @@ mod limits;
 use crate::config::Config;
 use crate::schema::context::AppState;
 use crate::schema::{build_schema, ChronoSchema};
+use crate::sources::resilience::BreakerState;
 use async_graphql_axum::GraphQLSubscription;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{Any, CorsLayer};
+use tracing::Instrument;
 
 /// Everything a handler needs.
 #[derive(Clone)]
@@ -75,6 +78,8 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         .route_service("/graphql/ws", GraphQLSubscription::new(schema))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
         .layer(cors)
         .with_state(state)
@@ -84,31 +89,69 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready once the config is loaded; lists each source's health as last observed.
+/// Ready once the config is loaded and not every configured source has an open breaker;
+/// lists each source's health as last observed.
 async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
-    let sources: Vec<serde_json::Value> = state
-        .app
-        .sources
-        .configured()
-        .into_iter()
-        .map(|source| {
-            let last_error = state
-                .app
-                .sources
-                .get(source)
-                .ok()
-                .and_then(|s| s.upstream.as_ref())
-                .and_then(|u| u.stats().last_error());
+    let health = state.app.sources.health();
+    let sources: Vec<serde_json::Value> = health
+        .iter()
+        .map(|h| {
             serde_json::json!({
-                "source": source.as_str(),
-                "healthy": last_error.is_none(),
-                "breaker": "CLOSED",
-                "lastError": last_error,
+                "source": h.source.as_str(),
+                "healthy": h.healthy,
+                "breaker": h.breaker.as_str(),
+                "lastError": h.last_error,
+                "retryAfterSeconds": h.retry_after_seconds,
             })
         })
         .collect();
+    let all_open = !health.is_empty() && health.iter().all(|h| h.breaker == BreakerState::Open);
+    let (status, word) = if all_open {
+        (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+    } else {
+        (StatusCode::OK, "ready")
+    };
     (
-        StatusCode::OK,
-        Json(serde_json::json!({ "status": "ready", "sources": sources })),
+        status,
+        Json(serde_json::json!({ "status": word, "sources": sources })),
     )
+}
+
+/// Prometheus text exposition.
+async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
+    let breakers: Vec<_> = state
+        .app
+        .sources
+        .health()
+        .into_iter()
+        .map(|h| (h.source, h.breaker.as_str()))
+        .collect();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.app.metrics.render(&breakers),
+    )
+}
+
+/// Count and time every request for `/metrics`, and wrap it in a tracing span.
+async fn observe(
+    State(state): State<ServerState>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    let path = match request.uri().path() {
+        p @ ("/graphql" | "/graphql/ws" | "/healthz" | "/readyz" | "/metrics") => p.to_string(),
+        _ => "other".to_string(),
+    };
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("request", %method, path = %path);
+    let response = next.run(request).instrument(span).await;
+    state
+        .app
+        .metrics
+        .request(&path, response.status().as_u16(), started.elapsed());
+    response
 }

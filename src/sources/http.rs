@@ -5,8 +5,11 @@
 //! failure onto a DESIGN.md §6 code. Adapters build URLs with [`Upstream::url`] (which
 //! percent-encodes path segments) and never talk to `reqwest` themselves.
 
+use super::resilience::{full_jitter, Breaker, RetryBudget};
+use crate::cache::ResponseCache;
 use crate::domain::Source;
 use crate::error::{truncate_message, ErrorCode, SharedError, SourceError};
+use crate::metrics::{route_label, Metrics};
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use http::HeaderMap;
@@ -14,8 +17,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
 use url::Url;
 
 /// Largest upstream body accepted; anything larger is `UPSTREAM_BAD_RESPONSE`.
@@ -62,7 +66,8 @@ pub fn parse_next_link(header: &str) -> Option<String> {
     })
 }
 
-type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Fetched>, SharedError>>>;
+type SharedFetch = Shared<BoxFuture<'static, Result<(Arc<Fetched>, bool), SharedError>>>;
+type SharedAttempt = Shared<BoxFuture<'static, Result<Arc<Fetched>, SharedError>>>;
 
 /// Per-GraphQL-request state: identical upstream calls within one request are made once, and
 /// warnings collected here end up in the response's `extensions.warnings`.
@@ -70,12 +75,22 @@ type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Fetched>, SharedError>>>
 pub struct RequestScope {
     inflight: Mutex<HashMap<String, SharedFetch>>,
     warnings: Mutex<Vec<String>>,
+    deadline: Option<Instant>,
 }
 
 impl RequestScope {
-    /// A fresh scope for one GraphQL request.
+    /// A fresh scope for one GraphQL request without a deadline (tools and tests).
     pub fn new() -> Arc<Self> {
         Arc::new(RequestScope::default())
+    }
+
+    /// A fresh scope whose upstream calls must finish by `deadline`: per-call timeouts and
+    /// retries are cut to fit inside it.
+    pub fn with_deadline(deadline: Instant) -> Arc<Self> {
+        Arc::new(RequestScope {
+            deadline: Some(deadline),
+            ..RequestScope::default()
+        })
     }
 
     /// Record a response-level warning (de-duplicated).
@@ -119,8 +134,126 @@ impl CallStats {
     }
 }
 
-/// One configured upstream: base URL, credentials and limits.
-pub struct Upstream {
+/// How one call may be treated. Reads with a side effect (Hexabase history) opt out of
+/// everything that could repeat or reuse them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallOptions {
+    /// Retry on 429 / 5xx / timeouts / refused connections (idempotent GETs only).
+    pub retry: bool,
+    /// Serve from and store into the cross-request cache (and stale-if-error).
+    pub cache: bool,
+    /// Share one in-flight call between concurrent requests with the same credentials.
+    pub share: bool,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        CallOptions {
+            retry: true,
+            cache: true,
+            share: true,
+        }
+    }
+}
+
+impl CallOptions {
+    /// For calls whose every repetition changes upstream state: no retry, no cache, no sharing.
+    pub const SIDE_EFFECT: CallOptions = CallOptions {
+        retry: false,
+        cache: false,
+        share: false,
+    };
+}
+
+/// Longest `Retry-After` / backoff Chronograph waits inside one request before giving up and
+/// reporting `UPSTREAM_RATE_LIMITED` with `retryAfterSeconds` to the client instead.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
+
+/// The resilience and caching policy of one source, installed by `Sources::from_config`.
+pub struct Policy {
+    /// Fingerprint of the credentials: part of every cache and single-flight key.
+    pub identity: String,
+    pub cache: Option<ResponseCache>,
+    pub ttl: Duration,
+    pub stale_if_error: Duration,
+    pub retries: u32,
+    pub budget: RetryBudget,
+    pub breaker: Breaker,
+    pub limiter: tokio::sync::Semaphore,
+    pub metrics: Arc<Metrics>,
+    inflight: Mutex<HashMap<String, SharedAttempt>>,
+    hints: Mutex<RateHints>,
+}
+
+/// What the upstream last said about its rate limit.
+#[derive(Default, Clone, Copy)]
+struct RateHints {
+    remaining: Option<i64>,
+    retry_until: Option<Instant>,
+}
+
+impl Policy {
+    /// A policy with the given knobs and a fresh breaker and budget.
+    pub fn new(
+        identity: String,
+        cache: Option<ResponseCache>,
+        ttl: Duration,
+        stale_if_error: Duration,
+        retries: u32,
+        max_concurrency: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Policy {
+            identity,
+            cache,
+            ttl,
+            stale_if_error,
+            retries,
+            budget: RetryBudget::new(20),
+            breaker: Breaker::new(5, Duration::from_secs(10)),
+            limiter: tokio::sync::Semaphore::new(max_concurrency.max(1)),
+            metrics,
+            inflight: Mutex::new(HashMap::new()),
+            hints: Mutex::new(RateHints::default()),
+        }
+    }
+
+    /// The upstream's last `X-RateLimit-Remaining` / `ratelimit-remaining`.
+    pub fn rate_limit_remaining(&self) -> Option<i64> {
+        self.hints.lock().ok().and_then(|h| h.remaining)
+    }
+
+    /// Seconds the upstream (or the open breaker) asked us to wait, if that time has not passed.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        let until = self.hints.lock().ok().and_then(|h| h.retry_until);
+        let upstream = until
+            .and_then(|u| u.checked_duration_since(Instant::now()))
+            .map(|d| d.as_secs().max(1));
+        upstream.or_else(|| self.breaker.retry_after())
+    }
+
+    fn note_headers(&self, headers: &HeaderMap) {
+        let remaining = ["x-ratelimit-remaining", "ratelimit-remaining"]
+            .iter()
+            .find_map(|name| {
+                headers
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+            });
+        if let (Some(remaining), Ok(mut hints)) = (remaining, self.hints.lock()) {
+            hints.remaining = Some(remaining);
+        }
+    }
+
+    fn note_retry_after(&self, seconds: Option<u64>) {
+        if let (Some(seconds), Ok(mut hints)) = (seconds, self.hints.lock()) {
+            hints.retry_until = Some(Instant::now() + Duration::from_secs(seconds));
+        }
+    }
+}
+
+struct Inner {
     source: Source,
     client: reqwest::Client,
     base: Url,
@@ -128,6 +261,12 @@ pub struct Upstream {
     timeout: Duration,
     max_body_bytes: usize,
     stats: Arc<CallStats>,
+    policy: OnceLock<Arc<Policy>>,
+}
+
+/// One configured upstream: base URL, credentials and limits.
+pub struct Upstream {
+    inner: Arc<Inner>,
 }
 
 impl Upstream {
@@ -143,30 +282,44 @@ impl Upstream {
             SourceError::internal(format!("{}: invalid base_url", source.config_key()))
         })?;
         Ok(Upstream {
-            source,
-            client,
-            base,
-            auth,
-            timeout,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            stats: Arc::new(CallStats::default()),
+            inner: Arc::new(Inner {
+                source,
+                client,
+                base,
+                auth,
+                timeout,
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                stats: Arc::new(CallStats::default()),
+                policy: OnceLock::new(),
+            }),
         })
+    }
+
+    /// Attach the source's cache, retry, breaker and concurrency policy (once; later calls
+    /// are ignored). Without one, every call is a single plain attempt.
+    pub fn install(&self, policy: Arc<Policy>) {
+        let _ = self.inner.policy.set(policy);
+    }
+
+    /// The installed policy, if any.
+    pub fn policy(&self) -> Option<&Arc<Policy>> {
+        self.inner.policy.get()
     }
 
     /// Which source this is.
     pub fn source(&self) -> Source {
-        self.source
+        self.inner.source
     }
 
     /// Call counters for this upstream.
     pub fn stats(&self) -> &CallStats {
-        &self.stats
+        &self.inner.stats
     }
 
     /// Build `<base>/<segments…>?<query>`; each segment is percent-encoded as one path
     /// segment, so an id can never change the route (DESIGN.md §4).
     pub fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
-        let mut url = self.base.clone();
+        let mut url = self.inner.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
             for segment in segments {
@@ -183,10 +336,11 @@ impl Upstream {
     /// origin, so a hostile upstream cannot make Chronograph send credentials elsewhere.
     pub fn follow(&self, link: &str) -> Result<Url, SourceError> {
         let url = self
+            .inner
             .base
             .join(link)
             .map_err(|_| self.bad_response("unusable Link header"))?;
-        if url.origin() != self.base.origin() {
+        if url.origin() != self.inner.base.origin() {
             return Err(self.bad_response("Link header points at another origin"));
         }
         Ok(url)
@@ -194,6 +348,17 @@ impl Upstream {
 
     /// GET `url`, shared with any identical call already made in this request.
     pub async fn get(&self, scope: &RequestScope, url: Url) -> Result<Arc<Fetched>, SharedError> {
+        self.get_with(scope, url, CallOptions::default()).await
+    }
+
+    /// GET `url` with explicit options (see [`CallOptions::SIDE_EFFECT`]). Within one request
+    /// an identical URL is fetched once whatever the options.
+    pub async fn get_with(
+        &self,
+        scope: &RequestScope,
+        url: Url,
+        options: CallOptions,
+    ) -> Result<Arc<Fetched>, SharedError> {
         let key = url.as_str().to_string();
         let shared = {
             let mut inflight = scope
@@ -202,10 +367,21 @@ impl Upstream {
                 .map_err(|_| Arc::new(SourceError::internal("request state poisoned")))?;
             inflight
                 .entry(key)
-                .or_insert_with(|| self.spawn_get(url).boxed().shared())
+                .or_insert_with(|| {
+                    fetch(self.inner.clone(), url, options, scope.deadline)
+                        .boxed()
+                        .shared()
+                })
                 .clone()
         };
-        shared.await
+        let (fetched, stale) = shared.await?;
+        if stale {
+            scope.warn(format!(
+                "{} is failing: some data was served from the cache and may be out of date",
+                self.inner.source.as_str()
+            ));
+        }
+        Ok(fetched)
     }
 
     /// GET and decode JSON into a wire struct.
@@ -228,54 +404,274 @@ impl Upstream {
             &fetched.body
         };
         serde_json::from_slice(body).map_err(|err| {
-            tracing::warn!(source = self.source.as_str(), error = %err, "upstream body not in the documented shape");
+            tracing::warn!(source = self.inner.source.as_str(), error = %err, "upstream body not in the documented shape");
             let what = if err.is_eof() { "was cut short" } else { "is not in the documented shape" };
             self.bad_response(&format!("response body {what}"))
         })
     }
 
-    fn spawn_get(
-        &self,
-        url: Url,
-    ) -> impl std::future::Future<Output = Result<Arc<Fetched>, SharedError>> + Send + 'static {
-        let request = self.request(url.clone());
-        let source = self.source;
-        let max = self.max_body_bytes;
-        let stats = self.stats.clone();
-        let path = url.path().to_string();
-        async move {
-            stats.calls.fetch_add(1, Ordering::Relaxed);
-            let started = std::time::Instant::now();
-            let result = execute(source, request, max).await;
-            tracing::debug!(source = source.as_str(), path = %path, ok = result.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "upstream call");
-            if result.is_err() {
-                stats.failures.fetch_add(1, Ordering::Relaxed);
-            }
-            stats.record(result.as_ref().map(|_| ()));
-            result.map(Arc::new).map_err(Arc::new)
-        }
-    }
-
-    fn request(&self, url: Url) -> reqwest::RequestBuilder {
-        let builder = self
-            .client
-            .get(url)
-            .timeout(self.timeout)
-            .header(http::header::ACCEPT, "application/json");
-        match &self.auth {
-            Auth::Bearer(token) => builder.bearer_auth(token.expose_secret()),
-            Auth::Headers(headers) => headers.iter().fold(builder, |b, (name, value)| {
-                b.header(name.clone(), value.expose_secret())
-            }),
-        }
-    }
-
     fn bad_response(&self, what: &str) -> SourceError {
         SourceError::upstream(
-            self.source,
+            self.inner.source,
             ErrorCode::UpstreamBadResponse,
-            format!("{} {what}", self.source.as_str()),
+            format!("{} {what}", self.inner.source.as_str()),
         )
+    }
+}
+
+/// Serve one GET: cache, then (shared) attempts, then stale-if-error. Returns the answer and
+/// whether it is a stale one.
+async fn fetch(
+    inner: Arc<Inner>,
+    url: Url,
+    options: CallOptions,
+    deadline: Option<Instant>,
+) -> Result<(Arc<Fetched>, bool), SharedError> {
+    let Some(policy) = inner.policy.get().cloned() else {
+        let result = attempt(&inner, &url, deadline, None).await;
+        inner.stats.record(result.as_ref().map(|_| ()));
+        return result.map(|f| (Arc::new(f), false)).map_err(Arc::new);
+    };
+    let key = format!("{}|{}|{}", inner.source.as_str(), policy.identity, url);
+    let cache = policy.cache.as_ref().filter(|_| options.cache);
+    let cached = match cache {
+        Some(cache) => cache.get(&key).await,
+        None => None,
+    };
+    if let Some(hit) = cached
+        .as_ref()
+        .filter(|c| c.stored_at.elapsed() < policy.ttl)
+    {
+        policy.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+        return Ok((hit.fetched.clone(), false));
+    }
+    if cache.is_some() {
+        policy.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
+    }
+    let result = if options.share {
+        shared_attempts(
+            inner.clone(),
+            policy.clone(),
+            key.clone(),
+            url,
+            options,
+            deadline,
+        )
+        .await
+    } else {
+        attempts(inner.clone(), policy.clone(), url, options, deadline).await
+    };
+    match result {
+        Ok(fetched) => {
+            if let Some(cache) = cache {
+                cache
+                    .insert(key, fetched.clone(), policy.ttl, policy.stale_if_error)
+                    .await;
+            }
+            Ok((fetched, false))
+        }
+        Err(err) if is_upstream_failure(&err) => match cached {
+            Some(stale) => {
+                policy
+                    .metrics
+                    .cache_stale_served
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok((stale.fetched, true))
+            }
+            None => Err(err),
+        },
+        Err(err) => Err(err),
+    }
+}
+
+/// Failures that say the source is unwell (as opposed to "your request was wrong").
+fn is_upstream_failure(err: &SourceError) -> bool {
+    matches!(
+        err.code,
+        ErrorCode::UpstreamUnavailable
+            | ErrorCode::UpstreamTimeout
+            | ErrorCode::UpstreamRateLimited
+            | ErrorCode::UpstreamBadResponse
+    )
+}
+
+/// One in-flight call per (credentials, URL) across all concurrent requests.
+async fn shared_attempts(
+    inner: Arc<Inner>,
+    policy: Arc<Policy>,
+    key: String,
+    url: Url,
+    options: CallOptions,
+    deadline: Option<Instant>,
+) -> Result<Arc<Fetched>, SharedError> {
+    let shared = {
+        let mut inflight = policy
+            .inflight
+            .lock()
+            .map_err(|_| Arc::new(SourceError::internal("upstream state poisoned")))?;
+        match inflight.get(&key) {
+            Some(existing) => existing.clone(),
+            None => {
+                let owner = policy.clone();
+                let done_key = key.clone();
+                let call = async move {
+                    let result = attempts(inner, owner.clone(), url, options, deadline).await;
+                    if let Ok(mut inflight) = owner.inflight.lock() {
+                        inflight.remove(&done_key);
+                    }
+                    result
+                }
+                .boxed()
+                .shared();
+                inflight.insert(key, call.clone());
+                call
+            }
+        }
+    };
+    shared.await
+}
+
+/// Attempts under the breaker, the concurrency limit, the retry policy and the deadline.
+async fn attempts(
+    inner: Arc<Inner>,
+    policy: Arc<Policy>,
+    url: Url,
+    options: CallOptions,
+    deadline: Option<Instant>,
+) -> Result<Arc<Fetched>, SharedError> {
+    let source = inner.source;
+    if !policy.breaker.admit() {
+        let err = SourceError::upstream(
+            source,
+            ErrorCode::UpstreamUnavailable,
+            format!(
+                "{} is failing repeatedly; calls are paused (circuit open)",
+                source.as_str()
+            ),
+        )
+        .with_retry_after(policy.breaker.retry_after());
+        return Err(Arc::new(err));
+    }
+    let permit = match remaining(deadline) {
+        Some(left) => tokio::time::timeout(left, policy.limiter.acquire())
+            .await
+            .ok(),
+        None => Some(policy.limiter.acquire().await),
+    };
+    let Some(Ok(_permit)) = permit else {
+        return Err(Arc::new(timeout_error(source)));
+    };
+    let mut attempt_no = 0u32;
+    loop {
+        let result = attempt(&inner, &url, deadline, Some(&policy)).await;
+        inner.stats.record(result.as_ref().map(|_| ()));
+        let err = match result {
+            Ok(fetched) => {
+                policy.breaker.success();
+                policy.budget.earn();
+                policy.note_headers(&fetched.headers);
+                return Ok(Arc::new(fetched));
+            }
+            Err(err) => err,
+        };
+        match err.code {
+            ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => policy.breaker.failure(),
+            ErrorCode::UpstreamRateLimited => policy.note_retry_after(err.retry_after_seconds),
+            _ => policy.breaker.success(),
+        }
+        let retryable = options.retry
+            && attempt_no < policy.retries
+            && matches!(
+                err.code,
+                ErrorCode::UpstreamUnavailable
+                    | ErrorCode::UpstreamTimeout
+                    | ErrorCode::UpstreamRateLimited
+            );
+        if !retryable {
+            return Err(Arc::new(err));
+        }
+        let wait = match err.retry_after_seconds {
+            Some(seconds) => Duration::from_secs(seconds),
+            None => full_jitter(attempt_no, Duration::from_millis(50), MAX_RETRY_WAIT),
+        };
+        let fits = wait <= MAX_RETRY_WAIT && remaining(deadline).is_none_or(|left| wait < left);
+        if !fits || !policy.budget.try_take() || !policy.breaker.admit() {
+            return Err(Arc::new(err));
+        }
+        policy.metrics.retry(source);
+        tracing::debug!(
+            source = source.as_str(),
+            attempt = attempt_no + 1,
+            wait_ms = wait.as_millis() as u64,
+            "retrying upstream call"
+        );
+        tokio::time::sleep(wait).await;
+        attempt_no += 1;
+    }
+}
+
+fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+fn timeout_error(source: Source) -> SourceError {
+    SourceError::upstream(
+        source,
+        ErrorCode::UpstreamTimeout,
+        format!(
+            "{} did not answer within the request deadline",
+            source.as_str()
+        ),
+    )
+}
+
+/// One HTTP attempt with the per-call timeout cut to the request deadline.
+async fn attempt(
+    inner: &Inner,
+    url: &Url,
+    deadline: Option<Instant>,
+    policy: Option<&Arc<Policy>>,
+) -> Result<Fetched, SourceError> {
+    let timeout = match remaining(deadline) {
+        Some(left) if left.is_zero() => return Err(timeout_error(inner.source)),
+        Some(left) => inner.timeout.min(left),
+        None => inner.timeout,
+    };
+    let request = build_request(inner, url.clone(), timeout);
+    inner.stats.calls.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let span = tracing::debug_span!("upstream", source = inner.source.as_str(), route = %route_label(url.path()));
+    let result = execute(inner.source, request, inner.max_body_bytes)
+        .instrument(span)
+        .await;
+    let elapsed = started.elapsed();
+    if let Some(policy) = policy {
+        let outcome = match &result {
+            Ok(fetched) => fetched.status.to_string(),
+            Err(err) => err.code.as_str().to_ascii_lowercase(),
+        };
+        policy
+            .metrics
+            .upstream(inner.source, &route_label(url.path()), &outcome, elapsed);
+    }
+    tracing::debug!(source = inner.source.as_str(), path = %url.path(), ok = result.is_ok(), elapsed_ms = elapsed.as_millis() as u64, "upstream call");
+    if result.is_err() {
+        inner.stats.failures.fetch_add(1, Ordering::Relaxed);
+    }
+    result
+}
+
+fn build_request(inner: &Inner, url: Url, timeout: Duration) -> reqwest::RequestBuilder {
+    let builder = inner
+        .client
+        .get(url)
+        .timeout(timeout)
+        .header(http::header::ACCEPT, "application/json");
+    match &inner.auth {
+        Auth::Bearer(token) => builder.bearer_auth(token.expose_secret()),
+        Auth::Headers(headers) => headers.iter().fold(builder, |b, (name, value)| {
+            b.header(name.clone(), value.expose_secret())
+        }),
     }
 }
 

@@ -5,18 +5,25 @@
 
 pub mod celigo;
 pub mod http;
+pub mod resilience;
 
-use crate::config::Config;
+use crate::cache::ResponseCache;
+use crate::config::{Config, SourceConfig};
 use crate::domain::{
     Connection, Flow, HistoryEntry, HistoryFilter, Integration, Source, SubjectRef, Team,
 };
 use crate::error::{SourceError, SourceResult};
+use crate::metrics::Metrics;
+use crate::timeline::cursor::fingerprint;
 use crate::timeline::merge::{StreamPage, StreamWindow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use http::RequestScope;
+use resilience::BreakerState;
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Decode one element of a vendor list into its wire struct. Elements not in the documented
 /// shape are skipped and logged so the rest of the page survives (DESIGN.md §4).
@@ -132,6 +139,60 @@ pub struct SourceSet {
     pub upstream: Option<Arc<http::Upstream>>,
 }
 
+/// Default retries of an idempotent GET (so up to three attempts).
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Default cap on concurrent calls to one source.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 32;
+
+/// The cache, retry, breaker and concurrency policy of one source from its config.
+fn policy_for(
+    cfg: &SourceConfig,
+    cache: Option<ResponseCache>,
+    metrics: Arc<Metrics>,
+) -> http::Policy {
+    http::Policy::new(
+        credential_identity(cfg),
+        cache,
+        Duration::from_secs(cfg.cache_ttl_s.unwrap_or(0)),
+        Duration::from_secs(cfg.stale_if_error_s.unwrap_or(0)),
+        cfg.retries.unwrap_or(DEFAULT_RETRIES),
+        cfg.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
+        metrics,
+    )
+}
+
+/// A fingerprint of everything that identifies the caller to the vendor, so cached answers
+/// and shared in-flight calls never cross credentials. The secrets themselves are not kept.
+pub fn credential_identity(cfg: &SourceConfig) -> String {
+    let secret = |s: &Option<secrecy::SecretString>| {
+        s.as_ref()
+            .map(|v| v.expose_secret().to_string())
+            .unwrap_or_default()
+    };
+    fingerprint(&[
+        cfg.base(),
+        &secret(&cfg.token),
+        cfg.user_id.as_deref().unwrap_or_default(),
+        &secret(&cfg.auth_token),
+        cfg.email.as_deref().unwrap_or_default(),
+        &secret(&cfg.password),
+        cfg.client_id.as_deref().unwrap_or_default(),
+        &secret(&cfg.client_secret),
+        cfg.environment_id.as_deref().unwrap_or_default(),
+    ])
+}
+
+/// What `Query.sources` reports for one source.
+#[derive(Clone, Debug)]
+pub struct SourceHealth {
+    pub source: Source,
+    pub healthy: bool,
+    pub breaker: BreakerState,
+    pub last_error: Option<String>,
+    pub rate_limit_remaining: Option<i64>,
+    pub retry_after_seconds: Option<u64>,
+}
+
 /// The registry of configured sources.
 #[derive(Clone, Default)]
 pub struct Sources {
@@ -141,8 +202,9 @@ pub struct Sources {
 impl Sources {
     /// Build every adapter the config names. Sources whose adapter this build lacks are
     /// left out (and reported as not configured) with a warning in the log.
-    pub fn from_config(config: &Config) -> Result<Sources, SourceError> {
+    pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Result<Sources, SourceError> {
         let client = http::build_client()?;
+        let cache = ResponseCache::new(config.cache.max_bytes, metrics.clone());
         let mut configured = HashMap::new();
         for source in Source::ALL {
             let Some(cfg) = config.sources.get(source) else {
@@ -158,6 +220,9 @@ impl Sources {
                     continue;
                 }
             };
+            if let Some(upstream) = &set.upstream {
+                upstream.install(Arc::new(policy_for(cfg, cache.clone(), metrics.clone())));
+            }
             configured.insert(source, set);
         }
         Ok(Sources { configured })
@@ -168,6 +233,31 @@ impl Sources {
         Source::ALL
             .into_iter()
             .filter(|s| self.configured.contains_key(s))
+            .collect()
+    }
+
+    /// Health of every configured source, in enum order (for `Query.sources`, `/readyz` and
+    /// `/metrics`).
+    pub fn health(&self) -> Vec<SourceHealth> {
+        self.configured()
+            .into_iter()
+            .map(|source| {
+                let upstream = self
+                    .configured
+                    .get(&source)
+                    .and_then(|s| s.upstream.as_ref());
+                let policy = upstream.and_then(|u| u.policy());
+                let breaker = policy.map_or(BreakerState::Closed, |p| p.breaker.state());
+                let last_error = upstream.and_then(|u| u.stats().last_error());
+                SourceHealth {
+                    source,
+                    healthy: breaker == BreakerState::Closed && last_error.is_none(),
+                    breaker,
+                    last_error,
+                    rate_limit_remaining: policy.and_then(|p| p.rate_limit_remaining()),
+                    retry_after_seconds: policy.and_then(|p| p.retry_after_seconds()),
+                }
+            })
             .collect()
     }
 

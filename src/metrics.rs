@@ -1,0 +1,282 @@
+//! Prometheus metrics (`GET /metrics`): requests, latency histograms, upstream calls by source,
+//! route and status, retries, breaker state and cache counters. A small hand-written registry:
+//! a handful of counters does not justify a metrics framework.
+
+use crate::domain::Source;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A cumulative latency histogram.
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bucket, bound) in self.counts.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (count, bound) in self.counts.iter().zip(BUCKETS) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// Every metric the gateway exports.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    request_latency: Mutex<Histogram>,
+    upstream_calls: Mutex<BTreeMap<(Source, String, String), u64>>,
+    upstream_latency: Mutex<BTreeMap<Source, Histogram>>,
+    retries: Mutex<BTreeMap<Source, u64>>,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub cache_stale_served: AtomicU64,
+    pub cache_evictions: AtomicU64,
+}
+
+impl Metrics {
+    /// One HTTP request to the gateway.
+    pub fn request(&self, path: &str, status: u16, elapsed: Duration) {
+        if let Ok(mut map) = self.requests.lock() {
+            *map.entry((path.to_string(), status)).or_default() += 1;
+        }
+        if let Ok(mut hist) = self.request_latency.lock() {
+            hist.observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// One upstream attempt; `outcome` is the HTTP status or an error class.
+    pub fn upstream(&self, source: Source, route: &str, outcome: &str, elapsed: Duration) {
+        if let Ok(mut map) = self.upstream_calls.lock() {
+            *map.entry((source, route.to_string(), outcome.to_string()))
+                .or_default() += 1;
+        }
+        if let Ok(mut map) = self.upstream_latency.lock() {
+            map.entry(source)
+                .or_default()
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// One retry of an upstream call.
+    pub fn retry(&self, source: Source) {
+        if let Ok(mut map) = self.retries.lock() {
+            *map.entry(source).or_default() += 1;
+        }
+    }
+
+    /// Upstream calls made so far for `source` (all routes and outcomes).
+    pub fn upstream_total(&self, source: Source) -> u64 {
+        self.upstream_calls
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|((s, _, _), _)| *s == source)
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The Prometheus text exposition; `breakers` is each configured source's state.
+    pub fn render(&self, breakers: &[(Source, &'static str)]) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP chronograph_http_requests_total HTTP requests served, by path and status.\n",
+        );
+        out.push_str("# TYPE chronograph_http_requests_total counter\n");
+        if let Ok(map) = self.requests.lock() {
+            for ((path, status), n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "chronograph_http_requests_total{{path=\"{path}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out.push_str(
+            "# HELP chronograph_http_request_duration_seconds Latency of HTTP requests.\n",
+        );
+        out.push_str("# TYPE chronograph_http_request_duration_seconds histogram\n");
+        if let Ok(hist) = self.request_latency.lock() {
+            hist.render(&mut out, "chronograph_http_request_duration_seconds", "");
+        }
+        out.push_str("# HELP chronograph_upstream_calls_total Upstream attempts, by source, route and outcome.\n");
+        out.push_str("# TYPE chronograph_upstream_calls_total counter\n");
+        if let Ok(map) = self.upstream_calls.lock() {
+            for ((source, route, outcome), n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "chronograph_upstream_calls_total{{source=\"{}\",route=\"{route}\",outcome=\"{outcome}\"}} {n}",
+                    source.as_str()
+                );
+            }
+        }
+        out.push_str(
+            "# HELP chronograph_upstream_duration_seconds Latency of upstream attempts.\n",
+        );
+        out.push_str("# TYPE chronograph_upstream_duration_seconds histogram\n");
+        if let Ok(map) = self.upstream_latency.lock() {
+            for (source, hist) in map.iter() {
+                hist.render(
+                    &mut out,
+                    "chronograph_upstream_duration_seconds",
+                    &format!("source=\"{}\"", source.as_str()),
+                );
+            }
+        }
+        out.push_str("# HELP chronograph_upstream_retries_total Retried upstream calls.\n");
+        out.push_str("# TYPE chronograph_upstream_retries_total counter\n");
+        if let Ok(map) = self.retries.lock() {
+            for (source, n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "chronograph_upstream_retries_total{{source=\"{}\"}} {n}",
+                    source.as_str()
+                );
+            }
+        }
+        out.push_str("# HELP chronograph_breaker_state Circuit breaker state (0 closed, 1 half-open, 2 open).\n");
+        out.push_str("# TYPE chronograph_breaker_state gauge\n");
+        for (source, state) in breakers {
+            let value = match *state {
+                "OPEN" => 2,
+                "HALF_OPEN" => 1,
+                _ => 0,
+            };
+            let _ = writeln!(
+                out,
+                "chronograph_breaker_state{{source=\"{}\"}} {value}",
+                source.as_str()
+            );
+        }
+        for (name, help, counter) in [
+            (
+                "chronograph_cache_hits_total",
+                "Upstream answers served from the cache.",
+                &self.cache_hits,
+            ),
+            (
+                "chronograph_cache_misses_total",
+                "Cache lookups that went upstream.",
+                &self.cache_misses,
+            ),
+            (
+                "chronograph_cache_stale_served_total",
+                "Stale answers served because the upstream failed.",
+                &self.cache_stale_served,
+            ),
+            (
+                "chronograph_cache_evictions_total",
+                "Entries evicted from the cache (size or expiry).",
+                &self.cache_evictions,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}
+
+/// A low-cardinality route label: path segments that look like ids become `:id`.
+pub fn route_label(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if looks_like_id(segment) {
+                ":id"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn looks_like_id(segment: &str) -> bool {
+    let digits = segment.bytes().filter(u8::is_ascii_digit).count();
+    (!segment.is_empty() && digits == segment.len())
+        || (segment.len() >= 12 && digits > 0 && !segment.contains('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_hide_ids() {
+        assert_eq!(
+            route_label("/v1/integrations/65f0c2d1a4b7e9001c3d8e10/flows"),
+            "/v1/integrations/:id/flows"
+        );
+        assert_eq!(
+            route_label("/api/v1/integrations.history"),
+            "/api/v1/integrations.history"
+        );
+        assert_eq!(
+            route_label("/api/rest/v4/data/entrydata/2013/entries/history"),
+            "/api/rest/v4/data/entrydata/:id/entries/history"
+        );
+        assert_eq!(
+            route_label("/integration/4a4de828-f4db-4c9e-adfd-434e0864c3c7"),
+            "/integration/:id"
+        );
+    }
+
+    #[test]
+    fn renders_prometheus_text() {
+        let metrics = Metrics::default();
+        metrics.request("/graphql", 200, Duration::from_millis(12));
+        metrics.upstream(
+            Source::Celigo,
+            "/v1/integrations",
+            "200",
+            Duration::from_millis(3),
+        );
+        metrics.retry(Source::Celigo);
+        let text = metrics.render(&[(Source::Celigo, "OPEN")]);
+        assert!(
+            text.contains("chronograph_http_requests_total{path=\"/graphql\",status=\"200\"} 1")
+        );
+        assert!(text.contains("chronograph_upstream_calls_total{source=\"CELIGO\",route=\"/v1/integrations\",outcome=\"200\"} 1"));
+        assert!(text.contains("chronograph_upstream_retries_total{source=\"CELIGO\"} 1"));
+        assert!(text.contains("chronograph_breaker_state{source=\"CELIGO\"} 2"));
+        assert!(text.contains("chronograph_http_request_duration_seconds_bucket{le=\"0.025\"} 1"));
+        assert_eq!(metrics.upstream_total(Source::Celigo), 1);
+    }
+}
