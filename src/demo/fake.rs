@@ -17,6 +17,7 @@ use axum::response::Response;
 use axum::Router;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
 use tokio::task::JoinHandle;
@@ -78,6 +79,8 @@ pub enum Fault {
     Garbage,
     /// 200 with a body of valid-looking JSON cut short mid-way.
     Truncated,
+    /// 200 whose body trickles out one byte per interval (a slow-drip upstream).
+    Drip(Duration),
 }
 
 /// A fault plus the requests it applies to.
@@ -94,6 +97,8 @@ struct FaultRule {
 pub struct FakeControl {
     requests: Mutex<Vec<RecordedRequest>>,
     faults: Mutex<Vec<FaultRule>>,
+    /// Requests being handled right now, and the most seen at once.
+    in_flight: Mutex<(usize, usize)>,
 }
 
 /// Locks a mutex even if a panicking test thread poisoned it: the data stays usable for
@@ -140,6 +145,22 @@ impl FakeControl {
 
     pub fn clear_faults(&self) {
         lock(&self.faults).clear();
+    }
+
+    /// The largest number of requests the fake was handling at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        lock(&self.in_flight).1
+    }
+
+    fn enter(&self) {
+        let mut gauge = lock(&self.in_flight);
+        gauge.0 += 1;
+        gauge.1 = gauge.1.max(gauge.0);
+    }
+
+    fn leave(&self) {
+        let mut gauge = lock(&self.in_flight);
+        gauge.0 = gauge.0.saturating_sub(1);
     }
 
     fn record(&self, request: RecordedRequest) {
@@ -198,6 +219,13 @@ async fn control_middleware(
     });
     let fault = control.take_fault(parts.uri.path());
     let request = Request::from_parts(parts, Body::from(body));
+    control.enter();
+    let response = apply(fault, request, next).await;
+    control.leave();
+    response
+}
+
+async fn apply(fault: Option<Fault>, request: Request, next: Next) -> Response {
     match fault {
         None => next.run(request).await,
         Some(Fault::Delay(pause)) => {
@@ -214,7 +242,22 @@ async fn control_middleware(
         }
         Some(Fault::Garbage) => json_response(StatusCode::OK, &[], GARBAGE_BODY.to_owned()),
         Some(Fault::Truncated) => json_response(StatusCode::OK, &[], TRUNCATED_BODY.to_owned()),
+        Some(Fault::Drip(interval)) => {
+            let chunks = futures::stream::iter(0..10_000u32).then(move |i| async move {
+                tokio::time::sleep(interval).await;
+                Ok::<_, std::io::Error>(Bytes::from_static(if i == 0 { b"[" } else { b" " }))
+            });
+            streamed(Body::from_stream(chunks))
+        }
     }
+}
+
+fn streamed(body: Body) -> Response {
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// A response labelled `application/json` whatever the body is: fakes must look like the API
