@@ -122,6 +122,8 @@ pub struct SourceConfig {
     pub stale_if_error_s: Option<u64>,
     pub max_concurrency: Option<usize>,
     pub retries: Option<u32>,
+    /// How often `historyAdded` subscriptions poll this source (default 15 s).
+    pub poll_interval_ms: Option<u64>,
 }
 
 impl SourceConfig {
@@ -342,6 +344,9 @@ fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<String
     }
     if cfg.timeout_ms == Some(0) {
         problems.push(format!("{prefix}.timeout_ms: must be greater than 0"));
+    }
+    if cfg.poll_interval_ms.is_some_and(|ms| ms < 100) {
+        problems.push(format!("{prefix}.poll_interval_ms: must be at least 100"));
     }
     if cfg.max_concurrency == Some(0) {
         problems.push(format!("{prefix}.max_concurrency: must be greater than 0"));

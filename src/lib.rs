@@ -19,7 +19,11 @@ use std::sync::Arc;
 pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceError> {
     let metrics = Arc::new(metrics::Metrics::default());
     let sources = sources::Sources::from_config(config, metrics.clone())?;
-    let app = Arc::new(schema::context::AppState { sources, metrics });
+    let app = Arc::new(schema::context::AppState {
+        sources,
+        metrics,
+        pollers: Default::default(),
+    });
     Ok(server::router(config, app))
 }
 

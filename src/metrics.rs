@@ -111,9 +111,13 @@ impl Metrics {
             .unwrap_or(0)
     }
 
-    /// The Prometheus text exposition; `breakers` is each configured source's state.
-    pub fn render(&self, breakers: &[(Source, &'static str)]) -> String {
+    /// The Prometheus text exposition; `breakers` is each configured source's state and
+    /// `pollers` the number of running subscription pollers.
+    pub fn render(&self, breakers: &[(Source, &'static str)], pollers: usize) -> String {
         let mut out = String::new();
+        out.push_str("# HELP chronograph_subscription_pollers Running change-feed pollers (one per subject set).\n");
+        out.push_str("# TYPE chronograph_subscription_pollers gauge\n");
+        let _ = writeln!(out, "chronograph_subscription_pollers {pollers}");
         out.push_str(
             "# HELP chronograph_http_requests_total HTTP requests served, by path and status.\n",
         );
@@ -269,7 +273,7 @@ mod tests {
             Duration::from_millis(3),
         );
         metrics.retry(Source::Celigo);
-        let text = metrics.render(&[(Source::Celigo, "OPEN")]);
+        let text = metrics.render(&[(Source::Celigo, "OPEN")], 0);
         assert!(
             text.contains("chronograph_http_requests_total{path=\"/graphql\",status=\"200\"} 1")
         );

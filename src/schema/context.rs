@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub struct AppState {
     pub sources: Sources,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub pollers: crate::timeline::pollers::Pollers,
 }
 
 /// Per-request state, stored as request data by the HTTP handler.

@@ -8,13 +8,16 @@ use super::types::{
     TeamNode,
 };
 use crate::domain::{Source, SubjectRef};
-use crate::error::{gql, ErrorCode, SourceError};
+use crate::error::{gql, SourceError};
+use crate::schema::types::MAX_SUBJECTS;
 use crate::sources::resilience::BreakerState as Breaker;
 use crate::sources::Listing;
 use crate::timeline::cursor::fingerprint;
+use crate::timeline::engine;
 use crate::timeline::PageArgs;
 use async_graphql::{Context, Enum, Object, SimpleObject, Subscription, ID};
 use futures::Stream;
+use std::sync::Arc;
 
 /// Most ids one `nodes` call may resolve.
 pub const MAX_NODES: usize = 100;
@@ -228,15 +231,42 @@ impl Query {
         .map(Into::into)
     }
 
-    /// Entries newer than `since` (a datetime or a previous `nextSince`), for syncing a
-    /// client-side store.
+    /// Entries newer than `since`, for syncing a client-side store: `since` is null (the last
+    /// 24 hours), an RFC 3339 datetime, or the `nextSince` of the previous call. Call again with
+    /// `nextSince` to get only what is new; when `complete` is false (a source failed or a cap
+    /// stopped the read) call again with the same `since`.
     async fn changes(
         &self,
+        ctx: &Context<'_>,
         subjects: Vec<HistorySubject>,
         since: Option<String>,
     ) -> async_graphql::Result<ChangeSet> {
-        let _ = (subjects, since);
-        Err(not_available("changes"))
+        let subjects = checked_subjects(subjects)?;
+        let rq = req(ctx)?;
+        let sources = &app(ctx)?.sources;
+        let marks =
+            engine::start_marks(&subjects, since.as_deref(), rq.now).map_err(|e| e.to_graphql())?;
+        let read = engine::read_changes(sources, &rq.scope, &subjects, marks, rq.now).await;
+        let mut reported = Vec::new();
+        for (_, err) in &read.failures {
+            if !reported.contains(&(err.source, err.code)) {
+                reported.push((err.source, err.code));
+                report(ctx, err);
+            }
+        }
+        Ok(ChangeSet {
+            entries: read
+                .entries
+                .into_iter()
+                .map(|entry| HistoryEntryNode {
+                    entry: Arc::new(entry),
+                    observed_at: rq.now,
+                })
+                .collect(),
+            next_since: read.next.encode(),
+            complete: read.complete,
+            warnings: rq.scope.warnings(),
+        })
     }
 
     /// Health of every configured source: breaker state, last error, rate-limit hints.
@@ -263,15 +293,16 @@ impl Query {
     }
 }
 
-/// A feature whose engine is not part of this build yet: a clear error, never fake data.
-fn not_available(feature: &str) -> async_graphql::Error {
-    SourceError {
-        code: ErrorCode::Internal,
-        source: None,
-        message: format!("`{feature}` is not available in this build of Chronograph yet"),
-        retry_after_seconds: None,
+/// Validate and convert `subjects` (1 to 50, DESIGN.md §10).
+fn checked_subjects(subjects: Vec<HistorySubject>) -> async_graphql::Result<Vec<SubjectRef>> {
+    if subjects.is_empty() || subjects.len() > MAX_SUBJECTS {
+        return Err(SourceError::bad_input(format!(
+            "`subjects` takes 1 to {MAX_SUBJECTS} entries, got {}",
+            subjects.len()
+        ))
+        .to_graphql());
     }
-    .to_graphql()
+    Ok(subjects.into_iter().map(Into::into).collect())
 }
 
 /// The subscription root (graphql-ws at `/graphql/ws`).
@@ -279,12 +310,39 @@ pub struct Subscription;
 
 #[Subscription]
 impl Subscription {
-    /// New entries of the given subjects as they are observed.
+    /// New entries of the given subjects as they are observed, oldest first. Driven by polling
+    /// the change feed at each source's `poll_interval_ms`; every subscriber of the same
+    /// subjects shares one poller.
     async fn history_added(
         &self,
+        ctx: &Context<'_>,
         subjects: Vec<HistorySubject>,
     ) -> async_graphql::Result<impl Stream<Item = HistoryEntryNode>> {
-        let _ = subjects;
-        Err::<futures::stream::Empty<HistoryEntryNode>, _>(not_available("historyAdded"))
+        let subjects = checked_subjects(subjects)?;
+        let state = app(ctx)?;
+        for subject in &subjects {
+            state
+                .sources
+                .get(subject.source())
+                .map_err(|e| e.to_graphql())?;
+        }
+        let (poller, receiver) = state.pollers.join(&state.sources, subjects);
+        let stream =
+            futures::stream::unfold((receiver, poller), |(mut receiver, poller)| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(entry) => {
+                            let node = HistoryEntryNode {
+                                entry,
+                                observed_at: chrono::Utc::now(),
+                            };
+                            return Some((node, (receiver, poller)));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            });
+        Ok(stream)
     }
 }

@@ -131,7 +131,10 @@ async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.app.metrics.render(&breakers),
+        state
+            .app
+            .metrics
+            .render(&breakers, state.app.pollers.running()),
     )
 }
 

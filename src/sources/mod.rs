@@ -141,6 +141,8 @@ pub struct SourceSet {
 
 /// Default retries of an idempotent GET (so up to three attempts).
 pub const DEFAULT_RETRIES: u32 = 2;
+/// Default interval of subscription polling, per source.
+pub const DEFAULT_POLL_MS: u64 = 15_000;
 /// Default cap on concurrent calls to one source.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 32;
 
@@ -197,6 +199,7 @@ pub struct SourceHealth {
 #[derive(Clone, Default)]
 pub struct Sources {
     configured: HashMap<Source, SourceSet>,
+    poll_intervals: HashMap<Source, Duration>,
 }
 
 impl Sources {
@@ -206,6 +209,7 @@ impl Sources {
         let client = http::build_client()?;
         let cache = ResponseCache::new(config.cache.max_bytes, metrics.clone());
         let mut configured = HashMap::new();
+        let mut poll_intervals = HashMap::new();
         for source in Source::ALL {
             let Some(cfg) = config.sources.get(source) else {
                 continue;
@@ -224,8 +228,22 @@ impl Sources {
                 upstream.install(Arc::new(policy_for(cfg, cache.clone(), metrics.clone())));
             }
             configured.insert(source, set);
+            poll_intervals.insert(
+                source,
+                Duration::from_millis(cfg.poll_interval_ms.unwrap_or(DEFAULT_POLL_MS)),
+            );
         }
-        Ok(Sources { configured })
+        Ok(Sources {
+            configured,
+            poll_intervals,
+        })
+    }
+
+    /// Register a history provider for `source` directly (embedding Chronograph with custom
+    /// sources, and tests of the timeline engine with in-memory streams).
+    pub fn with_history(mut self, source: Source, history: Arc<dyn HistorySource>) -> Self {
+        self.configured.entry(source).or_default().history = Some(history);
+        self
     }
 
     /// Configured sources in enum order.
@@ -259,6 +277,14 @@ impl Sources {
                 }
             })
             .collect()
+    }
+
+    /// How often subscriptions poll `source` for new entries.
+    pub fn poll_interval(&self, source: Source) -> Duration {
+        self.poll_intervals
+            .get(&source)
+            .copied()
+            .unwrap_or(Duration::from_millis(DEFAULT_POLL_MS))
     }
 
     /// The capabilities of one source, or `SOURCE_NOT_CONFIGURED`.

@@ -9,7 +9,8 @@ use crate::domain::ids::{GlobalId, NodeType};
 use crate::domain::{self, HistoryFilter, HistoryKind, HistoryStatus, Source, SubjectRef};
 use crate::error::SourceError;
 use crate::timeline::cursor::{fingerprint, Cursor};
-use crate::timeline::merge::{merge, StreamPage, StreamWindow, TimelineKey};
+use crate::timeline::engine;
+use crate::timeline::merge::TimelineKey;
 use crate::timeline::{Direction, PageArgs};
 use async_graphql::{Context, Json, Object, SimpleObject, ID};
 use chrono::Utc;
@@ -190,64 +191,56 @@ pub async fn history_connection(
         .as_ref()
         .map(|c| crate::domain::datetime::from_millis(c.snapshot_ms))
         .unwrap_or(rq.now);
-    let window = StreamWindow {
-        direction: request.direction,
-        key: request
-            .cursor
-            .as_ref()
-            .and_then(|c| TimelineKey::from_cursor(&c.key)),
-        limit: request.limit,
-        snapshot,
-    };
-    let reads = subjects.iter().map(|subject| {
-        let sources = sources.clone();
-        let scope = rq.scope.clone();
-        let filter = &filter;
-        let window = &window;
-        async move {
-            let set = sources.get(subject.source()).map_err(Arc::new)?;
-            match &set.history {
-                Some(history) => history.history(&scope, subject, filter, window).await,
-                None => Ok(StreamPage::default()),
-            }
+    let positions = match request.direction {
+        Direction::Forward => engine::positions_from(request.cursor.as_ref(), subjects.len()),
+        Direction::Backward => {
+            let key = request
+                .cursor
+                .as_ref()
+                .and_then(|c| TimelineKey::from_cursor(&c.key));
+            vec![key; subjects.len()]
         }
-    });
-    let results = futures::future::join_all(reads).await;
-    let mut pages = Vec::new();
-    let mut failed = false;
+    };
+    let page = engine::read_page(
+        sources,
+        &rq.scope,
+        &subjects,
+        &filter,
+        request.direction,
+        positions,
+        request.limit,
+        snapshot,
+    )
+    .await;
     let mut reported = Vec::new();
-    for result in results {
-        match result {
-            Ok(page) => pages.push(page),
-            Err(err) => {
-                failed = true;
-                let key = (err.source, err.code);
-                if !reported.contains(&key) {
-                    reported.push(key);
-                    report(ctx, &err);
-                }
-            }
+    for (_, err) in &page.failures {
+        let key = (err.source, err.code);
+        if !reported.contains(&key) {
+            reported.push(key);
+            report(ctx, err);
         }
     }
-    let merged = merge(pages, &window);
     let snapshot_ms = snapshot.timestamp_millis();
-    let edges = merged
+    let edges = page
         .entries
-        .into_iter()
+        .iter()
         .map(|entry| {
-            let key = TimelineKey::of(&entry, snapshot).to_cursor_key();
-            let cursor = Cursor::new(&fp, snapshot_ms, key).encode();
+            let key = TimelineKey::of(entry, snapshot);
+            let mut cursor = Cursor::new(&fp, snapshot_ms, key.to_cursor_key());
+            if request.direction == Direction::Forward {
+                cursor.hints = engine::positions_after(&page, &key);
+            }
             (
-                cursor,
+                cursor.encode(),
                 HistoryEntryNode {
-                    entry: Arc::new(entry),
+                    entry: Arc::new(entry.clone()),
                     observed_at: snapshot,
                 },
             )
         })
         .collect();
+    let more = page.has_more;
     let has_cursor = request.cursor.is_some();
-    let more = merged.has_more || failed;
     let (has_next, has_previous) = match request.direction {
         Direction::Forward => (more, has_cursor),
         Direction::Backward => (has_cursor, more),

@@ -1,0 +1,712 @@
+//! Reading the timeline from the sources: one page of the k-way merge with per-stream positions,
+//! and the change feed (`changes`, and the pollers behind `historyAdded`). No GraphQL here.
+//!
+//! Bound on upstream work per page of N (forward or backward): every stream is asked once for at
+//! most N entries beyond its position, plus one to answer `hasNextPage`. How many upstream calls
+//! that is depends on the vendor's page size: ⌈(N + 1 + entries skipped by filters the vendor
+//! cannot apply) / page size⌉ per stream (Celigo: 1000 per page, so one call; Rocket.Chat: 100).
+
+use super::cursor::{Cursor, CursorKey};
+use super::merge::{merge, sort_timeline, StreamPage, StreamWindow, TimelineKey};
+use super::page::Direction;
+use crate::domain::{HistoryEntry, HistoryFilter, Source, SubjectRef};
+use crate::error::{SharedError, SourceError};
+use crate::sources::http::RequestScope;
+use crate::sources::Sources;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Where each stream stands: `None` = at the head (nothing shown yet).
+pub type Positions = Vec<Option<TimelineKey>>;
+
+/// One page read from every stream and merged.
+pub struct PageRead {
+    /// The page's entries in timeline order.
+    pub entries: Vec<HistoryEntry>,
+    pub has_more: bool,
+    /// Streams that failed, by subject index.
+    pub failures: Vec<(usize, SharedError)>,
+    /// The positions the page was read from.
+    pub positions: Positions,
+}
+
+/// Read one page: stream `i` is asked for the entries beyond `positions[i]`.
+pub async fn read_page(
+    sources: &Sources,
+    scope: &Arc<RequestScope>,
+    subjects: &[SubjectRef],
+    filter: &HistoryFilter,
+    direction: Direction,
+    positions: Positions,
+    limit: usize,
+    snapshot: DateTime<Utc>,
+) -> PageRead {
+    let windows: Vec<StreamWindow> = positions
+        .iter()
+        .map(|key| StreamWindow {
+            direction,
+            key: key.clone(),
+            limit,
+            snapshot,
+        })
+        .collect();
+    let results = read_streams(sources, scope, subjects, filter, &windows).await;
+    let mut pages = Vec::new();
+    let mut failures = Vec::new();
+    for (index, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(page) => pages.push(page),
+            Err(err) => failures.push((index, err)),
+        }
+    }
+    let overall = StreamWindow {
+        direction,
+        key: None,
+        limit,
+        snapshot,
+    };
+    let merged = merge(pages, &overall);
+    PageRead {
+        entries: merged.entries,
+        has_more: merged.has_more || !failures.is_empty(),
+        failures,
+        positions,
+    }
+}
+
+/// Ask every subject's stream for its window, concurrently (each source's own concurrency
+/// limit bounds the fan-out).
+pub async fn read_streams(
+    sources: &Sources,
+    scope: &Arc<RequestScope>,
+    subjects: &[SubjectRef],
+    filter: &HistoryFilter,
+    windows: &[StreamWindow],
+) -> Vec<Result<StreamPage, SharedError>> {
+    let reads = subjects
+        .iter()
+        .zip(windows)
+        .map(|(subject, window)| async move {
+            let set = sources.get(subject.source()).map_err(Arc::new)?;
+            match &set.history {
+                Some(history) => history.history(scope, subject, filter, window).await,
+                None => Ok(StreamPage::default()),
+            }
+        });
+    futures::future::join_all(reads).await
+}
+
+/// Positions for the next forward page after an edge with key `edge`: a stream that answered
+/// has shown everything up to `edge` (or stays ahead, if it already was); a stream that failed
+/// keeps its old position, so the next page reads it again from there and nothing it holds is
+/// skipped. Only positions that differ from `edge` need to travel in the cursor.
+pub fn positions_after(page: &PageRead, edge: &TimelineKey) -> BTreeMap<String, String> {
+    let mut hints = BTreeMap::new();
+    for (index, position) in page.positions.iter().enumerate() {
+        let failed = page.failures.iter().any(|(i, _)| *i == index);
+        let next = match position {
+            Some(p) if failed || p > edge => Some(p.clone()),
+            None if failed => None,
+            _ => continue,
+        };
+        hints.insert(index.to_string(), encode_position(next.as_ref()));
+    }
+    hints
+}
+
+/// Positions of every stream for a forward page that starts at `cursor`.
+pub fn positions_from(cursor: Option<&Cursor>, streams: usize) -> Positions {
+    let edge = cursor.and_then(|c| TimelineKey::from_cursor(&c.key));
+    (0..streams)
+        .map(
+            |index| match cursor.and_then(|c| c.hints.get(&index.to_string())) {
+                Some(hint) => decode_position(hint).unwrap_or_else(|| edge.clone()),
+                None => edge.clone(),
+            },
+        )
+        .collect()
+}
+
+fn encode_position(position: Option<&TimelineKey>) -> String {
+    match position {
+        None => String::new(),
+        Some(key) => format!("{}:{}:{}", key.at_ms, key.source.as_str(), key.source_id),
+    }
+}
+
+/// `Some(None)` is "at the head"; `None` is an unreadable hint.
+fn decode_position(text: &str) -> Option<Option<TimelineKey>> {
+    if text.is_empty() {
+        return Some(None);
+    }
+    let mut parts = text.splitn(3, ':');
+    let at_ms = parts.next()?.parse().ok()?;
+    let source = Source::parse(parts.next()?)?;
+    let source_id = parts.next()?.to_string();
+    Some(Some(TimelineKey {
+        at_ms,
+        source,
+        source_id,
+    }))
+}
+
+/// The key of an edge, for cursors.
+pub fn edge_key(entry: &HistoryEntry, snapshot: DateTime<Utc>) -> CursorKey {
+    TimelineKey::of(entry, snapshot).to_cursor_key()
+}
+
+/// Most entries one `changes` call returns per stream; more → `complete: false`.
+pub const CHANGES_CAP: usize = 500;
+const TOKEN_VERSION: u8 = 1;
+
+/// Where a change feed stands for one stream: the newest `at` delivered and the ids delivered
+/// with exactly that `at` (so equal timestamps are neither repeated nor lost).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    #[serde(rename = "a")]
+    pub at_ms: i64,
+    #[serde(rename = "i", default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+}
+
+/// The opaque `nextSince` token: per-stream watermarks and the subjects it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeToken {
+    #[serde(rename = "v")]
+    version: u8,
+    #[serde(rename = "s")]
+    subjects: String,
+    #[serde(rename = "w")]
+    pub marks: Vec<Watermark>,
+}
+
+impl ChangeToken {
+    /// The opaque string form.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str) -> Option<ChangeToken> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let token: ChangeToken = serde_json::from_slice(&bytes).ok()?;
+        (token.version == TOKEN_VERSION).then_some(token)
+    }
+}
+
+/// The fingerprint of a subject list, carried by change tokens.
+fn subjects_fingerprint(subjects: &[SubjectRef]) -> String {
+    let canonical: Vec<String> = subjects.iter().map(SubjectRef::canonical).collect();
+    let parts: Vec<&str> = canonical.iter().map(String::as_str).collect();
+    super::cursor::fingerprint(&parts)
+}
+
+/// Turn `changes(since:)` into per-stream watermarks: null = the last 24 hours, an RFC 3339
+/// datetime, or a token from an earlier call with the same subjects.
+pub fn start_marks(
+    subjects: &[SubjectRef],
+    since: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Watermark>, SourceError> {
+    let from = |at: DateTime<Utc>| {
+        vec![
+            Watermark {
+                at_ms: at.timestamp_millis(),
+                ids: Vec::new()
+            };
+            subjects.len()
+        ]
+    };
+    let Some(text) = since.map(str::trim) else {
+        return Ok(from(now - Duration::hours(24)));
+    };
+    if let Some(token) = ChangeToken::decode(text) {
+        if token.subjects != subjects_fingerprint(subjects) || token.marks.len() != subjects.len() {
+            return Err(SourceError::bad_input(
+                "`since` token was issued for other subjects",
+            ));
+        }
+        return Ok(token.marks);
+    }
+    match DateTime::parse_from_rfc3339(text) {
+        Ok(at) => Ok(from(at.with_timezone(&Utc))),
+        Err(_) => Err(SourceError::bad_input(
+            "`since` must be null, an RFC 3339 datetime or a `nextSince` token",
+        )),
+    }
+}
+
+/// What one `changes` read produced.
+pub struct ChangeRead {
+    /// New entries, in timeline order (newest first).
+    pub entries: Vec<HistoryEntry>,
+    pub next: ChangeToken,
+    pub complete: bool,
+    pub failures: Vec<(usize, SharedError)>,
+}
+
+/// Read every stream's entries at or after its watermark, oldest first up to the cap.
+pub async fn read_changes(
+    sources: &Sources,
+    scope: &Arc<RequestScope>,
+    subjects: &[SubjectRef],
+    marks: Vec<Watermark>,
+    now: DateTime<Utc>,
+) -> ChangeRead {
+    let filters: Vec<HistoryFilter> = marks
+        .iter()
+        .map(|m| HistoryFilter {
+            since: Some(crate::domain::datetime::from_millis(m.at_ms)),
+            ..HistoryFilter::default()
+        })
+        .collect();
+    let window = StreamWindow {
+        direction: Direction::Backward,
+        key: None,
+        limit: CHANGES_CAP,
+        snapshot: now,
+    };
+    let reads = subjects.iter().zip(&filters).map(|(subject, filter)| {
+        let window = &window;
+        async move {
+            let set = sources.get(subject.source()).map_err(Arc::new)?;
+            match &set.history {
+                Some(history) => history.history(scope, subject, filter, window).await,
+                None => Ok(StreamPage::default()),
+            }
+        }
+    });
+    let results = futures::future::join_all(reads).await;
+    let mut entries = Vec::new();
+    let mut next_marks = Vec::with_capacity(marks.len());
+    let mut complete = true;
+    let mut failures = Vec::new();
+    for (index, (result, mark)) in results.into_iter().zip(marks).enumerate() {
+        match result {
+            Ok(page) => {
+                complete &= !page.has_more;
+                let fresh: Vec<HistoryEntry> = page
+                    .entries
+                    .into_iter()
+                    .filter(|e| {
+                        let at = e.at(now).timestamp_millis();
+                        at > mark.at_ms || (at == mark.at_ms && !mark.ids.contains(&e.source_id))
+                    })
+                    .collect();
+                next_marks.push(advance(mark, &fresh, now));
+                entries.extend(fresh);
+            }
+            Err(err) => {
+                complete = false;
+                failures.push((index, err));
+                next_marks.push(mark);
+            }
+        }
+    }
+    sort_timeline(&mut entries, now);
+    ChangeRead {
+        entries,
+        next: ChangeToken {
+            version: TOKEN_VERSION,
+            subjects: subjects_fingerprint(subjects),
+            marks: next_marks,
+        },
+        complete,
+        failures,
+    }
+}
+
+/// Move a watermark past what was just delivered.
+fn advance(mark: Watermark, delivered: &[HistoryEntry], now: DateTime<Utc>) -> Watermark {
+    let Some(newest) = delivered.iter().map(|e| e.at(now).timestamp_millis()).max() else {
+        return mark;
+    };
+    let mut ids: Vec<String> = delivered
+        .iter()
+        .filter(|e| e.at(now).timestamp_millis() == newest)
+        .map(|e| e.source_id.clone())
+        .collect();
+    if newest == mark.at_ms {
+        ids.extend(mark.ids);
+    }
+    ids.sort();
+    ids.dedup();
+    Watermark { at_ms: newest, ids }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{HistoryKind, Subject};
+    use crate::error::SourceResult;
+    use crate::sources::HistorySource;
+    use crate::timeline::cursor::fingerprint;
+    use proptest::prelude::*;
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+
+    /// Streams held in memory, answering exactly as an adapter must: admitted entries of the
+    /// subject, filtered, in timeline order, cut to the window.
+    #[derive(Default)]
+    struct MemoryStreams {
+        entries: Mutex<HashMap<String, Vec<HistoryEntry>>>,
+        failing: Mutex<HashSet<String>>,
+        calls: Mutex<usize>,
+    }
+
+    #[async_trait::async_trait]
+    impl HistorySource for MemoryStreams {
+        async fn history(
+            &self,
+            _: &RequestScope,
+            subject: &SubjectRef,
+            filter: &HistoryFilter,
+            window: &StreamWindow,
+        ) -> SourceResult<StreamPage> {
+            *self.calls.lock().expect("lock") += 1;
+            if self
+                .failing
+                .lock()
+                .expect("lock")
+                .contains(&subject.canonical())
+            {
+                return Err(Arc::new(SourceError::upstream(
+                    subject.source(),
+                    crate::error::ErrorCode::UpstreamUnavailable,
+                    "down",
+                )));
+            }
+            let all = self
+                .entries
+                .lock()
+                .expect("lock")
+                .get(&subject.canonical())
+                .cloned()
+                .unwrap_or_default();
+            let mut admitted: Vec<HistoryEntry> = all
+                .into_iter()
+                .filter(|e| {
+                    filter.matches(e, window.snapshot)
+                        && window.admits(&TimelineKey::of(e, window.snapshot))
+                })
+                .collect();
+            sort_timeline(&mut admitted, window.snapshot);
+            Ok(window.take(admitted, false))
+        }
+
+        async fn history_entry(
+            &self,
+            _: &RequestScope,
+            _: &SubjectRef,
+            _: &str,
+            _: DateTime<Utc>,
+        ) -> SourceResult<Option<HistoryEntry>> {
+            Ok(None)
+        }
+    }
+
+    fn entry(source: Source, subject: &SubjectRef, id: &str, at_ms: i64) -> HistoryEntry {
+        HistoryEntry {
+            source,
+            source_id: id.to_string(),
+            kind: HistoryKind::Audit,
+            occurred_at: Some(crate::domain::datetime::from_millis(at_ms)),
+            updated_at: None,
+            actor: None,
+            summary: String::new(),
+            subject: Subject {
+                kind: "INTEGRATION",
+                source_id: "s".into(),
+                name: None,
+            },
+            subject_ref: subject.clone(),
+            status: None,
+            error: None,
+            unread: None,
+            deleted: false,
+            merged_into_source_id: None,
+            raw: Arc::new(serde_json::Value::Null),
+        }
+    }
+
+    fn subject(i: usize) -> SubjectRef {
+        let source = [
+            Source::Rocketchat,
+            Source::Celigo,
+            Source::Celigo,
+            Source::Hexabase,
+        ][i % 4];
+        SubjectRef::Integration {
+            source,
+            source_id: format!("subject{i}"),
+        }
+    }
+
+    struct World {
+        sources: Sources,
+        memory: Arc<MemoryStreams>,
+        subjects: Vec<SubjectRef>,
+        snapshot: DateTime<Utc>,
+    }
+
+    /// `streams[i]` holds the `at` of each entry of subject i (ties are frequent on purpose).
+    fn world(streams: &[Vec<i64>]) -> World {
+        let memory = Arc::new(MemoryStreams::default());
+        let subjects: Vec<SubjectRef> = (0..streams.len()).map(subject).collect();
+        let mut sources = Sources::default();
+        for s in [Source::Rocketchat, Source::Celigo, Source::Hexabase] {
+            sources = sources.with_history(s, memory.clone());
+        }
+        for (i, ats) in streams.iter().enumerate() {
+            let list = ats
+                .iter()
+                .enumerate()
+                .map(|(n, at)| {
+                    entry(
+                        subjects[i].source(),
+                        &subjects[i],
+                        &format!("e{i}-{n:03}"),
+                        *at,
+                    )
+                })
+                .collect();
+            memory
+                .entries
+                .lock()
+                .expect("lock")
+                .insert(subjects[i].canonical(), list);
+        }
+        World {
+            sources,
+            memory,
+            subjects,
+            snapshot: crate::domain::datetime::from_millis(1_000_000),
+        }
+    }
+
+    fn expected(world: &World) -> Vec<String> {
+        let mut all: Vec<HistoryEntry> = world
+            .memory
+            .entries
+            .lock()
+            .expect("lock")
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        all.retain(|e| e.at(world.snapshot) <= world.snapshot);
+        sort_timeline(&mut all, world.snapshot);
+        all.into_iter().map(|e| e.source_id).collect()
+    }
+
+    /// Walk forward like a client, following encoded cursors; `between` runs before each page.
+    async fn walk_forward(
+        world: &World,
+        size: usize,
+        mut between: impl FnMut(usize),
+    ) -> Vec<String> {
+        let fp = fingerprint(&["walk"]);
+        let scope = RequestScope::new();
+        let mut cursor: Option<Cursor> = None;
+        let mut seen = Vec::new();
+        for page_no in 0..500 {
+            between(page_no);
+            let positions = positions_from(cursor.as_ref(), world.subjects.len());
+            let page = read_page(
+                &world.sources,
+                &scope,
+                &world.subjects,
+                &HistoryFilter::default(),
+                Direction::Forward,
+                positions,
+                size,
+                world.snapshot,
+            )
+            .await;
+            seen.extend(page.entries.iter().map(|e| e.source_id.clone()));
+            let Some(last) = page.entries.last() else {
+                if page.failures.is_empty() {
+                    break;
+                } else {
+                    continue;
+                }
+            };
+            let key = TimelineKey::of(last, world.snapshot);
+            let mut next = Cursor::new(&fp, world.snapshot.timestamp_millis(), key.to_cursor_key());
+            next.hints = positions_after(&page, &key);
+            cursor = Some(Cursor::decode(&next.encode(), &fp).expect("own cursor"));
+            if !page.has_more {
+                break;
+            }
+        }
+        seen
+    }
+
+    async fn walk_backward(world: &World, size: usize) -> Vec<String> {
+        let scope = RequestScope::new();
+        let mut key: Option<TimelineKey> = None;
+        let mut seen: Vec<String> = Vec::new();
+        for _ in 0..500 {
+            let positions = vec![key.clone(); world.subjects.len()];
+            let page = read_page(
+                &world.sources,
+                &scope,
+                &world.subjects,
+                &HistoryFilter::default(),
+                Direction::Backward,
+                positions,
+                size,
+                world.snapshot,
+            )
+            .await;
+            let mut ids: Vec<String> = page.entries.iter().map(|e| e.source_id.clone()).collect();
+            ids.extend(seen);
+            seen = ids;
+            match page.entries.first() {
+                Some(first) if page.has_more => key = Some(TimelineKey::of(first, world.snapshot)),
+                _ => break,
+            }
+        }
+        seen
+    }
+
+    fn streams() -> impl Strategy<Value = Vec<Vec<i64>>> {
+        prop::collection::vec(prop::collection::vec(990_000i64..1_000_000, 0..40), 1..5).prop_map(
+            |streams| {
+                streams
+                    .into_iter()
+                    .map(|mut s| {
+                        s.iter_mut().for_each(|at| *at -= *at % 1000);
+                        s
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn every_entry_once_in_order_forward_and_backward(streams in streams(), size in 1usize..12) {
+            runtime().block_on(async {
+                let world = world(&streams);
+                let want = expected(&world);
+                prop_assert_eq!(walk_forward(&world, size, |_| {}).await, want.clone());
+                prop_assert_eq!(walk_backward(&world, size).await, want);
+                Ok(())
+            })?;
+        }
+
+        #[test]
+        fn head_inserts_between_pages_change_nothing(streams in streams(), size in 1usize..12, inserts in 1usize..5) {
+            runtime().block_on(async {
+                let world = world(&streams);
+                let want = expected(&world);
+                let memory = world.memory.clone();
+                let subjects = world.subjects.clone();
+                let seen = walk_forward(&world, size, |page_no| {
+                    if page_no > 0 {
+                        let mut entries = memory.entries.lock().expect("lock");
+                        for n in 0..inserts {
+                            let target = &subjects[n % subjects.len()];
+                            let fresh = entry(target.source(), target, &format!("new{page_no}-{n}"), 1_000_000 + 500 + n as i64);
+                            entries.entry(target.canonical()).or_default().insert(0, fresh);
+                        }
+                    }
+                }).await;
+                prop_assert_eq!(seen, want);
+                Ok(())
+            })?;
+        }
+
+        #[test]
+        fn a_stream_failing_for_a_page_is_caught_up_without_duplicates(streams in streams(), size in 1usize..12, fail_page in 0usize..4) {
+            runtime().block_on(async {
+                let world = world(&streams);
+                let want: HashSet<String> = expected(&world).into_iter().collect();
+                let memory = world.memory.clone();
+                let victim = world.subjects[0].canonical();
+                let seen = walk_forward(&world, size, |page_no| {
+                    let mut failing = memory.failing.lock().expect("lock");
+                    if page_no == fail_page { failing.insert(victim.clone()); } else { failing.clear(); }
+                }).await;
+                let unique: HashSet<String> = seen.iter().cloned().collect();
+                prop_assert_eq!(unique.len(), seen.len(), "no duplicates");
+                prop_assert_eq!(unique, want, "nothing lost");
+                Ok(())
+            })?;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_asks_each_stream_once() {
+        let world = world(&[vec![999_000; 30], vec![998_000; 30], vec![]]);
+        let scope = RequestScope::new();
+        let page = read_page(
+            &world.sources,
+            &scope,
+            &world.subjects,
+            &HistoryFilter::default(),
+            Direction::Forward,
+            vec![None; 3],
+            10,
+            world.snapshot,
+        )
+        .await;
+        assert_eq!(page.entries.len(), 10);
+        assert_eq!(*world.memory.calls.lock().expect("lock"), 3);
+    }
+
+    #[tokio::test]
+    async fn change_tokens_deliver_each_entry_once_even_with_equal_timestamps() {
+        let world = world(&[vec![999_000, 999_000, 998_000], vec![999_000]]);
+        let scope = RequestScope::new();
+        let now = world.snapshot;
+        let marks = start_marks(&world.subjects, Some("1970-01-01T00:00:00Z"), now).expect("since");
+        let first = read_changes(&world.sources, &scope, &world.subjects, marks, now).await;
+        assert_eq!(first.entries.len(), 4);
+        assert!(first.complete);
+        let token = first.next.encode();
+        let again = start_marks(&world.subjects, Some(&token), now).expect("token");
+        let second =
+            read_changes(&world.sources, &scope, &world.subjects, again.clone(), now).await;
+        assert!(
+            second.entries.is_empty(),
+            "nothing new: {:?}",
+            second
+                .entries
+                .iter()
+                .map(|e| &e.source_id)
+                .collect::<Vec<_>>()
+        );
+        {
+            let mut entries = world.memory.entries.lock().expect("lock");
+            let target = &world.subjects[1];
+            let list = entries.entry(target.canonical()).or_default();
+            list.push(entry(target.source(), target, "late-tie", 999_000));
+            list.push(entry(target.source(), target, "newer", 999_500));
+        }
+        let third = read_changes(&world.sources, &scope, &world.subjects, again, now).await;
+        let ids: Vec<&str> = third.entries.iter().map(|e| e.source_id.as_str()).collect();
+        assert_eq!(ids, vec!["newer", "late-tie"]);
+        let other = [SubjectRef::DealcloudEntryType {
+            entry_type: "x".into(),
+        }];
+        assert!(
+            start_marks(&other, Some(&token), now).is_err(),
+            "a token is bound to its subjects"
+        );
+        assert!(start_marks(&world.subjects, Some("yesterday"), now).is_err());
+    }
+}
