@@ -112,6 +112,7 @@ pub struct Integration {
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
     pub team: Option<Arc<Team>>,
+    /// The vendor object as received; redacted when served (`schema::types::entities::raw`).
     pub raw: Arc<Value>,
 }
 

@@ -10,6 +10,7 @@ use super::page::Direction;
 use crate::domain::{HistoryEntry, Source};
 use chrono::{DateTime, Utc};
 use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 /// A position in the timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,12 +118,118 @@ pub fn sort_timeline(entries: &mut [HistoryEntry], observed_at: DateTime<Utc>) {
     entries.sort_by_cached_key(|e| TimelineKey::of(e, observed_at));
 }
 
-/// Merge stream pages into one page of `window.limit` entries; `has_more` is true when any
-/// stream has more or the union was cut.
+/// Merge stream pages (each in timeline order) into one page of `window.limit` entries with a
+/// heap over the streams' heads (tails when paging backward): O(limit · log k) comparisons, and
+/// only the entries taken are moved. `has_more` is true when any stream has more or the union
+/// was cut. An entry reached through two subjects appears once.
 pub fn merge(pages: Vec<StreamPage>, window: &StreamWindow) -> StreamPage {
     let any_more = pages.iter().any(|p| p.has_more);
-    let mut all: Vec<HistoryEntry> = pages.into_iter().flat_map(|p| p.entries).collect();
-    sort_timeline(&mut all, window.snapshot);
-    all.dedup_by(|a, b| a.source == b.source && a.source_id == b.source_id);
-    window.take(all, any_more)
+    let snapshot = window.snapshot;
+    let backward = window.direction == super::page::Direction::Backward;
+    let mut streams: Vec<Vec<Option<HistoryEntry>>> = pages
+        .into_iter()
+        .map(|p| p.entries.into_iter().map(Some).collect())
+        .collect();
+    let mut heap = BinaryHeap::new();
+    for (stream, entries) in streams.iter().enumerate() {
+        let position = if backward {
+            entries.len().checked_sub(1)
+        } else {
+            Some(0)
+        };
+        if let Some(head) = position.and_then(|p| head_at(entries, stream, p, snapshot, backward)) {
+            heap.push(head);
+        }
+    }
+    let mut taken: Vec<HistoryEntry> = Vec::with_capacity(window.limit.min(1024));
+    let mut cut = false;
+    while let Some(head) = heap.pop() {
+        let Head {
+            stream, position, ..
+        } = head;
+        let next = if backward {
+            position.checked_sub(1)
+        } else {
+            Some(position + 1)
+        };
+        if let Some(following) =
+            next.and_then(|p| head_at(&streams[stream], stream, p, snapshot, backward))
+        {
+            heap.push(following);
+        }
+        let Some(entry) = streams[stream][position].take() else {
+            continue;
+        };
+        if taken
+            .last()
+            .is_some_and(|last| last.source == entry.source && last.source_id == entry.source_id)
+        {
+            continue;
+        }
+        if taken.len() == window.limit {
+            cut = true;
+            break;
+        }
+        taken.push(entry);
+    }
+    if backward {
+        taken.reverse();
+    }
+    StreamPage {
+        entries: taken,
+        has_more: cut || any_more,
+    }
 }
+
+/// A stream's next candidate in the heap. Ordered so that the heap pops the next entry of the
+/// page: the smallest key going forward, the largest going backward.
+struct Head {
+    key: TimelineKey,
+    stream: usize,
+    position: usize,
+    backward: bool,
+}
+
+fn head_at(
+    entries: &[Option<HistoryEntry>],
+    stream: usize,
+    position: usize,
+    snapshot: DateTime<Utc>,
+    backward: bool,
+) -> Option<Head> {
+    let entry = entries.get(position)?.as_ref()?;
+    Some(Head {
+        key: TimelineKey::of(entry, snapshot),
+        stream,
+        position,
+        backward,
+    })
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let by_key = self
+            .key
+            .cmp(&other.key)
+            .then(self.stream.cmp(&other.stream));
+        if self.backward {
+            by_key
+        } else {
+            by_key.reverse()
+        }
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Head {}

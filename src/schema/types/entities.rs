@@ -16,8 +16,10 @@ use async_graphql::{Context, Json, Object, ID};
 use serde_json::Value;
 use std::sync::Arc;
 
-fn raw(value: &Arc<Value>) -> Json<Value> {
-    Json(value.as_ref().clone())
+/// The vendor object as served: secrets redacted here, at the edge, so adapters keep the object
+/// as received and pay for redaction only when a client asks for `raw`.
+pub fn raw(value: &Arc<Value>) -> Json<Value> {
+    Json(crate::domain::redact(value.as_ref().clone()))
 }
 
 /// An integration of any source.

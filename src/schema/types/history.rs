@@ -149,7 +149,7 @@ impl HistoryEntryNode {
         self.entry.merged_into_source_id.as_deref()
     }
     async fn raw(&self) -> Json<Value> {
-        Json(self.entry.raw.as_ref().clone())
+        super::entities::raw(&self.entry.raw)
     }
 }
 

@@ -68,7 +68,7 @@ impl Celigo {
         &self,
         scope: &RequestScope,
         first: Url,
-        mut map: impl FnMut(&Value) -> Option<T>,
+        mut map: impl FnMut(Value) -> Option<T>,
         mut enough: impl FnMut(&[T]) -> bool,
     ) -> SourceResult<Listing<T>> {
         let mut items = Vec::new();
@@ -83,7 +83,7 @@ impl Celigo {
                 )));
             }
             let (page, fetched) = self.up.get_json::<Vec<Value>>(scope, url).await?;
-            items.extend(page.iter().filter_map(&mut map));
+            items.extend(page.into_iter().filter_map(&mut map));
             next = match fetched.next_link() {
                 Some(link) => Some(self.up.follow(&link).map_err(Arc::new)?),
                 None => None,
@@ -106,7 +106,7 @@ impl Celigo {
         &self,
         scope: &RequestScope,
         first: Url,
-        map: impl FnMut(&Value) -> Option<T>,
+        map: impl FnMut(Value) -> Option<T>,
     ) -> SourceResult<Vec<T>> {
         Ok(self.walk(scope, first, map, |_| false).await?.items)
     }
@@ -124,7 +124,7 @@ impl Celigo {
         integration_id: Option<&str>,
     ) -> SourceResult<Vec<Arc<Flow>>> {
         self.walk_all(scope, self.flows_url(integration_id), |v| {
-            decode_item::<WireFlow>(Source::Celigo, v, "flow").map(|w| Arc::new(w.into_domain(v)))
+            decode_item::<WireFlow>(Source::Celigo, &v, "flow").map(|w| Arc::new(w.into_domain(v)))
         })
         .await
     }
@@ -139,7 +139,7 @@ impl Celigo {
             None => self.url(&["connections"], &[]),
         };
         self.walk_all(scope, url, |v| {
-            decode_item::<WireConnection>(Source::Celigo, v, "connection")
+            decode_item::<WireConnection>(Source::Celigo, &v, "connection")
                 .map(|w| Arc::new(w.into_domain(v, integration_id)))
         })
         .await
@@ -174,7 +174,7 @@ impl Celigo {
                 scope,
                 url,
                 |v| {
-                    decode_item::<WireAudit>(Source::Celigo, v, "audit entry")
+                    decode_item::<WireAudit>(Source::Celigo, &v, "audit entry")
                         .map(|w| w.into_domain(v, integration_id))
                 },
                 |items: &[HistoryEntry]| {
@@ -250,7 +250,7 @@ impl IntegrationSource for Celigo {
             scope,
             url,
             |v| {
-                decode_item::<WireIntegration>(Source::Celigo, v, "integration")
+                decode_item::<WireIntegration>(Source::Celigo, &v, "integration")
                     .map(|w| Arc::new(w.into_domain(v)))
             },
             |items| need.is_some_and(|n| items.len() >= n),
@@ -269,7 +269,7 @@ impl IntegrationSource for Celigo {
             return Ok(None);
         };
         let wire = WireIntegration::deserialize_strict(&value)?;
-        Ok(Some(Arc::new(wire.into_domain(&value))))
+        Ok(Some(Arc::new(wire.into_domain(value))))
     }
 }
 
@@ -318,7 +318,7 @@ impl HistorySource for Celigo {
                 scope,
                 url,
                 |v| {
-                    decode_item::<WireAudit>(Source::Celigo, v, "audit entry")
+                    decode_item::<WireAudit>(Source::Celigo, &v, "audit entry")
                         .map(|w| w.into_domain(v, source_id))
                 },
                 |items: &[HistoryEntry]| items.iter().any(|e| e.source_id == entry_id),
@@ -379,7 +379,7 @@ impl FlowSource for Celigo {
         let Some(integration_id) = flow.integration_id.as_deref() else {
             return Ok(Vec::new());
         };
-        let resource = |v: &Value| decode_item::<WireResource>(Source::Celigo, v, "export/import");
+        let resource = |v: Value| decode_item::<WireResource>(Source::Celigo, &v, "export/import");
         let (exports, imports, connections) = futures::try_join!(
             self.walk_all(
                 scope,

@@ -3,8 +3,7 @@
 
 use crate::domain::datetime::parse_field;
 use crate::domain::{
-    redact, Actor, Connection, Flow, HistoryEntry, HistoryKind, Integration, Source, Subject,
-    SubjectRef,
+    Actor, Connection, Flow, HistoryEntry, HistoryKind, Integration, Source, Subject, SubjectRef,
 };
 use crate::error::truncate_message;
 use serde::Deserialize;
@@ -124,7 +123,7 @@ fn time(field: &str, value: &Option<String>) -> Option<chrono::DateTime<chrono::
 }
 
 impl WireIntegration {
-    pub fn into_domain(self, raw: &Value) -> Integration {
+    pub fn into_domain(self, raw: Value) -> Integration {
         Integration {
             source: Source::Celigo,
             name: self.name.unwrap_or_else(|| self.id.clone()),
@@ -136,14 +135,14 @@ impl WireIntegration {
             created_at: time("createdAt", &self.created_at),
             updated_at: time("lastModified", &self.last_modified),
             team: None,
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw),
             source_id: self.id,
         }
     }
 }
 
 impl WireFlow {
-    pub fn into_domain(self, raw: &Value) -> Flow {
+    pub fn into_domain(self, raw: Value) -> Flow {
         let resource_ids = self
             .page_generators
             .iter()
@@ -160,14 +159,14 @@ impl WireFlow {
             last_executed_at: time("lastExecutedAt", &self.last_executed_at),
             created_at: time("createdAt", &self.created_at),
             updated_at: time("lastModified", &self.last_modified),
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw),
             source_id: self.id,
         }
     }
 }
 
 impl WireConnection {
-    pub fn into_domain(self, raw: &Value, integration_id: Option<&str>) -> Connection {
+    pub fn into_domain(self, raw: Value, integration_id: Option<&str>) -> Connection {
         Connection {
             source: Source::Celigo,
             name: self.name.unwrap_or_else(|| self.id.clone()),
@@ -176,7 +175,7 @@ impl WireConnection {
             offline: self.offline,
             created_at: time("createdAt", &self.created_at),
             updated_at: time("lastModified", &self.last_modified),
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw),
             source_id: self.id,
         }
     }
@@ -184,7 +183,7 @@ impl WireConnection {
 
 impl WireAudit {
     /// Map an audit entry of integration `integration_id` into a history entry.
-    pub fn into_domain(self, raw: &Value, integration_id: &str) -> HistoryEntry {
+    pub fn into_domain(self, raw: Value, integration_id: &str) -> HistoryEntry {
         let actor = self.actor();
         let summary = self.summary(actor.as_ref());
         HistoryEntry {
@@ -208,7 +207,7 @@ impl WireAudit {
             unread: None,
             deleted: false,
             merged_into_source_id: None,
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw),
             source_id: self.id,
         }
     }
