@@ -609,3 +609,46 @@ async fn raw_vendor_objects_are_returned_with_secrets_redacted() {
     let node = &response["data"]["integrations"]["nodes"][0];
     assert_eq!(node["raw"]["_id"], node["sourceId"]);
 }
+
+#[tokio::test]
+async fn an_audit_log_out_of_order_is_read_whole_sorted_and_flagged() {
+    let gw = Gateway::start_with(
+        CeligoFakeConfig {
+            default_limit: 10,
+            ..CeligoFakeConfig::default()
+        },
+        5,
+        |_| {},
+    )
+    .await;
+    let id = fake_integration_ids(&gw)[0].clone();
+    let moved = {
+        let mut data = gw.upstreams.celigo_fake.data();
+        let log: Vec<Value> = data.audit_of_integration(&id);
+        let own: Vec<usize> = log[..3]
+            .iter()
+            .filter_map(|l| data.audit.iter().position(|e| e["_id"] == l["_id"]))
+            .collect();
+        let (position, late) = (own[0], own[2]);
+        // The third entry of this log now claims to be the newest, but stays third.
+        let newest_time = data.audit[position]["time"].clone();
+        let newer =
+            chronograph::domain::datetime::parse_lenient(newest_time.as_str().unwrap_or_default())
+                .expect("time")
+                + chrono::Duration::seconds(1);
+        data.audit[late]["time"] = json!(chronograph::domain::datetime::format_utc_ms(newer));
+        data.audit[late]["_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let response = gw.query(HISTORY, json!({ "id": id, "first": 3 })).await;
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(
+        history_ids(&response)[0],
+        moved,
+        "sorted: the moved entry comes first"
+    );
+    let warnings = response["extensions"]["warnings"].to_string();
+    assert!(warnings.contains("not newest-first"), "{response}");
+}

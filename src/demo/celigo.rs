@@ -375,11 +375,15 @@ impl CeligoData {
 
     /// Audit entries of integration `id` and its flows, exports and imports, newest first.
     pub fn audit_of_integration(&self, id: &str) -> Vec<Value> {
+        self.audit_refs(id).into_iter().cloned().collect()
+    }
+
+    /// Like [`CeligoData::audit_of_integration`], without copying (the fake's hot path).
+    fn audit_refs(&self, id: &str) -> Vec<&Value> {
         let ids = self.resources_of(id);
         self.audit
             .iter()
             .filter(|e| e["_resourceId"].as_str().is_some_and(|r| ids.contains(r)))
-            .cloned()
             .collect()
     }
 
@@ -569,18 +573,18 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1");
     let page =
-        |items: Vec<Value>| list_page(&fake.config, items, &query, host, uri.path(), &params);
+        |items: Vec<&Value>| list_page(&fake.config, items, &query, host, uri.path(), &params);
     match segments.as_slice() {
         ["v1", "tokenInfo"] => json_response(
             StatusCode::OK,
             &[],
             json!({ "_userId": "64a1b2c3d4e5f60718293a4b", "scope": "full" }).to_string(),
         ),
-        ["v1", "integrations"] => page(data.integrations.clone()),
-        ["v1", "flows"] => page(data.flows.clone()),
-        ["v1", "connections"] => page(data.connections.clone()),
-        ["v1", "ashares"] => page(data.ashares.clone()),
-        ["v1", "audit"] => page(query.audit_window(data.audit.clone())),
+        ["v1", "integrations"] => page(data.integrations.iter().collect()),
+        ["v1", "flows"] => page(data.flows.iter().collect()),
+        ["v1", "connections"] => page(data.connections.iter().collect()),
+        ["v1", "ashares"] => page(data.ashares.iter().collect()),
+        ["v1", "audit"] => page(query.audit_window(data.audit.iter().collect())),
         ["v1", "integrations", id] => match data.integration(id) {
             Some(item) => {
                 json_response(StatusCode::OK, &[], query.project(item.clone()).to_string())
@@ -591,18 +595,15 @@ async fn handle(
             let Some(integration) = data.integration(id) else {
                 return error(StatusCode::NOT_FOUND, ERROR_404);
             };
-            let owned = |list: &[Value]| {
-                list.iter()
-                    .filter(|x| x["_integrationId"] == *id)
-                    .cloned()
-                    .collect::<Vec<_>>()
-            };
+            fn owned<'a>(list: &'a [Value], id: &str) -> Vec<&'a Value> {
+                list.iter().filter(|x| x["_integrationId"] == id).collect()
+            }
             match *sub {
-                "flows" => page(owned(&data.flows)),
-                "exports" => page(owned(&data.exports)),
-                "imports" => page(owned(&data.imports)),
-                "ashares" => page(data.ashares.clone()),
-                "audit" => page(query.audit_window(data.audit_of_integration(id))),
+                "flows" => page(owned(&data.flows, id)),
+                "exports" => page(owned(&data.exports, id)),
+                "imports" => page(owned(&data.imports, id)),
+                "ashares" => page(data.ashares.iter().collect()),
+                "audit" => page(query.audit_window(data.audit_refs(id))),
                 "connections" => {
                     let registered = integration["_registeredConnectionIds"]
                         .as_array()
@@ -612,7 +613,6 @@ async fn handle(
                         data.connections
                             .iter()
                             .filter(|c| registered.contains(&c["_id"]))
-                            .cloned()
                             .collect(),
                     )
                 }
@@ -634,7 +634,6 @@ async fn handle(
                     data.audit
                         .iter()
                         .filter(|e| e["_resourceId"] == *id)
-                        .cloned()
                         .collect(),
                 ),
             )
@@ -714,7 +713,7 @@ impl ListQuery {
     }
 
     /// Apply `from` (inclusive) and `to` (exclusive) to audit entries.
-    fn audit_window(&self, entries: Vec<Value>) -> Vec<Value> {
+    fn audit_window<'a>(&self, entries: Vec<&'a Value>) -> Vec<&'a Value> {
         entries
             .into_iter()
             .filter(|e| {
@@ -767,7 +766,7 @@ fn decode_cursor(token: &str) -> Option<usize> {
 /// One page of a bare-array list with the `Link` header while more remain.
 fn list_page(
     config: &CeligoFakeConfig,
-    items: Vec<Value>,
+    items: Vec<&Value>,
     query: &ListQuery,
     host: &str,
     path: &str,
@@ -778,7 +777,7 @@ fn list_page(
         .into_iter()
         .skip(query.skip)
         .take(query.limit)
-        .map(|i| query.project(i))
+        .map(|i| query.project(i.clone()))
         .collect();
     if page.is_empty() && config.empty_as_204 {
         let mut response = json_response(StatusCode::NO_CONTENT, &[], String::new());

@@ -63,15 +63,15 @@ impl Celigo {
         self.up.url(&all, query)
     }
 
-    /// Follow `Link: rel="next"` from `first` until `enough(items so far)` or the last page.
-    async fn walk<T>(
+    /// Follow `Link: rel="next"` from `first`, handing each page's items to `on_page`, until it
+    /// answers `true` (enough) or the last page. Returns whether the list was read to its end.
+    async fn walk_pages<T>(
         &self,
         scope: &RequestScope,
         first: Url,
         mut map: impl FnMut(Value) -> Option<T>,
-        mut enough: impl FnMut(&[T]) -> bool,
-    ) -> SourceResult<Listing<T>> {
-        let mut items = Vec::new();
+        mut on_page: impl FnMut(Vec<T>) -> bool,
+    ) -> SourceResult<bool> {
         let mut next = Some(first);
         let mut visited = HashSet::new();
         while let Some(url) = next.take() {
@@ -83,22 +83,34 @@ impl Celigo {
                 )));
             }
             let (page, fetched) = self.up.get_json::<Vec<Value>>(scope, url).await?;
-            items.extend(page.into_iter().filter_map(&mut map));
             next = match fetched.next_link() {
                 Some(link) => Some(self.up.follow(&link).map_err(Arc::new)?),
                 None => None,
             };
-            if next.is_some() && enough(&items) {
-                return Ok(Listing {
-                    items,
-                    complete: false,
-                });
+            let enough = on_page(page.into_iter().filter_map(&mut map).collect());
+            if enough && next.is_some() {
+                return Ok(false);
             }
         }
-        Ok(Listing {
-            items,
-            complete: true,
-        })
+        Ok(true)
+    }
+
+    /// Collect a list until `enough(items so far)` or its end.
+    async fn walk<T>(
+        &self,
+        scope: &RequestScope,
+        first: Url,
+        map: impl FnMut(Value) -> Option<T>,
+        mut enough: impl FnMut(&[T]) -> bool,
+    ) -> SourceResult<Listing<T>> {
+        let mut items = Vec::new();
+        let complete = self
+            .walk_pages(scope, first, map, |page| {
+                items.extend(page);
+                enough(&items)
+            })
+            .await?;
+        Ok(Listing { items, complete })
     }
 
     /// Every item of a list.
@@ -166,67 +178,92 @@ impl Celigo {
             query.push(("to", until));
         }
         let url = self.url(&["integrations", integration_id, "audit"], &query);
-        let snapshot = window.snapshot;
-        let mut in_order = true;
-        let mut last_key: Option<TimelineKey> = None;
-        let listing = self
-            .walk(
-                scope,
-                url,
-                |v| {
-                    decode_item::<WireAudit>(Source::Celigo, &v, "audit entry")
-                        .map(|w| w.into_domain(v, integration_id))
-                },
-                |items: &[HistoryEntry]| {
-                    // Check the (undocumented) newest-first order while reading.
-                    for entry in items.iter().skip(items.len().saturating_sub(1000)) {
-                        let key = TimelineKey::of(entry, snapshot);
-                        if last_key.as_ref().is_some_and(|prev| key < *prev) {
-                            in_order = false;
-                        }
-                        last_key = Some(key);
-                    }
-                    in_order && audit_has_enough(items, filter, window)
-                },
-            )
+        let map = |v: Value| {
+            decode_item::<WireAudit>(Source::Celigo, &v, "audit entry")
+                .map(|w| w.into_domain(v, integration_id))
+        };
+        let mut collector = AuditCollector::new(filter, window);
+        self.walk_pages(scope, url.clone(), map, |page| collector.push_page(page))
             .await?;
-        let mut entries = listing.items;
-        let sorted_already = entries
-            .windows(2)
-            .all(|pair| TimelineKey::of(&pair[0], snapshot) <= TimelineKey::of(&pair[1], snapshot));
-        if !sorted_already {
-            scope.warn(format!(
-                "CELIGO audit log of integration {integration_id} was not newest-first: it was read whole and sorted"
-            ));
-            sort_timeline(&mut entries, snapshot);
+        if collector.in_order {
+            return Ok(collector.finish());
         }
+        // The log was not newest-first: read it whole, sort it, and say so.
+        scope.warn(format!(
+            "CELIGO audit log of integration {integration_id} was not newest-first: it was read whole and sorted"
+        ));
+        let mut entries = self.walk_all(scope, url, map).await?;
+        sort_timeline(&mut entries, window.snapshot);
         let admitted: Vec<HistoryEntry> = entries
             .into_iter()
-            .filter(|e| filter.matches(e, snapshot) && window.admits(&TimelineKey::of(e, snapshot)))
+            .filter(|e| {
+                filter.matches(e, window.snapshot)
+                    && window.admits(&TimelineKey::of(e, window.snapshot))
+            })
             .collect();
         Ok(window.take(admitted, false))
     }
 }
 
-/// Whether the entries read so far (newest first) already hold everything `window` needs.
-fn audit_has_enough(items: &[HistoryEntry], filter: &HistoryFilter, window: &StreamWindow) -> bool {
-    let snapshot = window.snapshot;
-    match (window.direction, &window.key) {
-        (Direction::Forward, _) => {
-            let admitted = items
-                .iter()
-                .filter(|e| {
-                    filter.matches(e, snapshot) && window.admits(&TimelineKey::of(e, snapshot))
-                })
-                .count();
-            admitted > window.limit
+/// Keeps only what a window needs while an audit log (newest first) streams past: the first
+/// `limit + 1` admitted entries going forward, the last `limit + 1` before the cursor going
+/// backward. Memory stays O(limit) however long the log is; it also checks the order.
+struct AuditCollector<'a> {
+    filter: &'a HistoryFilter,
+    window: &'a StreamWindow,
+    kept: std::collections::VecDeque<HistoryEntry>,
+    last_key: Option<TimelineKey>,
+    in_order: bool,
+}
+
+impl<'a> AuditCollector<'a> {
+    fn new(filter: &'a HistoryFilter, window: &'a StreamWindow) -> Self {
+        AuditCollector {
+            filter,
+            window,
+            kept: std::collections::VecDeque::new(),
+            last_key: None,
+            in_order: true,
         }
-        // Backward from a cursor: everything newer than the cursor has been read once an
-        // entry at or past the cursor shows up.
-        (Direction::Backward, Some(key)) => items
-            .last()
-            .is_some_and(|e| TimelineKey::of(e, snapshot) >= *key),
-        (Direction::Backward, None) => false,
+    }
+
+    /// Take one page; `true` once nothing further can change the answer (or the order broke).
+    fn push_page(&mut self, page: Vec<HistoryEntry>) -> bool {
+        let snapshot = self.window.snapshot;
+        for entry in page {
+            let key = TimelineKey::of(&entry, snapshot);
+            if self.last_key.as_ref().is_some_and(|prev| key < *prev) {
+                self.in_order = false;
+                return true;
+            }
+            let past_cursor = self.window.direction == Direction::Backward
+                && self
+                    .window
+                    .key
+                    .as_ref()
+                    .is_some_and(|cursor| key >= *cursor);
+            let admitted = self.filter.matches(&entry, snapshot) && self.window.admits(&key);
+            self.last_key = Some(key);
+            if past_cursor {
+                return true;
+            }
+            if !admitted {
+                continue;
+            }
+            self.kept.push_back(entry);
+            match self.window.direction {
+                Direction::Forward if self.kept.len() > self.window.limit => return true,
+                Direction::Backward if self.kept.len() > self.window.limit + 1 => {
+                    self.kept.pop_front();
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    fn finish(self) -> StreamPage {
+        self.window.take(self.kept.into(), false)
     }
 }
 
