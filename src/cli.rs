@@ -29,7 +29,11 @@ pub enum Command {
         config: PathBuf,
     },
     /// Print the SDL (the same as schema/schema.graphql).
-    Schema,
+    Schema {
+        /// Print the Federation v2 subgraph SDL (with `@key` and `@link`) instead.
+        #[arg(long)]
+        federation: bool,
+    },
     /// Validate a config file and print a summary without secrets.
     CheckConfig {
         #[arg(long, short)]

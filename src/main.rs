@@ -16,8 +16,12 @@ async fn main() -> anyhow::Result<()> {
             let config = load(&config)?;
             chronograph::serve(config).await
         }
-        Command::Schema => {
-            print!("{}", chronograph::schema::sdl());
+        Command::Schema { federation } => {
+            if federation {
+                print!("{}", chronograph::schema::federation_sdl());
+            } else {
+                print!("{}", chronograph::schema::sdl());
+            }
             Ok(())
         }
         Command::CheckConfig { config } => {

@@ -18,6 +18,7 @@ pub type ChronoSchema = Schema<query::Query, EmptyMutation, query::Subscription>
 fn builder() -> SchemaBuilder<query::Query, EmptyMutation, query::Subscription> {
     Schema::build(query::Query, EmptyMutation, query::Subscription)
         .register_output_type::<node::Node>()
+        .enable_federation()
 }
 
 /// Build the executable schema with the configured limits.
@@ -40,4 +41,12 @@ pub fn build_schema(state: Arc<AppState>, server: &ServerConfig) -> ChronoSchema
 /// The SDL clients and `schema/schema.graphql` see.
 pub fn sdl() -> String {
     builder().finish().sdl()
+}
+
+/// The Federation v2 subgraph SDL (what `_service { sdl }` returns), for composing
+/// Chronograph into a supergraph with a composition tool.
+pub fn federation_sdl() -> String {
+    builder()
+        .finish()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
 }

@@ -4,8 +4,8 @@ use super::connection::{positional, HistoryEntryConnection, IntegrationConnectio
 use super::context::{app, report, req};
 use super::node::{resolve, Node};
 use super::types::{
-    history_connection, HistoryEntryNode, HistoryFilterInput, HistorySubject, IntegrationNode,
-    TeamNode,
+    history_connection, ConnectionNode, FlowNode, HistoryEntryNode, HistoryFilterInput,
+    HistorySubject, IntegrationNode, TeamNode,
 };
 use crate::domain::{Source, SubjectRef};
 use crate::error::{gql, SourceError};
@@ -266,6 +266,71 @@ impl Query {
             next_since: read.next.encode(),
             complete: read.complete,
             warnings: rq.scope.warnings(),
+        })
+    }
+
+    /// Federation: `Integration` by `@key(fields: "id")`.
+    #[graphql(entity)]
+    async fn find_integration_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<IntegrationNode>> {
+        Ok(match resolve(ctx, &id).await? {
+            Some(Node::Integration(node)) => Some(node),
+            _ => None,
+        })
+    }
+
+    /// Federation: `Flow` by `@key(fields: "id")`.
+    #[graphql(entity)]
+    async fn find_flow_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<FlowNode>> {
+        Ok(match resolve(ctx, &id).await? {
+            Some(Node::Flow(node)) => Some(node),
+            _ => None,
+        })
+    }
+
+    /// Federation: `Connection` by `@key(fields: "id")`.
+    #[graphql(entity)]
+    async fn find_connection_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<ConnectionNode>> {
+        Ok(match resolve(ctx, &id).await? {
+            Some(Node::Connection(node)) => Some(node),
+            _ => None,
+        })
+    }
+
+    /// Federation: `Team` by `@key(fields: "id")`.
+    #[graphql(entity)]
+    async fn find_team_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<TeamNode>> {
+        Ok(match resolve(ctx, &id).await? {
+            Some(Node::Team(node)) => Some(node),
+            _ => None,
+        })
+    }
+
+    /// Federation: `HistoryEntry` by `@key(fields: "id")`.
+    #[graphql(entity)]
+    async fn find_history_entry_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<HistoryEntryNode>> {
+        Ok(match resolve(ctx, &id).await? {
+            Some(Node::HistoryEntry(node)) => Some(node),
+            _ => None,
         })
     }
 
