@@ -28,6 +28,9 @@ pub enum Auth {
     Bearer(SecretString),
     /// Fixed headers (Rocket.Chat's `X-Auth-Token` + `X-User-Id`).
     Headers(Vec<(http::HeaderName, SecretString)>),
+    /// `Authorization: Bearer <token>` with a token the adapter obtains and replaces at run
+    /// time (Hexabase login, DealCloud OAuth2); no header until it has one.
+    Dynamic(Arc<DynamicToken>),
 }
 
 /// A successful upstream answer, kept whole so de-duplicated callers can share it.
@@ -267,6 +270,10 @@ impl Upstream {
             Auth::Headers(headers) => headers.iter().fold(builder, |b, (name, value)| {
                 b.header(name.clone(), value.expose_secret())
             }),
+            Auth::Dynamic(slot) => match slot.bearer() {
+                Some(token) => builder.bearer_auth(token.expose_secret()),
+                None => builder,
+            },
         }
     }
 
@@ -277,9 +284,206 @@ impl Upstream {
             format!("{} {what}", self.source.as_str()),
         )
     }
+
+    /// GET for a call with a read side effect (Hexabase item history marks entries read): it
+    /// must never be repeated after a failure, so it is sent with `retry = false` — the retry
+    /// layer (issue 7) goes into [`Upstream::send`] and must honour that flag; `get` itself is
+    /// left to retry idempotent calls. Identical calls within one request (same URL, same
+    /// token generation) are still made once. Any HTTP status comes back as is, so the
+    /// adapter can log in again on a 401 (a rejected call read nothing); pass the answer to
+    /// [`Upstream::check`] for everything else.
+    pub async fn get_no_retry(
+        &self,
+        scope: &RequestScope,
+        url: Url,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        self.shared_any_status(scope, url, false).await
+    }
+
+    /// GET of an idempotent call that returns any HTTP status as is, so an adapter with a
+    /// run-time token can refresh it on a 401 and repeat the call once (the new token
+    /// generation makes it a new call, not the shared failed one). Shared within the request.
+    pub async fn get_any_status(
+        &self,
+        scope: &RequestScope,
+        url: Url,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        self.shared_any_status(scope, url, true).await
+    }
+
+    /// POST a JSON body with no `Authorization` header: credential exchanges (Hexabase
+    /// login). Never shared and never retried; any HTTP status comes back as is.
+    pub async fn post_json(
+        &self,
+        url: Url,
+        body: &serde_json::Value,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        let path = url.path().to_string();
+        let request = self
+            .client
+            .post(url)
+            .timeout(self.timeout)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        self.send(request, &path, false).await
+    }
+
+    /// POST an `application/x-www-form-urlencoded` body with no `Authorization` header:
+    /// OAuth2 token requests (DealCloud). Never shared and never retried; any HTTP status
+    /// comes back as is.
+    pub async fn post_form(
+        &self,
+        url: Url,
+        form: &[(&str, &str)],
+    ) -> Result<Arc<Fetched>, SharedError> {
+        let path = url.path().to_string();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = self
+            .client
+            .post(url)
+            .timeout(self.timeout)
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        self.send(request, &path, false).await
+    }
+
+    /// Map an answer of the any-status calls onto DESIGN.md §6 (every non-2xx is an error,
+    /// exactly as `get` maps it) and record the outcome in the source's health.
+    pub fn check(&self, fetched: Arc<Fetched>) -> Result<Arc<Fetched>, SharedError> {
+        if (200..300).contains(&fetched.status) {
+            self.stats.record(Ok(()));
+            return Ok(fetched);
+        }
+        let err = status_error(self.source, fetched.status, &fetched.headers, &fetched.body);
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        self.stats.record(Err(&err));
+        Err(Arc::new(err))
+    }
+
+    fn shared_any_status(
+        &self,
+        scope: &RequestScope,
+        url: Url,
+        retry: bool,
+    ) -> Shared<BoxFuture<'static, Result<Arc<Fetched>, SharedError>>> {
+        let generation = match &self.auth {
+            Auth::Dynamic(slot) => slot.generation(),
+            _ => 0,
+        };
+        let key = format!("any-status retry={retry} token={generation} {url}");
+        let path = url.path().to_string();
+        let fresh = || self.send(self.request(url), &path, retry).boxed().shared();
+        match scope.inflight.lock() {
+            Ok(mut inflight) => inflight.entry(key).or_insert_with(fresh).clone(),
+            Err(_) => fresh(),
+        }
+    }
+
+    /// Send one request and read its answer whatever the status, counting it in the stats.
+    /// `retry` says whether a retry layer may repeat it after a transient failure.
+    fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+        retry: bool,
+    ) -> impl std::future::Future<Output = Result<Arc<Fetched>, SharedError>> + Send + 'static {
+        let source = self.source;
+        let max = self.max_body_bytes;
+        let stats = self.stats.clone();
+        let path = path.to_string();
+        async move {
+            stats.calls.fetch_add(1, Ordering::Relaxed);
+            let started = std::time::Instant::now();
+            let result = receive(source, request, max).await;
+            tracing::debug!(source = source.as_str(), path = %path, retry, status = result.as_ref().map(|f| f.status).ok(), elapsed_ms = started.elapsed().as_millis() as u64, "upstream call");
+            if let Err(err) = &result {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                stats.record(Err(err));
+            }
+            result.map(Arc::new).map_err(Arc::new)
+        }
+    }
+}
+
+impl Fetched {
+    /// Whether the upstream refused the credentials with a 401 (a login or an OAuth2 token
+    /// may have expired; a 403 is a permission problem a new token does not fix).
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == 401
+    }
+}
+
+/// A bearer token an adapter obtains at run time and may replace (a Hexabase login, a
+/// DealCloud OAuth2 token). The generation counts replacements, so a caller that saw a token
+/// rejected can tell whether someone else already replaced it, and calls made with different
+/// tokens are never de-duplicated into one.
+#[derive(Default)]
+pub struct DynamicToken {
+    state: Mutex<(u64, Option<SecretString>)>,
+}
+
+impl DynamicToken {
+    /// A slot holding a configured token, or nothing until the adapter obtains one.
+    pub fn new(initial: Option<SecretString>) -> Arc<Self> {
+        Arc::new(DynamicToken {
+            state: Mutex::new((0, initial)),
+        })
+    }
+
+    /// How many times the token was replaced.
+    pub fn generation(&self) -> u64 {
+        self.state.lock().map(|s| s.0).unwrap_or(0)
+    }
+
+    /// Whether there is a token to send.
+    pub fn is_set(&self) -> bool {
+        self.state.lock().map(|s| s.1.is_some()).unwrap_or(false)
+    }
+
+    /// Install a new token and return its generation.
+    pub fn replace(&self, token: SecretString) -> u64 {
+        match self.state.lock() {
+            Ok(mut state) => {
+                state.0 += 1;
+                state.1 = Some(token);
+                state.0
+            }
+            Err(_) => 0,
+        }
+    }
+
+    fn bearer(&self) -> Option<SecretString> {
+        self.state.lock().ok().and_then(|s| s.1.clone())
+    }
 }
 
 async fn execute(
+    source: Source,
+    request: reqwest::RequestBuilder,
+    max_body: usize,
+) -> Result<Fetched, SourceError> {
+    let fetched = receive(source, request, max_body).await?;
+    if (200..300).contains(&fetched.status) {
+        return Ok(fetched);
+    }
+    Err(status_error(
+        source,
+        fetched.status,
+        &fetched.headers,
+        &fetched.body,
+    ))
+}
+
+/// Send a request and read its whole answer, whatever the status; only transport failures,
+/// oversized and cut-short bodies are errors.
+async fn receive(
     source: Source,
     request: reqwest::RequestBuilder,
     max_body: usize,
@@ -316,15 +520,11 @@ async fn execute(
             }
         }
     }
-    let body = Bytes::from(body);
-    if (200..300).contains(&status) {
-        return Ok(Fetched {
-            status,
-            headers,
-            body,
-        });
-    }
-    Err(status_error(source, status, &headers, &body))
+    Ok(Fetched {
+        status,
+        headers,
+        body: Bytes::from(body),
+    })
 }
 
 fn too_large(source: Source) -> SourceError {
