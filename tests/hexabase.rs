@@ -490,8 +490,75 @@ async fn a_merged_page_reads_at_most_n_per_hexabase_stream() {
             .collect()
     };
     all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let expected: Vec<String> = all.into_iter().take(10).map(|(_, id)| id).collect();
-    assert_eq!(ids(&response), expected);
+    let expected: Vec<String> = all.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(ids(&response), expected[..10].to_vec());
+
+    // Page 2: the stream the cursor entry came from asks for it once more; the other one
+    // asks for exactly N.
+    gw.reset_all_calls();
+    let second = page(
+        &gw,
+        json!([item(ITEM_5), item(ITEM_120)]),
+        json!({ "first": 10, "after": page_info(&response, "endCursor") }),
+    )
+    .await;
+    assert_eq!(ids(&second), expected[10..20].to_vec());
+    let mut sizes: Vec<(usize, usize)> = gw
+        .hexabase_windows()
+        .iter()
+        .map(|w| (w.from, w.to))
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![(0, 10), (0, 11)]);
+}
+
+/// A second gateway over the same fakes, as after a restart or on another replica.
+async fn restarted(gw: &Gateway) -> (String, tokio::task::JoinHandle<()>) {
+    let config = gw.upstreams.config("127.0.0.1:0");
+    let app = chronograph::build_app(&config).expect("app builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/graphql"), server)
+}
+
+#[tokio::test]
+async fn a_cursor_from_before_a_restart_still_reads_only_what_the_page_needs() {
+    let gw = Gateway::start().await;
+    let expected = vendor_order(&gw, ITEM_230);
+    let first = page(&gw, json!([item(ITEM_230)]), json!({ "first": 20 })).await;
+    let (url, _server) = restarted(&gw).await;
+    gw.reset_all_calls();
+    let body = json!({ "query": HISTORY, "variables": {
+        "subjects": [item(ITEM_230)], "first": 20, "after": page_info(&first, "endCursor") } });
+    let text = gw
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("gateway answers")
+        .text()
+        .await
+        .expect("body");
+    let second = json_of(&text);
+    assert!(second["errors"].is_null(), "{second}");
+    assert_eq!(ids(&second), expected[20..40].to_vec());
+    let sizes: Vec<(usize, usize)> = gw
+        .hexabase_windows()
+        .iter()
+        .map(|w| (w.from, w.to))
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![(0, 20), (20, 21)],
+        "N, then one more for the cursor entry"
+    );
 }
 
 #[tokio::test]

@@ -175,8 +175,9 @@ impl DealcloudData {
             }
             interactions.push(interaction);
         }
-        let survivor = interactions[1].id;
-        let mut duplicate = entry(&mut rng, 3_101_120, "Lunch - Ridgeway Partners".into(), now);
+        // The same lunch logged twice; the copy was merged into the original.
+        let (survivor, lunch) = (interactions[1].id, interactions[1].name.clone());
+        let mut duplicate = entry(&mut rng, 3_101_120, lunch, now);
         duplicate.deleted_at = Some(now - Duration::days(12));
         duplicate.modified_at = now - Duration::days(30);
         duplicate.merged_into = Some(survivor);

@@ -11,10 +11,16 @@
 //! - re-aligns later pages by the cursor's sort key instead of by offset: page 2 pins
 //!   `to_datetime` to the cursor entry's `at` (never later than the walk's snapshot) and reads
 //!   from index 0 of that narrower range, so no window of an earlier page is read again. The
-//!   cursor entry itself is the head of that range and comes back once more (it is already
-//!   read, so this has no side effect): a page after a cursor reads N + 1 entries, in one call
-//!   when N < 100, and filters the cursor entry (and any entry tied with it at the same
-//!   millisecond that was already shown) by the timeline key.
+//!   cursor entry heads that range and comes back once more (already read: no new side
+//!   effect); it and any entry tied with it at the same millisecond that was already shown
+//!   are filtered by the timeline key. When the adapter knows the cursor entry is this item's
+//!   (it remembers the ids of the entries it served — ids only, no history data) the page
+//!   asks for N + 1 in one call (two when N = 100, as windows stop at 100); otherwise (the
+//!   cursor came from another stream of a merged page, or the gateway restarted) it asks for N
+//!   and for one more only if the cursor entry does come back. So a merged page reads N per
+//!   Hexabase stream, plus the already-read cursor entry on the stream it came from. If the
+//!   cursor entry was edited or deleted between pages, one entry beyond the page is read.
+//!   `first: 0` reads nothing (and reports `hasNextPage: true`, which it cannot check).
 //!
 //! Assumptions, from seed 002 and the fake that follows it: `from_datetime` / `to_datetime`
 //! are inclusive bounds on `updated_at`; timestamps have millisecond precision; entries with
