@@ -33,6 +33,7 @@ pub const ENTRY_TYPES: [(i64, &str); 2] = [(2013, "interaction"), (2011, "compan
 /// How the fake behaves.
 #[derive(Clone, Debug)]
 pub struct DealcloudFakeConfig {
+    /// The only client credentials the token endpoint accepts.
     pub client_id: String,
     pub client_secret: String,
     /// `expires_in` of issued tokens (the vendor's is 900 s).

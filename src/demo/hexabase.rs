@@ -129,8 +129,9 @@ const ACTIONS: [(&str, &str, Option<&str>, Option<bool>); 6] = [
 /// How the fake authenticates its callers.
 #[derive(Clone, Debug)]
 pub struct HexabaseFakeConfig {
-    /// Credentials `POST /api/v0/login` accepts (they log in as the first demo user).
+    /// The login `POST /api/v0/login` accepts (it acts as the first demo user).
     pub email: String,
+    /// The password that goes with `email`.
     pub password: String,
     /// A token issued in advance to the first demo user, for `token = …` configs.
     pub api_token: String,

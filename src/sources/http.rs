@@ -286,12 +286,12 @@ impl Upstream {
     }
 
     /// GET for a call with a read side effect (Hexabase item history marks entries read): it
-    /// must never be repeated after a failure, so it is sent with `retry = false` — the retry
-    /// layer (issue 7) goes into [`Upstream::send`] and must honour that flag; `get` itself is
-    /// left to retry idempotent calls. Identical calls within one request (same URL, same
-    /// token generation) are still made once. Any HTTP status comes back as is, so the
-    /// adapter can log in again on a 401 (a rejected call read nothing); pass the answer to
-    /// [`Upstream::check`] for everything else.
+    /// must never be repeated after a failure. It goes through the private `send` with
+    /// `retry = false` (shown in the call log); the retry layer of issue 7 must honour that
+    /// flag there, while `get` (through `spawn_get`) may retry idempotent calls freely.
+    /// Identical calls within one request (same URL, same token generation) are still made
+    /// once. Any HTTP status comes back as is, so the adapter can log in again on a 401 (a
+    /// rejected call read nothing); pass the answer to [`Upstream::check`] for the rest.
     pub async fn get_no_retry(
         &self,
         scope: &RequestScope,
