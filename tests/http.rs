@@ -183,9 +183,12 @@ async fn graphiql_health_and_readiness() {
     let sources = gw
         .query("{ sources { source healthy breaker } }", json!({}))
         .await;
-    assert_eq!(
-        sources["data"]["sources"],
-        json!([{ "source": "CELIGO", "healthy": true, "breaker": "CLOSED" }])
+    assert!(
+        sources["data"]["sources"]
+            .as_array()
+            .is_some_and(|list| list
+                .contains(&json!({ "source": "CELIGO", "healthy": true, "breaker": "CLOSED" }))),
+        "{sources}"
     );
 }
 

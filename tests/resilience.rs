@@ -11,8 +11,13 @@ use std::time::Duration;
 
 const LIST: &str = "{ integrations(source: CELIGO, first: 2) { nodes { name } } sources { source healthy breaker } }";
 
+/// A gateway with Celigo as its only source (so source lists and readiness are about it).
 async fn gateway(tweak: impl FnOnce(&mut chronograph::config::SourceConfig)) -> Gateway {
     Gateway::start_with(CeligoFakeConfig::default(), 10, |config| {
+        config.sources = chronograph::config::SourcesConfig {
+            celigo: config.sources.celigo.take(),
+            ..Default::default()
+        };
         if let Some(celigo) = config.sources.celigo.as_mut() {
             tweak(celigo);
         }
@@ -456,7 +461,7 @@ async fn metrics_count_upstream_calls_by_route_and_retries() {
         .text()
         .await
         .expect("text");
-    assert!(text.contains("chronograph_upstream_calls_total{source=\"CELIGO\",route=\"/v1/integrations\",outcome=\"upstream_unavailable\"} 1"), "{text}");
+    assert!(text.contains("chronograph_upstream_calls_total{source=\"CELIGO\",route=\"/v1/integrations\",outcome=\"503\"} 1"), "{text}");
     assert!(text.contains("chronograph_upstream_calls_total{source=\"CELIGO\",route=\"/v1/integrations\",outcome=\"200\"} 1"), "{text}");
     assert!(
         text.contains("chronograph_upstream_retries_total{source=\"CELIGO\"} 1"),

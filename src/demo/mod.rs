@@ -2,7 +2,9 @@
 //! (shapes, paging, auth, error bodies), generated realistic data, and the gateway in front.
 
 pub mod celigo;
+pub mod dealcloud;
 pub mod fake;
+pub mod hexabase;
 
 use crate::config::{Config, ServerConfig, SourceConfig, SourcesConfig};
 use chrono::{DateTime, Utc};
@@ -22,6 +24,10 @@ pub struct DemoOptions {
     pub celigo_integrations: usize,
     /// Anchor of the generated timestamps (all data lies before it).
     pub now: DateTime<Utc>,
+    pub hexabase: hexabase::HexabaseFakeConfig,
+    /// Point the gateway at Hexabase with the fake's API token instead of email + password.
+    pub hexabase_use_token: bool,
+    pub dealcloud: dealcloud::DealcloudFakeConfig,
 }
 
 impl Default for DemoOptions {
@@ -30,6 +36,9 @@ impl Default for DemoOptions {
             celigo: celigo::CeligoFakeConfig::default(),
             celigo_integrations: DEMO_CELIGO_INTEGRATIONS,
             now: Utc::now(),
+            hexabase: hexabase::HexabaseFakeConfig::default(),
+            hexabase_use_token: false,
+            dealcloud: dealcloud::DealcloudFakeConfig::default(),
         }
     }
 }
@@ -39,6 +48,13 @@ pub struct DemoUpstreams {
     pub celigo: fake::RunningFake,
     pub celigo_fake: Arc<celigo::CeligoFake>,
     pub celigo_token: String,
+    pub hexabase: fake::RunningFake,
+    pub hexabase_fake: Arc<hexabase::HexabaseFake>,
+    pub hexabase_config: hexabase::HexabaseFakeConfig,
+    pub hexabase_use_token: bool,
+    pub dealcloud: fake::RunningFake,
+    pub dealcloud_fake: Arc<dealcloud::DealcloudFake>,
+    pub dealcloud_config: dealcloud::DealcloudFakeConfig,
 }
 
 impl DemoUpstreams {
@@ -54,10 +70,28 @@ impl DemoUpstreams {
             celigo::CeligoData::generate(DEMO_SEED, options.celigo_integrations, options.now);
         let celigo_fake = celigo::CeligoFake::new(options.celigo, data);
         let celigo = fake::spawn(celigo_fake.router(), fake::FakeControl::new()).await?;
+        let hexabase_data = hexabase::HexabaseData::generate(DEMO_SEED, options.now);
+        let hexabase_fake = hexabase::HexabaseFake::new(options.hexabase.clone(), hexabase_data);
+        let hexabase = fake::spawn(hexabase_fake.router(), fake::FakeControl::new()).await?;
+        let dealcloud_data = dealcloud::DealcloudData::generate(
+            DEMO_SEED,
+            options.now,
+            options.dealcloud.bulk_interactions,
+        );
+        let dealcloud_fake =
+            dealcloud::DealcloudFake::new(options.dealcloud.clone(), dealcloud_data);
+        let dealcloud = fake::spawn(dealcloud_fake.router(), fake::FakeControl::new()).await?;
         Ok(DemoUpstreams {
             celigo,
             celigo_fake,
             celigo_token,
+            hexabase,
+            hexabase_fake,
+            hexabase_config: options.hexabase,
+            hexabase_use_token: options.hexabase_use_token,
+            dealcloud,
+            dealcloud_fake,
+            dealcloud_config: options.dealcloud,
         })
     }
 
@@ -75,8 +109,46 @@ impl DemoUpstreams {
                     token: Some(SecretString::from(self.celigo_token.clone())),
                     ..SourceConfig::default()
                 }),
+                hexabase: Some(self.hexabase_source()),
+                dealcloud: Some(SourceConfig {
+                    base_url: self.dealcloud.base_url.clone(),
+                    client_id: Some(self.dealcloud_config.client_id.clone()),
+                    client_secret: Some(SecretString::from(
+                        self.dealcloud_config.client_secret.clone(),
+                    )),
+                    entry_types: Some(
+                        dealcloud::ENTRY_TYPES
+                            .iter()
+                            .flat_map(|(id, name)| [name.to_string(), id.to_string()])
+                            .collect(),
+                    ),
+                    ..SourceConfig::default()
+                }),
                 ..SourcesConfig::default()
             },
+        }
+    }
+}
+
+impl DemoUpstreams {
+    /// Hexabase pointed at its fake: log in with email + password, or the issued API token.
+    fn hexabase_source(&self) -> SourceConfig {
+        let credentials = &self.hexabase_config;
+        let base = SourceConfig {
+            base_url: self.hexabase.base_url.clone(),
+            ..SourceConfig::default()
+        };
+        if self.hexabase_use_token {
+            SourceConfig {
+                token: Some(SecretString::from(credentials.api_token.clone())),
+                ..base
+            }
+        } else {
+            SourceConfig {
+                email: Some(credentials.email.clone()),
+                password: Some(SecretString::from(credentials.password.clone())),
+                ..base
+            }
         }
     }
 }
@@ -91,6 +163,11 @@ pub async fn run(listen: &str) -> anyhow::Result<()> {
     tracing::info!(celigo = %upstreams.celigo.base_url, "demo upstreams started");
     println!("Chronograph demo: open http://{listen}/graphql in a browser (GraphiQL)");
     println!("Fake upstreams: CELIGO {}", upstreams.celigo.base_url);
+    println!(
+        "                HEXABASE {}, DEALCLOUD {}",
+        upstreams.hexabase.base_url, upstreams.dealcloud.base_url
+    );
     println!("Try: examples/celigo-integrations.graphql");
+    println!("     examples/hexabase-item-history.graphql, examples/dealcloud-changes.graphql");
     crate::serve(config).await
 }

@@ -32,6 +32,9 @@ pub enum Auth {
     Bearer(SecretString),
     /// Fixed headers (Rocket.Chat's `X-Auth-Token` + `X-User-Id`).
     Headers(Vec<(http::HeaderName, SecretString)>),
+    /// `Authorization: Bearer <token>` with a token the adapter obtains and replaces at run
+    /// time (Hexabase login, DealCloud OAuth2); no header until it has one.
+    Dynamic(Arc<DynamicToken>),
 }
 
 /// A successful upstream answer, kept whole so de-duplicated callers can share it.
@@ -144,6 +147,9 @@ pub struct CallOptions {
     pub cache: bool,
     /// Share one in-flight call between concurrent requests with the same credentials.
     pub share: bool,
+    /// Hand back non-2xx answers as they are (after any retries) instead of mapping them to
+    /// errors, for adapters that react to a status themselves (a 401 → log in again).
+    pub keep_status: bool,
 }
 
 impl Default for CallOptions {
@@ -152,6 +158,7 @@ impl Default for CallOptions {
             retry: true,
             cache: true,
             share: true,
+            keep_status: false,
         }
     }
 }
@@ -162,6 +169,7 @@ impl CallOptions {
         retry: false,
         cache: false,
         share: false,
+        keep_status: false,
     };
 }
 
@@ -359,7 +367,15 @@ impl Upstream {
         url: Url,
         options: CallOptions,
     ) -> Result<Arc<Fetched>, SharedError> {
-        let key = url.as_str().to_string();
+        let generation = match &self.inner.auth {
+            Auth::Dynamic(slot) => slot.generation(),
+            _ => 0,
+        };
+        let key = if options.keep_status || generation > 0 {
+            format!("keep={} token={generation} {url}", options.keep_status)
+        } else {
+            url.as_str().to_string()
+        };
         let shared = {
             let mut inflight = scope
                 .inflight
@@ -410,12 +426,169 @@ impl Upstream {
         })
     }
 
+    /// GET for a call with a read side effect (Hexabase item history marks entries read): it
+    /// is never retried, cached or shared across requests. Identical calls within one request
+    /// (same URL, same token generation) are still made once. Any HTTP status comes back as
+    /// is, so the adapter can log in again on a 401 (a rejected call read nothing); pass the
+    /// answer to [`Upstream::check`] for the rest.
+    pub async fn get_no_retry(
+        &self,
+        scope: &RequestScope,
+        url: Url,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        let options = CallOptions {
+            keep_status: true,
+            ..CallOptions::SIDE_EFFECT
+        };
+        self.get_with(scope, url, options).await
+    }
+
+    /// GET of an idempotent call that returns any HTTP status as is (after retries of
+    /// transient failures), so an adapter with a run-time token can refresh it on a 401 and
+    /// repeat the call once (the new token generation makes it a new call).
+    pub async fn get_any_status(
+        &self,
+        scope: &RequestScope,
+        url: Url,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        let options = CallOptions {
+            cache: false,
+            keep_status: true,
+            ..CallOptions::default()
+        };
+        self.get_with(scope, url, options).await
+    }
+
+    /// POST a JSON body with no `Authorization` header: credential exchanges (Hexabase
+    /// login). Never shared and never retried; any HTTP status comes back as is.
+    pub async fn post_json(
+        &self,
+        url: Url,
+        body: &serde_json::Value,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        let request = self
+            .inner
+            .client
+            .post(url)
+            .timeout(self.inner.timeout)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        self.send_once(request).await
+    }
+
+    /// POST an `application/x-www-form-urlencoded` body with no `Authorization` header:
+    /// OAuth2 token requests (DealCloud). Never shared and never retried; any HTTP status
+    /// comes back as is.
+    pub async fn post_form(
+        &self,
+        url: Url,
+        form: &[(&str, &str)],
+    ) -> Result<Arc<Fetched>, SharedError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = self
+            .inner
+            .client
+            .post(url)
+            .timeout(self.inner.timeout)
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        self.send_once(request).await
+    }
+
+    /// Map an answer of the any-status calls onto DESIGN.md §6 (every non-2xx is an error,
+    /// exactly as `get` maps it) and record the outcome in the source's health.
+    pub fn check(&self, fetched: Arc<Fetched>) -> Result<Arc<Fetched>, SharedError> {
+        match status_failure(self.inner.source, &fetched) {
+            None => {
+                self.inner.stats.record(Ok(()));
+                Ok(fetched)
+            }
+            Some(err) => {
+                self.inner.stats.record(Err(&err));
+                Err(Arc::new(err))
+            }
+        }
+    }
+
+    /// One request outside the GET path (credential exchanges), counted in the stats.
+    async fn send_once(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let result = receive(self.inner.source, request, self.inner.max_body_bytes).await;
+        if let Err(err) = &result {
+            self.inner.stats.failures.fetch_add(1, Ordering::Relaxed);
+            self.inner.stats.record(Err(err));
+        }
+        result.map(Arc::new).map_err(Arc::new)
+    }
+
     fn bad_response(&self, what: &str) -> SourceError {
         SourceError::upstream(
             self.inner.source,
             ErrorCode::UpstreamBadResponse,
             format!("{} {what}", self.inner.source.as_str()),
         )
+    }
+}
+
+impl Fetched {
+    /// Whether the upstream refused the credentials with a 401 (a login or an OAuth2 token
+    /// may have expired; a 403 is a permission problem a new token does not fix).
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == 401
+    }
+}
+
+/// A bearer token an adapter obtains at run time and may replace (a Hexabase login, a
+/// DealCloud OAuth2 token). The generation counts replacements, so a caller that saw a token
+/// rejected can tell whether someone else already replaced it, and calls made with different
+/// tokens are never de-duplicated into one.
+#[derive(Default)]
+pub struct DynamicToken {
+    state: Mutex<(u64, Option<SecretString>)>,
+}
+
+impl DynamicToken {
+    /// A slot holding a configured token, or nothing until the adapter obtains one.
+    pub fn new(initial: Option<SecretString>) -> Arc<Self> {
+        Arc::new(DynamicToken {
+            state: Mutex::new((0, initial)),
+        })
+    }
+
+    /// How many times the token was replaced.
+    pub fn generation(&self) -> u64 {
+        self.state.lock().map(|s| s.0).unwrap_or(0)
+    }
+
+    /// Whether there is a token to send.
+    pub fn is_set(&self) -> bool {
+        self.state.lock().map(|s| s.1.is_some()).unwrap_or(false)
+    }
+
+    /// Install a new token and return its generation.
+    pub fn replace(&self, token: SecretString) -> u64 {
+        match self.state.lock() {
+            Ok(mut state) => {
+                state.0 += 1;
+                state.1 = Some(token);
+                state.0
+            }
+            Err(_) => 0,
+        }
+    }
+
+    fn bearer(&self) -> Option<SecretString> {
+        self.state.lock().ok().and_then(|s| s.1.clone())
     }
 }
 
@@ -428,7 +601,12 @@ async fn fetch(
     deadline: Option<Instant>,
 ) -> Result<(Arc<Fetched>, bool), SharedError> {
     let Some(policy) = inner.policy.get().cloned() else {
-        let result = attempt(&inner, &url, deadline, None).await;
+        let result = attempt(&inner, &url, deadline, None)
+            .await
+            .and_then(|fetched| match status_failure(inner.source, &fetched) {
+                Some(err) if !options.keep_status => Err(err),
+                _ => Ok(fetched),
+            });
         inner.stats.record(result.as_ref().map(|_| ()));
         return result.map(|f| (Arc::new(f), false)).map_err(Arc::new);
     };
@@ -463,7 +641,7 @@ async fn fetch(
     };
     match result {
         Ok(fetched) => {
-            if let Some(cache) = cache {
+            if let Some(cache) = cache.filter(|_| (200..300).contains(&fetched.status)) {
                 cache
                     .insert(key, fetched.clone(), policy.ttl, policy.stale_if_error)
                     .await;
@@ -564,15 +742,26 @@ async fn attempts(
     let mut attempt_no = 0u32;
     loop {
         let result = attempt(&inner, &url, deadline, Some(&policy)).await;
-        inner.stats.record(result.as_ref().map(|_| ()));
-        let err = match result {
-            Ok(fetched) => {
-                policy.breaker.success();
-                policy.budget.earn();
-                policy.note_headers(&fetched.headers);
-                return Ok(Arc::new(fetched));
-            }
-            Err(err) => err,
+        let (err, answer) = match result {
+            Ok(fetched) => match status_failure(source, &fetched) {
+                None => {
+                    inner.stats.record(Ok(()));
+                    policy.breaker.success();
+                    policy.budget.earn();
+                    policy.note_headers(&fetched.headers);
+                    return Ok(Arc::new(fetched));
+                }
+                Some(err) => (err, Some(fetched)),
+            },
+            Err(err) => (err, None),
+        };
+        inner.stats.record(Err(&err));
+        if let Some(answer) = &answer {
+            policy.note_headers(&answer.headers);
+        }
+        let give_up = |err: SourceError, answer: Option<Fetched>| match answer {
+            Some(answer) if options.keep_status => Ok(Arc::new(answer)),
+            _ => Err(Arc::new(err)),
         };
         match err.code {
             ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => policy.breaker.failure(),
@@ -588,7 +777,7 @@ async fn attempts(
                     | ErrorCode::UpstreamRateLimited
             );
         if !retryable {
-            return Err(Arc::new(err));
+            return give_up(err, answer);
         }
         let wait = match err.retry_after_seconds {
             Some(seconds) => Duration::from_secs(seconds),
@@ -596,7 +785,7 @@ async fn attempts(
         };
         let fits = wait <= MAX_RETRY_WAIT && remaining(deadline).is_none_or(|left| wait < left);
         if !fits || !policy.budget.try_take() || !policy.breaker.admit() {
-            return Err(Arc::new(err));
+            return give_up(err, answer);
         }
         policy.metrics.retry(source);
         tracing::debug!(
@@ -641,7 +830,7 @@ async fn attempt(
     inner.stats.calls.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let span = tracing::debug_span!("upstream", source = inner.source.as_str(), route = %route_label(url.path()));
-    let result = execute(inner.source, request, inner.max_body_bytes)
+    let result = receive(inner.source, request, inner.max_body_bytes)
         .instrument(span)
         .await;
     let elapsed = started.elapsed();
@@ -655,7 +844,11 @@ async fn attempt(
             .upstream(inner.source, &route_label(url.path()), &outcome, elapsed);
     }
     tracing::debug!(source = inner.source.as_str(), path = %url.path(), ok = result.is_ok(), elapsed_ms = elapsed.as_millis() as u64, "upstream call");
-    if result.is_err() {
+    let failed = match &result {
+        Ok(fetched) => !(200..300).contains(&fetched.status),
+        Err(_) => true,
+    };
+    if failed {
         inner.stats.failures.fetch_add(1, Ordering::Relaxed);
     }
     result
@@ -672,10 +865,16 @@ fn build_request(inner: &Inner, url: Url, timeout: Duration) -> reqwest::Request
         Auth::Headers(headers) => headers.iter().fold(builder, |b, (name, value)| {
             b.header(name.clone(), value.expose_secret())
         }),
+        Auth::Dynamic(slot) => match slot.bearer() {
+            Some(token) => builder.bearer_auth(token.expose_secret()),
+            None => builder,
+        },
     }
 }
 
-async fn execute(
+/// Send a request and read its whole answer, whatever the status; only transport failures,
+/// oversized and cut-short bodies are errors.
+async fn receive(
     source: Source,
     request: reqwest::RequestBuilder,
     max_body: usize,
@@ -712,15 +911,17 @@ async fn execute(
             }
         }
     }
-    let body = Bytes::from(body);
-    if (200..300).contains(&status) {
-        return Ok(Fetched {
-            status,
-            headers,
-            body,
-        });
-    }
-    Err(status_error(source, status, &headers, &body))
+    Ok(Fetched {
+        status,
+        headers,
+        body: Bytes::from(body),
+    })
+}
+
+/// The error a non-2xx answer stands for, if it is one.
+fn status_failure(source: Source, fetched: &Fetched) -> Option<SourceError> {
+    (!(200..300).contains(&fetched.status))
+        .then(|| status_error(source, fetched.status, &fetched.headers, &fetched.body))
 }
 
 fn too_large(source: Source) -> SourceError {

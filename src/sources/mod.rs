@@ -4,6 +4,8 @@
 //! implements the ones it can. Nothing outside an adapter knows a vendor's field names.
 
 pub mod celigo;
+pub mod dealcloud;
+pub mod hexabase;
 pub mod http;
 pub mod resilience;
 
@@ -216,6 +218,8 @@ impl Sources {
             };
             let set = match source {
                 Source::Celigo => celigo::Celigo::source_set(client.clone(), cfg)?,
+                Source::Hexabase => hexabase::Hexabase::source_set(client.clone(), cfg)?,
+                Source::Dealcloud => dealcloud::Dealcloud::source_set(client.clone(), cfg)?,
                 other => {
                     tracing::warn!(
                         source = other.as_str(),

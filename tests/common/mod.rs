@@ -97,3 +97,87 @@ pub fn codes(response: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// One Hexabase item-history call as the fake received it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HexabaseWindow {
+    pub from: usize,
+    pub to: usize,
+    pub from_datetime: Option<String>,
+    pub to_datetime: Option<String>,
+    pub exclude_action: bool,
+    pub exclude_comment: bool,
+}
+
+impl Gateway {
+    /// Item-history calls the Hexabase fake received, oldest first.
+    pub fn hexabase_windows(&self) -> Vec<HexabaseWindow> {
+        self.upstreams
+            .hexabase
+            .control
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/items/histories/"))
+            .map(|r| {
+                let pairs = r.query_pairs();
+                let get = |name: &str| {
+                    pairs
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                };
+                HexabaseWindow {
+                    from: get("from_index").and_then(|v| v.parse().ok()).unwrap_or(0),
+                    to: get("to_index").and_then(|v| v.parse().ok()).unwrap_or(30),
+                    from_datetime: get("from_datetime"),
+                    to_datetime: get("to_datetime"),
+                    exclude_action: get("exclude_action_history").as_deref() == Some("true"),
+                    exclude_comment: get("exclude_comment_history").as_deref() == Some("true"),
+                }
+            })
+            .collect()
+    }
+
+    /// Requests the DealCloud fake received whose path contains `part`.
+    pub fn dealcloud_requests(&self, part: &str) -> Vec<chronograph::demo::fake::RecordedRequest> {
+        self.upstreams
+            .dealcloud
+            .control
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains(part))
+            .collect()
+    }
+
+    /// Forget what every fake recorded so far.
+    pub fn reset_all_calls(&self) {
+        self.upstreams.celigo.control.clear_requests();
+        self.upstreams.hexabase.control.clear_requests();
+        self.upstreams.dealcloud.control.clear_requests();
+    }
+}
+
+/// The `sourceId`s of a history connection at `field` (`response.data[field]`), in order.
+pub fn history_source_ids(response: &Value, field: &str) -> Vec<String> {
+    response["data"][field]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["sourceId"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The response-level warnings.
+pub fn warnings(response: &Value) -> Vec<String> {
+    response["extensions"]["warnings"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|w| w.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
