@@ -3,6 +3,8 @@
 
 pub mod celigo;
 pub mod fake;
+pub mod rocketchat;
+pub mod truto;
 
 use crate::config::{Config, ServerConfig, SourceConfig, SourcesConfig};
 use chrono::{DateTime, Utc};
@@ -20,6 +22,8 @@ pub const DEMO_SEED: u64 = 20_240_514;
 pub struct DemoOptions {
     pub celigo: celigo::CeligoFakeConfig,
     pub celigo_integrations: usize,
+    pub rocketchat: rocketchat::RocketChatFakeConfig,
+    pub truto: truto::TrutoFakeConfig,
     /// Anchor of the generated timestamps (all data lies before it).
     pub now: DateTime<Utc>,
 }
@@ -29,6 +33,8 @@ impl Default for DemoOptions {
         DemoOptions {
             celigo: celigo::CeligoFakeConfig::default(),
             celigo_integrations: DEMO_CELIGO_INTEGRATIONS,
+            rocketchat: rocketchat::RocketChatFakeConfig::default(),
+            truto: truto::TrutoFakeConfig::default(),
             now: Utc::now(),
         }
     }
@@ -39,6 +45,10 @@ pub struct DemoUpstreams {
     pub celigo: fake::RunningFake,
     pub celigo_fake: Arc<celigo::CeligoFake>,
     pub celigo_token: String,
+    pub rocketchat: fake::RunningFake,
+    pub rocketchat_fake: Arc<rocketchat::RocketChatFake>,
+    pub truto: fake::RunningFake,
+    pub truto_fake: Arc<truto::TrutoFake>,
 }
 
 impl DemoUpstreams {
@@ -54,10 +64,24 @@ impl DemoUpstreams {
             celigo::CeligoData::generate(DEMO_SEED, options.celigo_integrations, options.now);
         let celigo_fake = celigo::CeligoFake::new(options.celigo, data);
         let celigo = fake::spawn(celigo_fake.router(), fake::FakeControl::new()).await?;
+        let rocketchat_data = rocketchat::RocketChatData::generate(
+            DEMO_SEED,
+            &options.rocketchat.user_id,
+            options.now,
+        );
+        let rocketchat_fake = rocketchat::RocketChatFake::new(options.rocketchat, rocketchat_data);
+        let rocketchat = fake::spawn(rocketchat_fake.router(), fake::FakeControl::new()).await?;
+        let truto_data = truto::TrutoData::generate(DEMO_SEED, options.now);
+        let truto_fake = truto::TrutoFake::new(options.truto, truto_data);
+        let truto = fake::spawn(truto_fake.router(), fake::FakeControl::new()).await?;
         Ok(DemoUpstreams {
             celigo,
             celigo_fake,
             celigo_token,
+            rocketchat,
+            rocketchat_fake,
+            truto,
+            truto_fake,
         })
     }
 
@@ -75,6 +99,19 @@ impl DemoUpstreams {
                     token: Some(SecretString::from(self.celigo_token.clone())),
                     ..SourceConfig::default()
                 }),
+                rocketchat: Some(SourceConfig {
+                    base_url: self.rocketchat.base_url.clone(),
+                    user_id: Some(self.rocketchat_fake.config().user_id.clone()),
+                    auth_token: Some(SecretString::from(
+                        self.rocketchat_fake.config().auth_token.clone(),
+                    )),
+                    ..SourceConfig::default()
+                }),
+                truto: Some(SourceConfig {
+                    base_url: self.truto.base_url.clone(),
+                    token: Some(SecretString::from(self.truto_fake.config().token.clone())),
+                    ..SourceConfig::default()
+                }),
                 ..SourcesConfig::default()
             },
         }
@@ -88,9 +125,12 @@ pub async fn run(listen: &str) -> anyhow::Result<()> {
     config
         .validate()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    tracing::info!(celigo = %upstreams.celigo.base_url, "demo upstreams started");
+    tracing::info!(celigo = %upstreams.celigo.base_url, rocketchat = %upstreams.rocketchat.base_url, truto = %upstreams.truto.base_url, "demo upstreams started");
     println!("Chronograph demo: open http://{listen}/graphql in a browser (GraphiQL)");
-    println!("Fake upstreams: CELIGO {}", upstreams.celigo.base_url);
-    println!("Try: examples/celigo-integrations.graphql");
+    println!(
+        "Fake upstreams: ROCKETCHAT {}  CELIGO {}  TRUTO {}",
+        upstreams.rocketchat.base_url, upstreams.celigo.base_url, upstreams.truto.base_url
+    );
+    println!("Try: examples/celigo-integrations.graphql, examples/rocketchat-webhook-history.graphql, examples/truto-integrations-teams.graphql");
     crate::serve(config).await
 }

@@ -5,6 +5,8 @@
 
 pub mod celigo;
 pub mod http;
+pub mod rocketchat;
+pub mod truto;
 
 use crate::config::Config;
 use crate::domain::{
@@ -150,6 +152,8 @@ impl Sources {
             };
             let set = match source {
                 Source::Celigo => celigo::Celigo::source_set(client.clone(), cfg)?,
+                Source::Rocketchat => rocketchat::RocketChat::source_set(client.clone(), cfg)?,
+                Source::Truto => truto::Truto::source_set(client.clone(), cfg)?,
                 other => {
                     tracing::warn!(
                         source = other.as_str(),

@@ -97,3 +97,50 @@ pub fn codes(response: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Rocket.Chat and Truto fakes: what they received.
+impl Gateway {
+    /// Requests the Rocket.Chat fake received whose path starts with `prefix`.
+    pub fn rocketchat_requests(
+        &self,
+        prefix: &str,
+    ) -> Vec<chronograph::demo::fake::RecordedRequest> {
+        self.upstreams
+            .rocketchat
+            .control
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .collect()
+    }
+
+    /// Requests the Truto fake received whose path starts with `prefix`.
+    pub fn truto_requests(&self, prefix: &str) -> Vec<chronograph::demo::fake::RecordedRequest> {
+        self.upstreams
+            .truto
+            .control
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .collect()
+    }
+
+    /// Forget what every fake received so far.
+    pub fn reset_all_calls(&self) {
+        self.upstreams.celigo.control.clear_requests();
+        self.upstreams.rocketchat.control.clear_requests();
+        self.upstreams.truto.control.clear_requests();
+    }
+}
+
+/// One query parameter of a recorded request.
+pub fn query_param(
+    request: &chronograph::demo::fake::RecordedRequest,
+    name: &str,
+) -> Option<String> {
+    request
+        .query_pairs()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
