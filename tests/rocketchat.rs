@@ -896,3 +896,42 @@ async fn the_fake_validates_parameters_like_the_server() {
     .expect("example");
     assert_eq!(body(unauthenticated).await, (401, example));
 }
+
+fn example(name: &str) -> String {
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} exists"))
+}
+
+#[tokio::test]
+async fn the_rocketchat_examples_run_against_demo_mode() {
+    let gw = start_default().await;
+    let webhooks = gw
+        .query(&example("rocketchat-webhooks.graphql"), json!({}))
+        .await;
+    assert!(webhooks["errors"].is_null(), "{webhooks}");
+    assert_eq!(
+        webhooks["data"]["integrations"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(10)
+    );
+    let history = gw
+        .query(&example("rocketchat-webhook-history.graphql"), json!({}))
+        .await;
+    assert!(history["errors"].is_null(), "{history}");
+    let node = &history["data"]["integrations"]["nodes"][0];
+    let (_, expected) = big_webhook(&gw);
+    let first_page: Vec<String> = node["history"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter_map(|e| e["node"]["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        first_page.len(),
+        50,
+        "the newest webhook is the one with the long history"
+    );
+    assert_eq!(node["history"]["pageInfo"]["hasNextPage"], true);
+    assert!(expected.len() >= 250);
+}

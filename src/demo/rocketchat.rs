@@ -50,6 +50,7 @@ pub struct RocketChatFakeConfig {
     pub user_id: String,
     /// The `X-Auth-Token` the fake accepts.
     pub auth_token: String,
+    /// Which integrations the caller may see (tests of 403 and of "own" visibility).
     pub permission: Permission,
     /// Answer 401 with the older servers' body (`{status, message}` only).
     pub legacy_401: bool,
@@ -80,6 +81,7 @@ pub const SERVER_DEFAULT_RATE_LIMIT: (u32, std::time::Duration) =
 /// The server's documents: webhooks and every outgoing webhook's execution history.
 #[derive(Clone, Debug, Default)]
 pub struct RocketChatData {
+    /// Webhook documents as `integrations.list` returns them (the server sorts per call).
     pub integrations: Vec<Value>,
     /// History records of every integration, in insertion order (the server sorts per call).
     pub history: Vec<Value>,
@@ -286,20 +288,66 @@ const WEBHOOKS: [(&str, &str, &str, &str, &str, &str); 36] = [
     ),
 ];
 
-/// Trigger texts following each trigger word.
-const ARGUMENTS: [&str; 12] = [
-    "api v2.14.1",
-    "web v5.3.0",
-    "worker",
-    "billing-service to staging",
-    "PLAT-2291",
-    "INC-4412 db latency",
-    "checkout",
-    "prod eu-west-1",
-    "fr hello team",
-    "#482",
-    "today",
-    "eu",
+/// What users type after each trigger word.
+const ARGUMENTS: [(&str, &[&str]); 16] = [
+    (
+        "!deploy",
+        &[
+            "api v2.14.1",
+            "web v5.3.0",
+            "worker v1.8.2",
+            "billing-service to staging",
+            "checkout v3.0.0-rc1",
+        ],
+    ),
+    (
+        "!ticket",
+        &[
+            "printer on 3rd floor offline",
+            "VPN drops every hour",
+            "need access to Grafana",
+        ],
+    ),
+    ("!ack", &["INC-4412", "INC-4415", "INC-4420"]),
+    (
+        "!standup",
+        &[
+            "yesterday: reviewed PRs, today: release prep",
+            "blocked on the staging DB",
+        ],
+    ),
+    (
+        "!tr",
+        &[
+            "fr hello team",
+            "de see you tomorrow",
+            "es the build is green",
+        ],
+    ),
+    (
+        "!build",
+        &["web main", "api release/2.14", "mobile develop"],
+    ),
+    (
+        "!lead",
+        &[
+            "Acme Retail, 250 seats",
+            "Globex EMEA renewal",
+            "Initech pilot",
+        ],
+    ),
+    (
+        "!escalate",
+        &["ZD-88213 customer down", "ZD-88240 data export failing"],
+    ),
+    ("!status", &["api", "checkout", "eu-west-1"]),
+    ("!pr", &["#482", "#519", "#530"]),
+    ("!graph", &["api latency 24h", "checkout errors 1h"]),
+    ("!oncall", &["platform", "payments", "data"]),
+    ("!lunch", &["thai", "pizza", "ramen"]),
+    ("!release", &["2.14.1", "5.3.0"]),
+    ("!weather", &["berlin", "tokyo", "austin"]),
+    ("!cost", &["last 30 days", "s3 this month"]),
 ];
 
 const USERS: [(&str, &str); 8] = [
@@ -321,16 +369,22 @@ const SCRIPT_ERRORS: [&str; 3] = [
 
 impl RocketChatData {
     /// Deterministic, realistic data anchored before `now`: 36 webhooks (20 outgoing, 16
-    /// incoming); the first outgoing webhook has 260 executions, the others 0 to 60, with
-    /// errors, and running executions at the head of a few histories.
+    /// incoming); the first outgoing webhook (the newest, so first in list order) has 260
+    /// executions, the others 0 to 60, with errors, and running executions at the head of a
+    /// few histories.
     pub fn generate(seed: u64, owner_id: &str, now: DateTime<Utc>) -> Self {
         let mut rng = Rng::new(seed);
         let mut data = RocketChatData::default();
         let mut outgoing_index = 0;
         for (index, (name, kind, channel, event, trigger, target)) in WEBHOOKS.iter().enumerate() {
-            let created = now
-                - Duration::days(rng.between(90, 700) as i64)
-                - Duration::minutes(rng.below(1440) as i64);
+            // The webhook with the long history is the newest, so it heads the list.
+            let age_days = if index == 0 {
+                80
+            } else {
+                rng.between(90, 700) as i64
+            };
+            let created =
+                now - Duration::days(age_days) - Duration::minutes(rng.below(1440) as i64);
             let (creator_id, creator_name) = if index % 3 == 0 {
                 (owner_id.to_string(), "rocket.admin".to_string())
             } else {
@@ -456,7 +510,11 @@ fn execution(rng: &mut Rng, integration: &Value, created: DateTime<Utc>, running
     let text = if trigger.is_empty() {
         format!("{user_name} joined #{channel}")
     } else {
-        format!("{trigger} {}", rng.pick(&ARGUMENTS))
+        let options = ARGUMENTS
+            .iter()
+            .find(|(word, _)| *word == trigger)
+            .map_or(&["please"][..], |(_, options)| options);
+        format!("{trigger} {}", rng.pick(options))
     };
     let url = integration["urls"][0].as_str().unwrap_or("").to_string();
     let token = integration["token"].clone();

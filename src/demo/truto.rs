@@ -58,8 +58,11 @@ impl Default for TrutoFakeConfig {
 /// object is embedded when served).
 #[derive(Clone, Debug, Default)]
 pub struct TrutoData {
+    /// Team objects, embedded into each integration as served.
     pub teams: Vec<Value>,
+    /// Environment ids integrations may be installed in.
     pub environments: Vec<String>,
+    /// Integrations in list order, each with its `team_id` and full `installed_environment`.
     pub integrations: Vec<Value>,
 }
 

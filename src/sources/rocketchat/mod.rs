@@ -9,7 +9,7 @@
 //! Cost of a history page (N = page size): a first page is one call asking for N + 1 records
 //! (N ≤ 99), so `hasNextPage` and ties at the cut are exact. A page after a cursor reads from
 //! the head up to the cursor in pages of 100 (skipping what the client has seen), and when the
-//! cursor lies more than [`SEEK_MIN_GAP`] records deep it first locates it with a binary search
+//! cursor lies more than 300 records deep it first locates it with a binary search
 //! of one-record probes, so deep pages cost O(log depth) calls, not O(depth). `last` pages read
 //! oldest-first (`sort={"_updatedAt":1}`) the same way. The deprecated `query` parameter is
 //! never relied on for paging: newer servers ignore or reject it.
@@ -37,10 +37,10 @@ use url::Url;
 use wire::{WireExecution, WireGet, WireIntegration, WirePage};
 
 /// The server's `API_Upper_Count_Limit`: larger `count`s are clamped silently.
-pub const MAX_COUNT: usize = 100;
+const MAX_COUNT: usize = 100;
 /// A cursor further than this many records from where reading starts is located by binary
 /// search instead of reading every page in between.
-pub const SEEK_MIN_GAP: usize = 3 * MAX_COUNT;
+const SEEK_MIN_GAP: usize = 3 * MAX_COUNT;
 /// Upper bound on the upstream calls one list or history read may make (a server that ignores
 /// `offset` must not keep a request busy forever).
 const MAX_CALLS: usize = 2_000;
@@ -707,13 +707,16 @@ mod tests {
         (walk.finish(), calls)
     }
 
-    fn walk_all(all: &[Value], size: usize, direction: Direction) -> Vec<String> {
+    /// Walk every page following cursors, inserting `inserts` new records at the head after
+    /// each page (they arrive after the walk's snapshot, as new executions do).
+    fn walk_all(all: &[Value], size: usize, direction: Direction, inserts: usize) -> Vec<String> {
         let filter = HistoryFilter::default();
+        let mut served = all.to_vec();
         let mut key = None;
         let mut seen: Vec<String> = Vec::new();
         loop {
             let w = window(direction, key.clone(), size);
-            let (page, _) = run(all, &w, &filter);
+            let (page, _) = run(&served, &w, &filter);
             let ids: Vec<String> = page.entries.iter().map(|e| e.source_id.clone()).collect();
             let edge = match direction {
                 Direction::Forward => page.entries.last(),
@@ -730,6 +733,13 @@ mod tests {
             }
             if !page.has_more {
                 break;
+            }
+            for _ in 0..inserts {
+                let at = format_utc_ms(
+                    w.snapshot + chrono::Duration::milliseconds(served.len() as i64 + 1),
+                );
+                let fresh = json!({"_id": format!("new{}", served.len()), "_createdAt": at, "_updatedAt": at});
+                served.insert(0, fresh);
             }
         }
         seen
@@ -754,12 +764,12 @@ mod tests {
             let expected = timeline_ids(&all);
             assert_eq!(expected.len(), n);
             assert_eq!(
-                walk_all(&all, size, Direction::Forward),
+                walk_all(&all, size, Direction::Forward, 0),
                 expected,
                 "{n}/{ties}/{size} forward"
             );
             assert_eq!(
-                walk_all(&all, size, Direction::Backward),
+                walk_all(&all, size, Direction::Backward, 0),
                 expected,
                 "{n}/{ties}/{size} backward"
             );
@@ -839,5 +849,18 @@ mod tests {
         assert_eq!(page.entries.len(), 5);
         assert!(!page.has_more);
         assert_eq!(calls, 1);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        #[test]
+        fn walks_visit_each_record_once_despite_head_inserts(
+            n in 0usize..160, ties in 1usize..4, size in 1usize..40, inserts in 0usize..4, backward: bool,
+        ) {
+            let all = records(n, ties);
+            let expected = timeline_ids(&all);
+            let direction = if backward { Direction::Backward } else { Direction::Forward };
+            proptest::prop_assert_eq!(walk_all(&all, size, direction, inserts), expected);
+        }
     }
 }
