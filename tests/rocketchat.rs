@@ -6,7 +6,7 @@ mod common;
 use chronograph::demo::fake::Fault;
 use chronograph::demo::rocketchat::{Permission, RocketChatFakeConfig};
 use chronograph::demo::DemoOptions;
-use common::{codes, query_param, Gateway};
+use common::{codes, example, query_param, Gateway};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -543,6 +543,29 @@ async fn unknown_ids_are_null_or_empty_and_node_ids_round_trip() {
     );
 }
 
+/// The plain webhook list, for error-mapping checks.
+async fn list_webhooks(gw: &Gateway) -> Value {
+    gw.query(
+        "{ integrations(source: ROCKETCHAT) { nodes { name } } }",
+        json!({}),
+    )
+    .await
+}
+
+/// Make the Rocket.Chat fake answer `route` with `status` and `body` (replacing earlier faults).
+fn answer_with(gw: &Gateway, route: &str, status: u16, body: &str, times: Option<usize>) {
+    gw.upstreams.rocketchat.control.clear_faults();
+    gw.upstreams.rocketchat.control.inject(
+        route,
+        Fault::Respond {
+            status,
+            headers: vec![],
+            body: body.to_string(),
+        },
+        times,
+    );
+}
+
 /// Run a history query against a gateway whose fake answers the history route with `fault`.
 async fn history_error(gw: &Gateway, id: &str) -> Value {
     let query = "query($id: String!) { integration(source: ROCKETCHAT, sourceId: $id) { name history(first: 5) { nodes { sourceId } pageInfo { hasNextPage } } } }";
@@ -566,12 +589,7 @@ async fn both_401_bodies_are_upstream_unauthorized() {
             }
         })
         .await;
-        let response = gw
-            .query(
-                "{ integrations(source: ROCKETCHAT) { nodes { name } } }",
-                json!({}),
-            )
-            .await;
+        let response = list_webhooks(&gw).await;
         assert_eq!(
             codes(&response),
             vec!["UPSTREAM_UNAUTHORIZED"],
@@ -591,16 +609,7 @@ async fn both_401_bodies_are_upstream_unauthorized() {
         include_str!("../../shared/upstreams/examples/rocketchat/error.401.json"),
         include_str!("../../shared/upstreams/examples/rocketchat/error.401.legacy.json"),
     ] {
-        gw.upstreams.rocketchat.control.clear_faults();
-        gw.upstreams.rocketchat.control.inject(
-            "integrations.history",
-            Fault::Respond {
-                status: 401,
-                headers: vec![],
-                body: body.to_string(),
-            },
-            None,
-        );
+        answer_with(&gw, "integrations.history", 401, body, None);
         let response = history_error(&gw, &id).await;
         assert_eq!(
             codes(&response),
@@ -625,12 +634,7 @@ async fn missing_permissions_are_unauthorized_and_own_permission_narrows_the_lis
         ..RocketChatFakeConfig::default()
     })
     .await;
-    let response = gw
-        .query(
-            "{ integrations(source: ROCKETCHAT) { nodes { name } } }",
-            json!({}),
-        )
-        .await;
+    let response = list_webhooks(&gw).await;
     assert_eq!(
         codes(&response),
         vec!["UPSTREAM_UNAUTHORIZED"],
@@ -759,16 +763,7 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
             "../../shared/upstreams/examples/rocketchat/error.400.additional-properties.json"
         ),
     ] {
-        gw.upstreams.rocketchat.control.clear_faults();
-        gw.upstreams.rocketchat.control.inject(
-            "integrations.history",
-            Fault::Respond {
-                status: 400,
-                headers: vec![],
-                body: body.to_string(),
-            },
-            None,
-        );
+        answer_with(&gw, "integrations.history", 400, body, None);
         let response = history_error(&gw, &id).await;
         assert_eq!(
             codes(&response),
@@ -776,17 +771,19 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
             "{response}"
         );
     }
-    gw.upstreams.rocketchat.control.clear_faults();
-    let body = include_str!("../../shared/upstreams/examples/rocketchat/error.403.json");
-    gw.upstreams.rocketchat.control.inject(
-        "integrations.history",
-        Fault::Respond {
-            status: 403,
-            headers: vec![],
-            body: body.to_string(),
-        },
-        None,
+    let refused = include_str!(
+        "../../shared/upstreams/examples/rocketchat/error.400.additional-properties.json"
     );
+    answer_with(&gw, "integrations.list", 400, refused, Some(1));
+    let response = list_webhooks(&gw).await;
+    assert_eq!(
+        codes(&response),
+        vec!["UPSTREAM_BAD_RESPONSE"],
+        "{response}"
+    );
+
+    let body = include_str!("../../shared/upstreams/examples/rocketchat/error.403.json");
+    answer_with(&gw, "integrations.history", 403, body, None);
     let response = history_error(&gw, &id).await;
     assert_eq!(
         codes(&response),
@@ -895,11 +892,6 @@ async fn the_fake_validates_parameters_like_the_server() {
     ))
     .expect("example");
     assert_eq!(body(unauthenticated).await, (401, example));
-}
-
-fn example(name: &str) -> String {
-    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} exists"))
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 use chronograph::demo::fake::Fault;
 use chronograph::demo::truto::{TrutoData, TrutoFakeConfig};
 use chronograph::demo::{DemoOptions, DEMO_SEED};
-use common::{codes, query_param, Gateway};
+use common::{codes, example, query_param, Gateway};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -431,6 +431,32 @@ async fn every_truto_error_body_maps_to_its_code() {
     assert_eq!(codes(&failed), vec!["UPSTREAM_UNAVAILABLE"]);
     let garbage = list_with_fault(Fault::Garbage).await;
     assert_eq!(codes(&garbage), vec!["UPSTREAM_BAD_RESPONSE"]);
+    let bad_request = r#"{"statusCode":400,"error":"Bad Request","message":"\"limit\" must be an integer between 1 and 1000"}"#;
+    let refused = list_with_fault(respond(400, vec![], bad_request)).await;
+    assert_eq!(
+        codes(&refused),
+        vec!["UPSTREAM_BAD_RESPONSE"],
+        "the list takes no client argument: its 400 is not the client's fault"
+    );
+
+    let gw = start_default().await;
+    gw.upstreams
+        .truto
+        .control
+        .inject("/integration/", respond(400, vec![], bad_request), None);
+    let response = gw
+        .query(
+            "{ integration(source: TRUTO, sourceId: \"not a uuid\") { name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["source"], "TRUTO");
+    let sent = gw.truto_requests("/integration/");
+    assert_eq!(
+        sent[0].path, "/integration/not%20a%20uuid",
+        "ids are one encoded path segment"
+    );
 }
 
 #[tokio::test]
@@ -624,11 +650,6 @@ async fn integrations_without_source_page_all_sources_with_one_cursor() {
         assert!(backward.len() <= expected.len());
     }
     assert_eq!(backward, expected);
-}
-
-fn example(name: &str) -> String {
-    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} exists"))
 }
 
 #[tokio::test]

@@ -144,3 +144,9 @@ pub fn query_param(
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
 }
+
+/// The text of one of the repository's `examples/*.graphql` queries.
+pub fn example(name: &str) -> String {
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} exists"))
+}

@@ -17,7 +17,7 @@
 pub mod wire;
 
 use super::decode_item;
-use super::http::{Auth, RequestScope, Upstream};
+use super::http::{refused_request, Auth, RequestScope, Upstream};
 use super::{HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::config::SourceConfig;
 use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef};
@@ -134,9 +134,15 @@ impl RocketChat {
                 ("sort", order.sort_param()),
             ],
         );
-        self.fetch::<WirePage>(scope, url)
-            .await
-            .map_err(|err| blame_client_only_for_empty_id(err, integration_id))
+        // A 400 is the client's fault only for an empty id (`must NOT have fewer than 1
+        // characters`): every other part of the request is Chronograph's.
+        self.fetch::<WirePage>(scope, url).await.map_err(|err| {
+            if integration_id.is_empty() {
+                err
+            } else {
+                refused_request(err)
+            }
+        })
     }
 
     /// The executions of one webhook inside `window`, read as far as the window needs.
@@ -235,23 +241,6 @@ fn endless() -> Arc<SourceError> {
         ErrorCode::UpstreamBadResponse,
         "ROCKETCHAT kept returning records past the documented total",
     ))
-}
-
-/// A 400 on `integrations.history` is the client's fault only when its `sourceId` was empty
-/// (`must NOT have fewer than 1 characters`); any other 400 means the server rejected a request
-/// Chronograph built, which the client cannot fix.
-fn blame_client_only_for_empty_id(err: Arc<SourceError>, integration_id: &str) -> Arc<SourceError> {
-    if err.code != ErrorCode::BadUserInput || integration_id.is_empty() {
-        return err;
-    }
-    Arc::new(SourceError {
-        code: ErrorCode::UpstreamBadResponse,
-        message: format!(
-            "{} (the request Chronograph built was refused)",
-            err.message
-        ),
-        ..(*err).clone()
-    })
 }
 
 /// Which way the upstream list is read: newest first for `first`/`after`, oldest first for
@@ -553,7 +542,7 @@ impl IntegrationSource for RocketChat {
                 "integrations.list",
                 &[("offset", &offset_text), ("count", &count_text)],
             );
-            let page: WirePage = self.fetch(scope, url).await?;
+            let page: WirePage = self.fetch(scope, url).await.map_err(refused_request)?;
             offset += page.integrations.len();
             for raw in &page.integrations {
                 if let Some(wire) =

@@ -14,7 +14,7 @@
 pub mod wire;
 
 use super::decode_item;
-use super::http::{Auth, RequestScope, Upstream};
+use super::http::{refused_request, Auth, RequestScope, Upstream};
 use super::{IntegrationSource, Listing, SourceSet, TeamSource};
 use crate::config::SourceConfig;
 use crate::domain::{Integration, Source, Team};
@@ -85,7 +85,12 @@ impl Truto {
                 query.push(("next_cursor", next));
             }
             let url = self.up.url(&["integration"], &query);
-            let (page, _) = self.up.get_json::<WireList>(scope, url).await?;
+            // The list takes no client argument: a 400 refuses Chronograph's own request.
+            let (page, _) = self
+                .up
+                .get_json::<WireList>(scope, url)
+                .await
+                .map_err(refused_request)?;
             items.extend(page.result.iter().filter_map(|raw| self.map(raw)));
             cursor = page.next_cursor.filter(|c| !c.is_empty());
             let Some(next) = cursor.as_ref() else {
