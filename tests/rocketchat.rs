@@ -927,3 +927,77 @@ async fn the_rocketchat_examples_run_against_demo_mode() {
     assert_eq!(node["history"]["pageInfo"]["hasNextPage"], true);
     assert!(expected.len() >= 250);
 }
+
+#[tokio::test]
+async fn filters_narrow_what_is_read_upstream() {
+    let gw = start_default().await;
+    let (id, _) = big_webhook(&gw);
+    let records = gw.upstreams.rocketchat_fake.data().history_of(&id);
+    let since = records[24]["_updatedAt"]
+        .as_str()
+        .expect("time")
+        .to_string();
+    let until = records[4]["_updatedAt"].as_str().expect("time").to_string();
+    let query = "query($id: String!, $f: HistoryFilter) { integration(source: ROCKETCHAT, sourceId: $id) { history(filter: $f, first: 100) { nodes { sourceId actor { sourceId } } pageInfo { hasNextPage } } } }";
+    gw.reset_all_calls();
+    let response = gw
+        .query(
+            query,
+            json!({ "id": id, "f": { "since": since, "until": until } }),
+        )
+        .await;
+    assert!(response["errors"].is_null(), "{response}");
+    let got = ids(
+        response["data"]["integration"]["history"]["nodes"]
+            .as_array()
+            .expect("nodes"),
+        "sourceId",
+    );
+    assert_eq!(
+        got,
+        ids(&records[5..25], "_id"),
+        "since inclusive, until exclusive"
+    );
+    assert_eq!(
+        response["data"]["integration"]["history"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    assert_eq!(
+        gw.rocketchat_requests("/api/v1/integrations.history").len(),
+        1,
+        "reading stops at the first entry older than `since`"
+    );
+
+    let actor = records[0]["data"]["user_id"]
+        .as_str()
+        .expect("user")
+        .to_string();
+    let response = gw
+        .query(query, json!({ "id": id, "f": { "actorId": actor } }))
+        .await;
+    let nodes = response["data"]["integration"]["history"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    let expected = records
+        .iter()
+        .filter(|r| r["data"]["user_id"] == actor.as_str())
+        .count();
+    assert_eq!(nodes.len(), expected.min(100));
+    assert!(nodes
+        .iter()
+        .all(|n| n["actor"]["sourceId"] == actor.as_str()));
+
+    gw.reset_all_calls();
+    let response = gw
+        .query(query, json!({ "id": id, "f": { "kinds": ["AUDIT"] } }))
+        .await;
+    assert_eq!(
+        response["data"]["integration"]["history"]["nodes"],
+        json!([])
+    );
+    assert!(
+        gw.rocketchat_requests("/api/v1/integrations.history")
+            .is_empty(),
+        "no WEBHOOK_EXECUTION wanted: no call"
+    );
+}

@@ -201,10 +201,12 @@ impl RocketChat {
             &[("id", integration_id), ("query", &selector)],
         );
         match self.fetch::<WirePage>(scope, url).await {
-            Ok(page) if page.total.is_some_and(|t| t <= 1) => {
-                return Ok(find_execution(&page.history, integration_id, entry_id))
+            Ok(page) => {
+                let found = find_execution(&page.history, integration_id, entry_id);
+                if found.is_some() || page.total.is_some_and(|t| t <= 1) {
+                    return Ok(found);
+                }
             }
-            Ok(_) => {}
             Err(err) if err.code == ErrorCode::BadUserInput => {}
             Err(err) => return Err(err),
         }
