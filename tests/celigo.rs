@@ -581,7 +581,10 @@ async fn a_wrong_token_and_an_unreachable_upstream_are_mapped() {
 
 #[tokio::test]
 async fn unconfigured_sources_fail_only_their_field() {
-    let gw = Gateway::start().await;
+    let gw = Gateway::start_with(CeligoFakeConfig::default(), 40, |config| {
+        config.sources.truto = None;
+    })
+    .await;
     let response = gw
         .query("{ truto: integrations(source: TRUTO) { nodes { name } } celigo: integrations(source: CELIGO, first: 2) { nodes { name } } }", json!({}))
         .await;

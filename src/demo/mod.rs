@@ -5,6 +5,8 @@ pub mod celigo;
 pub mod dealcloud;
 pub mod fake;
 pub mod hexabase;
+pub mod rocketchat;
+pub mod truto;
 
 use crate::config::{Config, ServerConfig, SourceConfig, SourcesConfig};
 use chrono::{DateTime, Utc};
@@ -22,6 +24,8 @@ pub const DEMO_SEED: u64 = 20_240_514;
 pub struct DemoOptions {
     pub celigo: celigo::CeligoFakeConfig,
     pub celigo_integrations: usize,
+    pub rocketchat: rocketchat::RocketChatFakeConfig,
+    pub truto: truto::TrutoFakeConfig,
     /// Anchor of the generated timestamps (all data lies before it).
     pub now: DateTime<Utc>,
     pub hexabase: hexabase::HexabaseFakeConfig,
@@ -35,6 +39,8 @@ impl Default for DemoOptions {
         DemoOptions {
             celigo: celigo::CeligoFakeConfig::default(),
             celigo_integrations: DEMO_CELIGO_INTEGRATIONS,
+            rocketchat: rocketchat::RocketChatFakeConfig::default(),
+            truto: truto::TrutoFakeConfig::default(),
             now: Utc::now(),
             hexabase: hexabase::HexabaseFakeConfig::default(),
             hexabase_use_token: false,
@@ -55,6 +61,10 @@ pub struct DemoUpstreams {
     pub dealcloud: fake::RunningFake,
     pub dealcloud_fake: Arc<dealcloud::DealcloudFake>,
     pub dealcloud_config: dealcloud::DealcloudFakeConfig,
+    pub rocketchat: fake::RunningFake,
+    pub rocketchat_fake: Arc<rocketchat::RocketChatFake>,
+    pub truto: fake::RunningFake,
+    pub truto_fake: Arc<truto::TrutoFake>,
 }
 
 impl DemoUpstreams {
@@ -81,6 +91,16 @@ impl DemoUpstreams {
         let dealcloud_fake =
             dealcloud::DealcloudFake::new(options.dealcloud.clone(), dealcloud_data);
         let dealcloud = fake::spawn(dealcloud_fake.router(), fake::FakeControl::new()).await?;
+        let rocketchat_data = rocketchat::RocketChatData::generate(
+            DEMO_SEED,
+            &options.rocketchat.user_id,
+            options.now,
+        );
+        let rocketchat_fake = rocketchat::RocketChatFake::new(options.rocketchat, rocketchat_data);
+        let rocketchat = fake::spawn(rocketchat_fake.router(), fake::FakeControl::new()).await?;
+        let truto_data = truto::TrutoData::generate(DEMO_SEED, options.now);
+        let truto_fake = truto::TrutoFake::new(options.truto, truto_data);
+        let truto = fake::spawn(truto_fake.router(), fake::FakeControl::new()).await?;
         Ok(DemoUpstreams {
             celigo,
             celigo_fake,
@@ -92,6 +112,10 @@ impl DemoUpstreams {
             dealcloud,
             dealcloud_fake,
             dealcloud_config: options.dealcloud,
+            rocketchat,
+            rocketchat_fake,
+            truto,
+            truto_fake,
         })
     }
 
@@ -124,7 +148,19 @@ impl DemoUpstreams {
                     ),
                     ..SourceConfig::default()
                 }),
-                ..SourcesConfig::default()
+                rocketchat: Some(SourceConfig {
+                    base_url: self.rocketchat.base_url.clone(),
+                    user_id: Some(self.rocketchat_fake.config().user_id.clone()),
+                    auth_token: Some(SecretString::from(
+                        self.rocketchat_fake.config().auth_token.clone(),
+                    )),
+                    ..SourceConfig::default()
+                }),
+                truto: Some(SourceConfig {
+                    base_url: self.truto.base_url.clone(),
+                    token: Some(SecretString::from(self.truto_fake.config().token.clone())),
+                    ..SourceConfig::default()
+                }),
             },
         }
     }
@@ -160,14 +196,19 @@ pub async fn run(listen: &str) -> anyhow::Result<()> {
     config
         .validate()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    tracing::info!(celigo = %upstreams.celigo.base_url, "demo upstreams started");
     println!("Chronograph demo: open http://{listen}/graphql in a browser (GraphiQL)");
-    println!("Fake upstreams: CELIGO {}", upstreams.celigo.base_url);
-    println!(
-        "                HEXABASE {}, DEALCLOUD {}",
-        upstreams.hexabase.base_url, upstreams.dealcloud.base_url
-    );
-    println!("Try: examples/celigo-integrations.graphql");
-    println!("     examples/hexabase-item-history.graphql, examples/dealcloud-changes.graphql");
+    println!("Fake upstreams (in-process, following ../shared/upstreams):");
+    for (name, fake) in [
+        ("ROCKETCHAT", &upstreams.rocketchat),
+        ("CELIGO", &upstreams.celigo),
+        ("HEXABASE", &upstreams.hexabase),
+        ("TRUTO", &upstreams.truto),
+        ("DEALCLOUD", &upstreams.dealcloud),
+    ] {
+        println!("  {name:<10} {}", fake.base_url);
+        tracing::info!(source = name, url = %fake.base_url, "demo upstream started");
+    }
+    println!("Try the queries in examples/ (celigo-integrations.graphql, rocketchat-webhook-history.graphql,");
+    println!("truto-integrations-teams.graphql, hexabase-item-history.graphql, dealcloud-changes.graphql).");
     crate::serve(config).await
 }

@@ -334,7 +334,10 @@ fn classify(error: &mut ServerError, executed: bool) {
         ErrorCode::QueryTooComplex
     } else if !executed && error.path.is_empty() {
         ErrorCode::GraphqlValidationFailed
-    } else if error.message.contains("Failed to parse") || error.message.contains("Invalid value") {
+    } else if error.message.contains("Failed to parse")
+        || error.message.contains("Invalid value")
+        || error.message.starts_with("Variable ")
+    {
         ErrorCode::BadUserInput
     } else {
         ErrorCode::Internal

@@ -1036,6 +1036,23 @@ pub fn build_client() -> Result<reqwest::Client, SourceError> {
         .map_err(|_| SourceError::internal("could not build the HTTP client"))
 }
 
+/// A 400 that the client's own arguments cannot have caused (Chronograph built every part of
+/// the request) is the upstream refusing Chronograph's request: `UPSTREAM_BAD_RESPONSE`, not
+/// `BAD_USER_INPUT`, which DESIGN.md §10 keeps for 400s the client caused.
+pub fn refused_request(err: SharedError) -> SharedError {
+    if err.code != ErrorCode::BadUserInput {
+        return err;
+    }
+    Arc::new(SourceError {
+        code: ErrorCode::UpstreamBadResponse,
+        message: format!(
+            "{} (the request Chronograph built was refused)",
+            err.message
+        ),
+        ..(*err).clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

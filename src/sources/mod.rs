@@ -8,6 +8,8 @@ pub mod dealcloud;
 pub mod hexabase;
 pub mod http;
 pub mod resilience;
+pub mod rocketchat;
+pub mod truto;
 
 use crate::cache::ResponseCache;
 use crate::config::{Config, SourceConfig};
@@ -146,7 +148,7 @@ pub const DEFAULT_RETRIES: u32 = 2;
 /// Default interval of subscription polling, per source.
 pub const DEFAULT_POLL_MS: u64 = 15_000;
 /// Default cap on concurrent calls to one source.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 32;
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
 /// The cache, retry, breaker and concurrency policy of one source from its config.
 fn policy_for(
@@ -205,8 +207,8 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Build every adapter the config names. Sources whose adapter this build lacks are
-    /// left out (and reported as not configured) with a warning in the log.
+    /// Build every adapter the config names, each with its cache, retry, breaker and
+    /// concurrency policy.
     pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Result<Sources, SourceError> {
         let client = http::build_client()?;
         let cache = ResponseCache::new(config.cache.max_bytes, metrics.clone());
@@ -220,13 +222,8 @@ impl Sources {
                 Source::Celigo => celigo::Celigo::source_set(client.clone(), cfg)?,
                 Source::Hexabase => hexabase::Hexabase::source_set(client.clone(), cfg)?,
                 Source::Dealcloud => dealcloud::Dealcloud::source_set(client.clone(), cfg)?,
-                other => {
-                    tracing::warn!(
-                        source = other.as_str(),
-                        "no adapter for this source in this build; it stays unconfigured"
-                    );
-                    continue;
-                }
+                Source::Rocketchat => rocketchat::RocketChat::source_set(client.clone(), cfg)?,
+                Source::Truto => truto::Truto::source_set(client.clone(), cfg)?,
             };
             if let Some(upstream) = &set.upstream {
                 upstream.install(Arc::new(policy_for(cfg, cache.clone(), metrics.clone())));

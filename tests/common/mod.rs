@@ -151,9 +151,15 @@ impl Gateway {
 
     /// Forget what every fake recorded so far.
     pub fn reset_all_calls(&self) {
-        self.upstreams.celigo.control.clear_requests();
-        self.upstreams.hexabase.control.clear_requests();
-        self.upstreams.dealcloud.control.clear_requests();
+        for fake in [
+            &self.upstreams.rocketchat,
+            &self.upstreams.celigo,
+            &self.upstreams.hexabase,
+            &self.upstreams.truto,
+            &self.upstreams.dealcloud,
+        ] {
+            fake.control.clear_requests();
+        }
     }
 }
 
@@ -180,4 +186,50 @@ pub fn warnings(response: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Rocket.Chat and Truto fakes: what they received.
+impl Gateway {
+    /// Requests the Rocket.Chat fake received whose path starts with `prefix`.
+    pub fn rocketchat_requests(
+        &self,
+        prefix: &str,
+    ) -> Vec<chronograph::demo::fake::RecordedRequest> {
+        self.upstreams
+            .rocketchat
+            .control
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .collect()
+    }
+
+    /// Requests the Truto fake received whose path starts with `prefix`.
+    pub fn truto_requests(&self, prefix: &str) -> Vec<chronograph::demo::fake::RecordedRequest> {
+        self.upstreams
+            .truto
+            .control
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .collect()
+    }
+}
+
+/// One query parameter of a recorded request.
+pub fn query_param(
+    request: &chronograph::demo::fake::RecordedRequest,
+    name: &str,
+) -> Option<String> {
+    request
+        .query_pairs()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// The text of one of the repository's `examples/*.graphql` queries.
+pub fn example(name: &str) -> String {
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} exists"))
 }

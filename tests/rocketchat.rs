@@ -1,0 +1,1003 @@
+//! Black-box tests of the Rocket.Chat vertical: real gateway, real HTTP, in-process
+//! Rocket.Chat fake following upstreams/rocketchat.md.
+
+mod common;
+
+use chronograph::demo::fake::Fault;
+use chronograph::demo::rocketchat::{Permission, RocketChatFakeConfig};
+use chronograph::demo::DemoOptions;
+use common::{codes, example, query_param, Gateway};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const USER_ID: &str = "rWq7nBz3KdT9pXe2M";
+const TOKEN: &str = "demo-rocketchat-token";
+
+async fn start(rocketchat: RocketChatFakeConfig) -> Gateway {
+    Gateway::start_options(
+        DemoOptions {
+            rocketchat,
+            celigo_integrations: 5,
+            ..DemoOptions::default()
+        },
+        |_| {},
+    )
+    .await
+}
+
+async fn start_default() -> Gateway {
+    start(RocketChatFakeConfig::default()).await
+}
+
+/// The webhook with the long history (≥ 250 executions) and its history, newest first.
+fn big_webhook(gw: &Gateway) -> (String, Vec<String>) {
+    let data = gw.upstreams.rocketchat_fake.data();
+    let id = data.outgoing_ids()[0].clone();
+    let history = ids(&data.history_of(&id), "_id");
+    (id, history)
+}
+
+fn ids(values: &[Value], key: &str) -> Vec<String> {
+    values
+        .iter()
+        .filter_map(|v| v[key].as_str().map(str::to_string))
+        .collect()
+}
+
+fn assert_authenticated(requests: &[chronograph::demo::fake::RecordedRequest]) {
+    assert!(!requests.is_empty());
+    for r in requests {
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.header("x-auth-token"), Some(TOKEN), "{}", r.path);
+        assert_eq!(r.header("x-user-id"), Some(USER_ID), "{}", r.path);
+        assert_eq!(r.header("authorization"), None, "no Authorization header");
+    }
+}
+
+const HISTORY: &str =
+    "query($id: String!, $first: Int, $after: String, $last: Int, $before: String) {
+  integration(source: ROCKETCHAT, sourceId: $id) {
+    name
+    history(first: $first, after: $after, last: $last, before: $before) {
+      edges { cursor node { id sourceId kind at occurredAt updatedAt observedAt status error summary
+        actor { sourceId name } subject { kind sourceId name } } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+}";
+
+fn history_ids(response: &Value) -> Vec<String> {
+    response["data"]["integration"]["history"]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["sourceId"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn page_info(response: &Value) -> &Value {
+    &response["data"]["integration"]["history"]["pageInfo"]
+}
+
+#[tokio::test]
+async fn a_first_history_page_is_one_call_with_the_documented_parameters() {
+    let gw = start_default().await;
+    let (id, expected) = big_webhook(&gw);
+    gw.reset_all_calls();
+    let response = gw.query(HISTORY, json!({ "id": id, "first": 10 })).await;
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(history_ids(&response), expected[..10].to_vec());
+    assert_eq!(page_info(&response)["hasNextPage"], true);
+    assert_eq!(page_info(&response)["hasPreviousPage"], false);
+
+    let calls = gw.rocketchat_requests("/api/v1/integrations.history");
+    assert_eq!(calls.len(), 1, "one call for a first page");
+    let call = &calls[0];
+    assert_eq!(query_param(call, "id").as_deref(), Some(id.as_str()));
+    assert_eq!(query_param(call, "offset").as_deref(), Some("0"));
+    assert_eq!(query_param(call, "count").as_deref(), Some("11"));
+    assert_eq!(
+        query_param(call, "sort").as_deref(),
+        Some(r#"{"_updatedAt":-1}"#)
+    );
+    assert_eq!(
+        query_param(call, "fields"),
+        None,
+        "never sent: newer servers reject it"
+    );
+    assert_eq!(query_param(call, "query"), None);
+    assert_authenticated(&gw.rocketchat_requests("/api/v1/"));
+
+    let data = gw.upstreams.rocketchat_fake.data();
+    let records = data.history_of(&id);
+    let name = response["data"]["integration"]["name"].clone();
+    for (edge, record) in response["data"]["integration"]["history"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .zip(&records)
+    {
+        let node = &edge["node"];
+        assert_eq!(node["kind"], "WEBHOOK_EXECUTION");
+        assert_eq!(node["occurredAt"], record["_createdAt"]);
+        assert_eq!(node["updatedAt"], record["_updatedAt"]);
+        assert_eq!(
+            node["at"], node["updatedAt"],
+            "at = updatedAt ?? occurredAt"
+        );
+        assert_eq!(node["subject"]["kind"], "INTEGRATION");
+        assert_eq!(node["subject"]["sourceId"], id.as_str());
+        assert_eq!(node["subject"]["name"], name);
+        assert_eq!(node["actor"]["sourceId"], record["data"]["user_id"]);
+        let expected_status = if record["error"] == true {
+            "ERROR"
+        } else if record["finished"] == true {
+            "OK"
+        } else {
+            "RUNNING"
+        };
+        assert_eq!(node["status"], expected_status, "{record}");
+        let summary = node["summary"].as_str().expect("summary");
+        assert!(
+            summary.starts_with(record["event"].as_str().expect("event")),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(record["step"].as_str().expect("step")),
+            "{summary}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn statuses_errors_and_the_integration_of_entries_are_mapped() {
+    let gw = start_default().await;
+    let (id, _) = big_webhook(&gw);
+    let query = "query($id: String!) { integration(source: ROCKETCHAT, sourceId: $id) { history(first: 100) { nodes { sourceId status error integration { sourceId name category enabled } raw } } } }";
+    let response = gw.query(query, json!({ "id": id })).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let nodes = response["data"]["integration"]["history"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    let errors: Vec<&Value> = nodes.iter().filter(|n| n["status"] == "ERROR").collect();
+    assert!(!errors.is_empty(), "the demo history has failed executions");
+    for node in &errors {
+        let text = node["error"].as_str().expect("error text");
+        assert!(!text.is_empty() && text.chars().count() <= 501, "{text}");
+    }
+    for node in nodes.iter().filter(|n| n["status"] == "OK") {
+        assert!(node["error"].is_null());
+    }
+    for node in nodes {
+        assert_eq!(node["integration"]["sourceId"], id.as_str());
+        assert_eq!(node["integration"]["category"], "webhook-outgoing");
+        let raw = node["raw"].to_string();
+        assert!(!raw.contains("\"token\":\"") || raw.contains("[redacted]"));
+        assert_eq!(node["raw"]["data"]["token"], "[redacted]");
+        assert_eq!(node["raw"]["integration"]["token"], "[redacted]");
+    }
+    assert_eq!(
+        gw.rocketchat_requests("/api/v1/integrations.get").len(),
+        1,
+        "the entries' integration is fetched once per request"
+    );
+}
+
+#[tokio::test]
+async fn a_250_entry_history_pages_forward_and_backward_exactly_once() {
+    let gw = start_default().await;
+    let (id, expected) = big_webhook(&gw);
+    assert!(expected.len() >= 250, "{} executions", expected.len());
+
+    let mut forward = Vec::new();
+    let mut after = Value::Null;
+    let mut observed = None;
+    for page_number in 0.. {
+        let page = gw
+            .query(HISTORY, json!({ "id": id, "first": 100, "after": after }))
+            .await;
+        assert!(page["errors"].is_null(), "{page}");
+        assert_eq!(page_info(&page)["hasPreviousPage"], page_number > 0);
+        for edge in page["data"]["integration"]["history"]["edges"]
+            .as_array()
+            .expect("edges")
+        {
+            let seen = edge["node"]["observedAt"].clone();
+            assert_eq!(
+                observed.get_or_insert(seen.clone()),
+                &seen,
+                "observedAt is fixed"
+            );
+        }
+        forward.extend(history_ids(&page));
+        after = page_info(&page)["endCursor"].clone();
+        if page_info(&page)["hasNextPage"] == false {
+            break;
+        }
+        assert!(forward.len() <= expected.len(), "runaway paging");
+    }
+    assert_eq!(forward, expected, "forward: every entry once, in order");
+
+    let mut backward: Vec<String> = Vec::new();
+    let mut before = Value::Null;
+    loop {
+        let page = gw
+            .query(HISTORY, json!({ "id": id, "last": 100, "before": before }))
+            .await;
+        assert!(page["errors"].is_null(), "{page}");
+        let mut ids = history_ids(&page);
+        ids.extend(backward);
+        backward = ids;
+        before = page_info(&page)["startCursor"].clone();
+        if page_info(&page)["hasPreviousPage"] == false {
+            break;
+        }
+        assert!(backward.len() <= expected.len(), "runaway paging");
+    }
+    assert_eq!(backward, expected, "backward: every entry once, in order");
+
+    let requests = gw.rocketchat_requests("/api/v1/integrations.history");
+    for r in &requests {
+        let count: usize = query_param(r, "count")
+            .expect("count")
+            .parse()
+            .expect("number");
+        assert!(
+            (1..=100).contains(&count),
+            "count {count} within the server cap"
+        );
+    }
+    assert!(
+        requests
+            .iter()
+            .any(|r| query_param(r, "sort").as_deref() == Some(r#"{"_updatedAt":1}"#)),
+        "last/before pages read oldest-first"
+    );
+    assert!(
+        requests.len() <= 30,
+        "{} calls for two full walks",
+        requests.len()
+    );
+}
+
+#[tokio::test]
+async fn first_100_after_an_offset_comes_back_whole() {
+    let gw = start_default().await;
+    let (id, expected) = big_webhook(&gw);
+    let page1 = gw.query(HISTORY, json!({ "id": id, "first": 30 })).await;
+    let after = page_info(&page1)["endCursor"].clone();
+    gw.reset_all_calls();
+    let page2 = gw
+        .query(HISTORY, json!({ "id": id, "first": 100, "after": after }))
+        .await;
+    assert!(page2["errors"].is_null(), "{page2}");
+    assert_eq!(history_ids(&page2), expected[30..130].to_vec());
+    assert_eq!(page_info(&page2)["hasNextPage"], true);
+    let counts: Vec<String> = gw
+        .rocketchat_requests("/api/v1/integrations.history")
+        .iter()
+        .filter_map(|r| query_param(r, "count"))
+        .collect();
+    assert!(
+        counts
+            .iter()
+            .all(|c| c.parse::<usize>().is_ok_and(|n| n <= 100)),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn new_executions_at_the_head_cause_no_duplicate_and_no_gap() {
+    let gw = start_default().await;
+    let (id, expected) = big_webhook(&gw);
+    let page1 = gw.query(HISTORY, json!({ "id": id, "first": 10 })).await;
+    assert_eq!(history_ids(&page1), expected[..10].to_vec());
+    let after = page_info(&page1)["endCursor"].clone();
+    {
+        let mut data = gw.upstreams.rocketchat_fake.data();
+        let now = chrono::Utc::now();
+        for n in 0..3 {
+            let fresh = data.new_execution(&id, &format!("NewExecution0000{n}"), now);
+            data.history.push(fresh);
+        }
+        // An execution already shown keeps running: its _updatedAt moves it to the head.
+        let shown = expected[2].clone();
+        if let Some(record) = data.history.iter_mut().find(|r| r["_id"] == shown.as_str()) {
+            record["_updatedAt"] = json!(chronograph::domain::datetime::format_utc_ms(now));
+        }
+    }
+    let page2 = gw
+        .query(HISTORY, json!({ "id": id, "first": 10, "after": after }))
+        .await;
+    assert!(page2["errors"].is_null(), "{page2}");
+    assert_eq!(history_ids(&page2), expected[10..20].to_vec());
+    let page3 = gw
+        .query(
+            HISTORY,
+            json!({ "id": id, "first": 10, "after": page_info(&page2)["endCursor"] }),
+        )
+        .await;
+    assert_eq!(history_ids(&page3), expected[20..30].to_vec());
+
+    let fresh = gw.query(HISTORY, json!({ "id": id, "first": 4 })).await;
+    let head = history_ids(&fresh);
+    assert!(
+        head.iter().any(|h| h.starts_with("NewExecution")),
+        "{head:?}"
+    );
+    assert!(
+        head.contains(&expected[2]),
+        "the updated execution moved to the head"
+    );
+}
+
+#[tokio::test]
+async fn many_webhooks_first_history_pages_are_one_concurrent_call_each() {
+    let gw = start_default().await;
+    let delay = Duration::from_millis(400);
+    gw.upstreams
+        .rocketchat
+        .control
+        .inject("integrations.history", Fault::Delay(delay), None);
+    let query = "{ integrations(source: ROCKETCHAT, first: 20) { nodes { sourceId category history(first: 5) { nodes { sourceId } pageInfo { hasNextPage } } } } }";
+    let started = Instant::now();
+    let response = gw.query(query, json!({})).await;
+    let elapsed = started.elapsed();
+    assert!(response["errors"].is_null(), "{response}");
+    let nodes = response["data"]["integrations"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    assert_eq!(nodes.len(), 20);
+    let data = gw.upstreams.rocketchat_fake.data();
+    for node in nodes {
+        let id = node["sourceId"].as_str().expect("id");
+        let expected: Vec<String> = ids(&data.history_of(id), "_id")
+            .into_iter()
+            .take(5)
+            .collect();
+        assert_eq!(
+            ids(
+                node["history"]["nodes"].as_array().expect("history"),
+                "sourceId"
+            ),
+            expected,
+            "{id}"
+        );
+    }
+    drop(data);
+    assert_eq!(
+        gw.rocketchat_requests("/api/v1/integrations.history").len(),
+        20
+    );
+    assert_eq!(gw.rocketchat_requests("/api/v1/integrations.list").len(), 1);
+    assert!(
+        elapsed < delay * 10,
+        "20 delayed calls took {elapsed:?}: they must not run one after another"
+    );
+}
+
+#[tokio::test]
+async fn merged_history_of_many_webhooks_reads_each_once() {
+    let gw = start_default().await;
+    let outgoing = gw.upstreams.rocketchat_fake.data().outgoing_ids();
+    let subjects: Vec<Value> = outgoing
+        .iter()
+        .map(|id| json!({ "integration": { "source": "ROCKETCHAT", "sourceId": id } }))
+        .collect();
+    gw.reset_all_calls();
+    let query = "query($s: [HistorySubject!]!) { history(subjects: $s, first: 15) { nodes { sourceId at subject { sourceId } } pageInfo { hasNextPage } } }";
+    let response = gw.query(query, json!({ "s": subjects })).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let nodes = response["data"]["history"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    assert_eq!(nodes.len(), 15);
+    let ats: Vec<&str> = nodes.iter().filter_map(|n| n["at"].as_str()).collect();
+    assert!(
+        ats.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {ats:?}"
+    );
+    assert_eq!(
+        gw.rocketchat_requests("/api/v1/integrations.history").len(),
+        outgoing.len()
+    );
+}
+
+#[tokio::test]
+async fn webhooks_list_in_vendor_order_with_category_enabled_and_redacted_raw() {
+    let gw = start_default().await;
+    let expected: Vec<Value> = {
+        let mut list = gw.upstreams.rocketchat_fake.data().integrations.clone();
+        list.sort_by(|a, b| b["ts"].as_str().cmp(&a["ts"].as_str()));
+        list
+    };
+    let query = "{ integrations(source: ROCKETCHAT, first: 100) { totalCount nodes { id sourceId name category enabled createdAt updatedAt team { name } raw } } }";
+    let response = gw.query(query, json!({})).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let nodes = response["data"]["integrations"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    assert_eq!(nodes.len(), expected.len());
+    assert!(nodes.len() >= 30);
+    assert_eq!(
+        response["data"]["integrations"]["totalCount"],
+        expected.len()
+    );
+    for (node, webhook) in nodes.iter().zip(&expected) {
+        assert_eq!(node["sourceId"], webhook["_id"]);
+        assert_eq!(node["name"], webhook["name"]);
+        assert_eq!(node["category"], webhook["type"]);
+        assert_eq!(node["enabled"], webhook["enabled"]);
+        assert_eq!(node["createdAt"], webhook["_createdAt"]);
+        assert_eq!(node["team"], Value::Null);
+        assert_eq!(node["raw"]["token"], "[redacted]");
+    }
+    let text = response.to_string();
+    for webhook in &expected {
+        let token = webhook["token"].as_str().expect("token");
+        assert!(!text.contains(token), "webhook tokens never leave");
+    }
+    let calls = gw.rocketchat_requests("/api/v1/integrations.list");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(query_param(&calls[0], "offset").as_deref(), Some("0"));
+    assert_eq!(query_param(&calls[0], "count").as_deref(), Some("100"));
+    assert_authenticated(&calls);
+}
+
+#[tokio::test]
+async fn a_long_webhook_list_pages_by_offset_under_the_count_cap() {
+    let gw = start_default().await;
+    {
+        let mut data = gw.upstreams.rocketchat_fake.data();
+        let template = data.integrations[1].clone();
+        for n in 0..150 {
+            let mut copy = template.clone();
+            copy["_id"] = json!(format!("Clone{n:012}"));
+            copy["name"] = json!(format!("Imported webhook {n}"));
+            copy["ts"] = json!(format!("2020-01-01T00:{:02}:{:02}.000Z", n / 60, n % 60));
+            data.integrations.push(copy);
+        }
+    }
+    let total = gw.upstreams.rocketchat_fake.data().integrations.len();
+    let query = "query($after: String) { integrations(source: ROCKETCHAT, first: 100, after: $after) { nodes { sourceId } pageInfo { hasNextPage endCursor } } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = gw.query(query, json!({ "after": after })).await;
+        assert!(page["errors"].is_null(), "{page}");
+        seen.extend(ids(
+            page["data"]["integrations"]["nodes"]
+                .as_array()
+                .expect("nodes"),
+            "sourceId",
+        ));
+        after = page["data"]["integrations"]["pageInfo"]["endCursor"].clone();
+        if page["data"]["integrations"]["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        assert!(seen.len() <= total);
+    }
+    assert_eq!(seen.len(), total);
+    let unique: std::collections::HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), total, "each webhook once");
+    for r in gw.rocketchat_requests("/api/v1/integrations.list") {
+        let count: usize = query_param(&r, "count")
+            .expect("count")
+            .parse()
+            .expect("number");
+        assert!(count <= 100);
+    }
+}
+
+#[tokio::test]
+async fn unknown_ids_are_null_or_empty_and_node_ids_round_trip() {
+    let gw = start_default().await;
+    let response = gw
+        .query(
+            "{ integration(source: ROCKETCHAT, sourceId: \"NoSuchWebhook0001\") { name history(first: 3) { nodes { sourceId } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(response["data"]["integration"], Value::Null);
+    let response = gw
+        .query(
+            "{ history(subjects: [{ integration: { source: ROCKETCHAT, sourceId: \"NoSuchWebhook0001\" } }], first: 3) { nodes { sourceId } pageInfo { hasNextPage } } }",
+            json!({}),
+        )
+        .await;
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(response["data"]["history"]["nodes"], json!([]));
+    assert_eq!(
+        response["data"]["history"]["pageInfo"]["hasNextPage"],
+        false
+    );
+
+    let (id, expected) = big_webhook(&gw);
+    let page = gw.query(HISTORY, json!({ "id": id, "first": 1 })).await;
+    let entry_id = page["data"]["integration"]["history"]["edges"][0]["node"]["id"].clone();
+    let listing = gw
+        .query(
+            "{ integrations(source: ROCKETCHAT, first: 1) { nodes { id sourceId } } }",
+            json!({}),
+        )
+        .await;
+    let integration_id = listing["data"]["integrations"]["nodes"][0]["id"].clone();
+    for (gid, type_name) in [(entry_id, "HistoryEntry"), (integration_id, "Integration")] {
+        let back = gw
+            .query("query($id: ID!) { node(id: $id) { __typename id ... on HistoryEntry { sourceId kind status } ... on Integration { sourceId } } }", json!({ "id": gid }))
+            .await;
+        assert!(back["errors"].is_null(), "{back}");
+        assert_eq!(back["data"]["node"]["__typename"], type_name);
+        assert_eq!(back["data"]["node"]["id"], gid);
+    }
+    let lookups = gw.rocketchat_requests("/api/v1/integrations.history");
+    assert!(
+        lookups
+            .iter()
+            .any(|r| query_param(r, "query").is_some_and(|q| q.contains(&expected[0]))),
+        "an entry is looked up with the documented `_id` selector"
+    );
+}
+
+/// The plain webhook list, for error-mapping checks.
+async fn list_webhooks(gw: &Gateway) -> Value {
+    gw.query(
+        "{ integrations(source: ROCKETCHAT) { nodes { name } } }",
+        json!({}),
+    )
+    .await
+}
+
+/// Make the Rocket.Chat fake answer `route` with `status` and `body` (replacing earlier faults).
+fn answer_with(gw: &Gateway, route: &str, status: u16, body: &str, times: Option<usize>) {
+    gw.upstreams.rocketchat.control.clear_faults();
+    gw.upstreams.rocketchat.control.inject(
+        route,
+        Fault::Respond {
+            status,
+            headers: vec![],
+            body: body.to_string(),
+        },
+        times,
+    );
+}
+
+/// Run a history query against a gateway whose fake answers the history route with `fault`.
+async fn history_error(gw: &Gateway, id: &str) -> Value {
+    let query = "query($id: String!) { integration(source: ROCKETCHAT, sourceId: $id) { name history(first: 5) { nodes { sourceId } pageInfo { hasNextPage } } } }";
+    gw.query(query, json!({ "id": id })).await
+}
+
+#[tokio::test]
+async fn both_401_bodies_are_upstream_unauthorized() {
+    for legacy in [false, true] {
+        let options = DemoOptions {
+            rocketchat: RocketChatFakeConfig {
+                legacy_401: legacy,
+                ..RocketChatFakeConfig::default()
+            },
+            celigo_integrations: 5,
+            ..DemoOptions::default()
+        };
+        let gw = Gateway::start_options(options, |config| {
+            if let Some(rc) = config.sources.rocketchat.as_mut() {
+                rc.auth_token = Some(secrecy::SecretString::from("a-revoked-token"));
+            }
+        })
+        .await;
+        let response = list_webhooks(&gw).await;
+        assert_eq!(
+            codes(&response),
+            vec!["UPSTREAM_UNAUTHORIZED"],
+            "legacy={legacy}: {response}"
+        );
+        assert_eq!(response["errors"][0]["extensions"]["source"], "ROCKETCHAT");
+        assert_eq!(response["data"]["integrations"]["nodes"], json!([]));
+        assert!(!response.to_string().contains("a-revoked-token"));
+        let sent = gw.rocketchat_requests("/api/v1/integrations.list");
+        assert_eq!(sent[0].header("x-auth-token"), Some("a-revoked-token"));
+        assert_eq!(sent[0].header("x-user-id"), Some(USER_ID));
+    }
+    // The exact example bodies, served by a fault, map the same way.
+    let gw = start_default().await;
+    let (id, _) = big_webhook(&gw);
+    for body in [
+        include_str!("../../shared/upstreams/examples/rocketchat/error.401.json"),
+        include_str!("../../shared/upstreams/examples/rocketchat/error.401.legacy.json"),
+    ] {
+        answer_with(&gw, "integrations.history", 401, body, None);
+        let response = history_error(&gw, &id).await;
+        assert_eq!(
+            codes(&response),
+            vec!["UPSTREAM_UNAUTHORIZED"],
+            "{response}"
+        );
+        assert!(
+            response["data"]["integration"]["name"].is_string(),
+            "partial data survives"
+        );
+        assert_eq!(
+            response["data"]["integration"]["history"]["pageInfo"]["hasNextPage"],
+            true
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_permissions_are_unauthorized_and_own_permission_narrows_the_list() {
+    let gw = start(RocketChatFakeConfig {
+        permission: Permission::None,
+        ..RocketChatFakeConfig::default()
+    })
+    .await;
+    let response = list_webhooks(&gw).await;
+    assert_eq!(
+        codes(&response),
+        vec!["UPSTREAM_UNAUTHORIZED"],
+        "{response}"
+    );
+
+    let gw = start(RocketChatFakeConfig {
+        permission: Permission::Own,
+        ..RocketChatFakeConfig::default()
+    })
+    .await;
+    let own: Vec<String> = gw
+        .upstreams
+        .rocketchat_fake
+        .data()
+        .integrations
+        .iter()
+        .filter(|i| i["_createdBy"]["_id"] == USER_ID)
+        .filter_map(|i| i["_id"].as_str().map(str::to_string))
+        .collect();
+    let response = gw
+        .query(
+            "{ integrations(source: ROCKETCHAT, first: 100) { nodes { sourceId } } }",
+            json!({}),
+        )
+        .await;
+    assert!(response["errors"].is_null(), "{response}");
+    let mut listed = ids(
+        response["data"]["integrations"]["nodes"]
+            .as_array()
+            .expect("nodes"),
+        "sourceId",
+    );
+    listed.sort();
+    let mut own_sorted = own.clone();
+    own_sorted.sort();
+    assert_eq!(listed, own_sorted);
+    assert!(!own.is_empty());
+}
+
+#[tokio::test]
+async fn rate_limiting_is_upstream_rate_limited_with_retry_after_seconds() {
+    let gw = start(RocketChatFakeConfig {
+        rate_limit: Some((2, Duration::from_secs(60))),
+        ..RocketChatFakeConfig::default()
+    })
+    .await;
+    let outgoing = gw.upstreams.rocketchat_fake.data().outgoing_ids();
+    let query = "query($id: String!) { history(subjects: [{ integration: { source: ROCKETCHAT, sourceId: $id } }], first: 5) { nodes { sourceId } } }";
+    let mut answers = Vec::new();
+    for id in outgoing.iter().take(3) {
+        answers.push(gw.query(query, json!({ "id": id })).await);
+    }
+    assert!(answers[0]["errors"].is_null(), "{}", answers[0]);
+    assert!(answers[1]["errors"].is_null(), "{}", answers[1]);
+    assert_eq!(
+        codes(&answers[2]),
+        vec!["UPSTREAM_RATE_LIMITED"],
+        "{}",
+        answers[2]
+    );
+    assert_eq!(
+        answers[2]["errors"][0]["extensions"]["source"],
+        "ROCKETCHAT"
+    );
+    let retry = answers[2]["errors"][0]["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .expect("retryAfterSeconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    let calls = gw.rocketchat_requests("/api/v1/integrations.history");
+    assert_eq!(calls.len(), 3, "no retry storm against a limited route");
+
+    // The contract's 429 example with an X-RateLimit-Reset 42 s ahead.
+    let gw = start_default().await;
+    let (id, _) = big_webhook(&gw);
+    let reset_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        + 41_500;
+    gw.upstreams.rocketchat.control.inject(
+        "integrations.history",
+        Fault::Respond {
+            status: 429,
+            headers: vec![
+                ("X-RateLimit-Limit".into(), "10".into()),
+                ("X-RateLimit-Remaining".into(), "0".into()),
+                ("X-RateLimit-Reset".into(), reset_ms.to_string()),
+            ],
+            body: include_str!("../../shared/upstreams/examples/rocketchat/error.429.json").into(),
+        },
+        None,
+    );
+    let response = history_error(&gw, &id).await;
+    assert_eq!(
+        codes(&response),
+        vec!["UPSTREAM_RATE_LIMITED"],
+        "{response}"
+    );
+    let retry = response["errors"][0]["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .expect("retry");
+    assert!((41..=42).contains(&retry), "{retry}");
+}
+
+#[tokio::test]
+async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
+    let gw = start_default().await;
+    let response = gw
+        .query(
+            "{ history(subjects: [{ integration: { source: ROCKETCHAT, sourceId: \"\" } }], first: 3) { nodes { sourceId } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    assert!(response["errors"][0]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("invalid-params")));
+    let sent = gw.rocketchat_requests("/api/v1/integrations.history");
+    assert_eq!(query_param(&sent[0], "id").as_deref(), Some(""));
+
+    let (id, _) = big_webhook(&gw);
+    for body in [
+        include_str!("../../shared/upstreams/examples/rocketchat/error.400.invalid-sort.json"),
+        include_str!(
+            "../../shared/upstreams/examples/rocketchat/error.400.additional-properties.json"
+        ),
+    ] {
+        answer_with(&gw, "integrations.history", 400, body, None);
+        let response = history_error(&gw, &id).await;
+        assert_eq!(
+            codes(&response),
+            vec!["UPSTREAM_BAD_RESPONSE"],
+            "{response}"
+        );
+    }
+    let refused = include_str!(
+        "../../shared/upstreams/examples/rocketchat/error.400.additional-properties.json"
+    );
+    answer_with(&gw, "integrations.list", 400, refused, Some(1));
+    let response = list_webhooks(&gw).await;
+    assert_eq!(
+        codes(&response),
+        vec!["UPSTREAM_BAD_RESPONSE"],
+        "{response}"
+    );
+
+    let body = include_str!("../../shared/upstreams/examples/rocketchat/error.403.json");
+    answer_with(&gw, "integrations.history", 403, body, None);
+    let response = history_error(&gw, &id).await;
+    assert_eq!(
+        codes(&response),
+        vec!["UPSTREAM_UNAUTHORIZED"],
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn the_fake_validates_parameters_like_the_server() {
+    let gw = start_default().await;
+    let client = reqwest::Client::new();
+    let base = &gw.upstreams.rocketchat.base_url;
+    let call = |query: &str| {
+        client
+            .get(format!("{base}/api/v1/integrations.history?{query}"))
+            .header("X-Auth-Token", TOKEN)
+            .header("X-User-Id", USER_ID)
+            .send()
+    };
+    let expect = |name: &str| -> Value {
+        let text = match name {
+            "missing" => {
+                include_str!("../../shared/upstreams/examples/rocketchat/error.400.missing-id.json")
+            }
+            "additional" => include_str!(
+                "../../shared/upstreams/examples/rocketchat/error.400.additional-properties.json"
+            ),
+            _ => include_str!(
+                "../../shared/upstreams/examples/rocketchat/error.400.invalid-sort.json"
+            ),
+        };
+        serde_json::from_str(text).expect("example")
+    };
+    let body = |r: reqwest::Response| async move {
+        (
+            r.status().as_u16(),
+            serde_json::from_str::<Value>(&r.text().await.expect("body")).expect("json"),
+        )
+    };
+    assert_eq!(
+        body(call("").await.expect("call")).await,
+        (400, expect("missing"))
+    );
+    assert_eq!(
+        body(call("id=x&fields=%7B%7D").await.expect("call")).await,
+        (400, expect("additional"))
+    );
+    assert_eq!(
+        body(
+            call("id=x&sort=%7B%22_updatedAt%22%3A2%7D")
+                .await
+                .expect("call")
+        )
+        .await,
+        (400, expect("sort"))
+    );
+    let (status, empty) = body(call("id=NoSuchWebhook0001").await.expect("call")).await;
+    assert_eq!(status, 200);
+    let example: Value = serde_json::from_str(include_str!(
+        "../../shared/upstreams/examples/rocketchat/integrations.history.empty.200.json"
+    ))
+    .expect("example");
+    assert_eq!(empty, example);
+    let (id, expected) = big_webhook(&gw);
+    let (_, default_page) = body(call(&format!("id={id}")).await.expect("call")).await;
+    assert_eq!(default_page["items"], 50, "default count 50");
+    assert_eq!(default_page["count"], 50);
+    assert_eq!(default_page["total"], expected.len());
+    let (_, clamped) = body(
+        call(&format!("id={id}&count=500&offset=5"))
+            .await
+            .expect("call"),
+    )
+    .await;
+    assert_eq!(clamped["items"], 100, "count clamped to 100");
+    assert_eq!(clamped["offset"], 5);
+    assert_eq!(clamped["history"][0]["_id"], expected[5].as_str());
+    let (_, all) = body(call(&format!("id={id}&count=0")).await.expect("call")).await;
+    assert_eq!(all["items"], expected.len(), "count=0 means all");
+    let selector = url::form_urlencoded::byte_serialize(
+        format!(
+            r#"{{"_id":{{"$in":["{}","{}"]}}}}"#,
+            expected[3], expected[7]
+        )
+        .as_bytes(),
+    )
+    .collect::<String>();
+    let (_, selected) = body(
+        call(&format!("id={id}&query={selector}"))
+            .await
+            .expect("call"),
+    )
+    .await;
+    assert_eq!(
+        ids(selected["history"].as_array().expect("history"), "_id"),
+        vec![expected[3].clone(), expected[7].clone()]
+    );
+    let unauthenticated = client
+        .get(format!("{base}/api/v1/integrations.history?id={id}"))
+        .send()
+        .await
+        .expect("call");
+    let example: Value = serde_json::from_str(include_str!(
+        "../../shared/upstreams/examples/rocketchat/error.401.json"
+    ))
+    .expect("example");
+    assert_eq!(body(unauthenticated).await, (401, example));
+}
+
+#[tokio::test]
+async fn the_rocketchat_examples_run_against_demo_mode() {
+    let gw = start_default().await;
+    let webhooks = gw
+        .query(&example("rocketchat-webhooks.graphql"), json!({}))
+        .await;
+    assert!(webhooks["errors"].is_null(), "{webhooks}");
+    assert_eq!(
+        webhooks["data"]["integrations"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(10)
+    );
+    let history = gw
+        .query(&example("rocketchat-webhook-history.graphql"), json!({}))
+        .await;
+    assert!(history["errors"].is_null(), "{history}");
+    let node = &history["data"]["integrations"]["nodes"][0];
+    let (_, expected) = big_webhook(&gw);
+    let first_page: Vec<String> = node["history"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter_map(|e| e["node"]["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        first_page.len(),
+        50,
+        "the newest webhook is the one with the long history"
+    );
+    assert_eq!(node["history"]["pageInfo"]["hasNextPage"], true);
+    assert!(expected.len() >= 250);
+}
+
+#[tokio::test]
+async fn filters_narrow_what_is_read_upstream() {
+    let gw = start_default().await;
+    let (id, _) = big_webhook(&gw);
+    let records = gw.upstreams.rocketchat_fake.data().history_of(&id);
+    let since = records[24]["_updatedAt"]
+        .as_str()
+        .expect("time")
+        .to_string();
+    let until = records[4]["_updatedAt"].as_str().expect("time").to_string();
+    let query = "query($id: String!, $f: HistoryFilter) { integration(source: ROCKETCHAT, sourceId: $id) { history(filter: $f, first: 100) { nodes { sourceId actor { sourceId } } pageInfo { hasNextPage } } } }";
+    gw.reset_all_calls();
+    let response = gw
+        .query(
+            query,
+            json!({ "id": id, "f": { "since": since, "until": until } }),
+        )
+        .await;
+    assert!(response["errors"].is_null(), "{response}");
+    let got = ids(
+        response["data"]["integration"]["history"]["nodes"]
+            .as_array()
+            .expect("nodes"),
+        "sourceId",
+    );
+    assert_eq!(
+        got,
+        ids(&records[5..25], "_id"),
+        "since inclusive, until exclusive"
+    );
+    assert_eq!(
+        response["data"]["integration"]["history"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    assert_eq!(
+        gw.rocketchat_requests("/api/v1/integrations.history").len(),
+        1,
+        "reading stops at the first entry older than `since`"
+    );
+
+    let actor = records[0]["data"]["user_id"]
+        .as_str()
+        .expect("user")
+        .to_string();
+    let response = gw
+        .query(query, json!({ "id": id, "f": { "actorId": actor } }))
+        .await;
+    let nodes = response["data"]["integration"]["history"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    let expected = records
+        .iter()
+        .filter(|r| r["data"]["user_id"] == actor.as_str())
+        .count();
+    assert_eq!(nodes.len(), expected.min(100));
+    assert!(nodes
+        .iter()
+        .all(|n| n["actor"]["sourceId"] == actor.as_str()));
+
+    gw.reset_all_calls();
+    let response = gw
+        .query(query, json!({ "id": id, "f": { "kinds": ["AUDIT"] } }))
+        .await;
+    assert_eq!(
+        response["data"]["integration"]["history"]["nodes"],
+        json!([])
+    );
+    assert!(
+        gw.rocketchat_requests("/api/v1/integrations.history")
+            .is_empty(),
+        "no WEBHOOK_EXECUTION wanted: no call"
+    );
+}
