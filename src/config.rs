@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub max_aliases: usize,
     pub max_batch: usize,
     pub body_limit_bytes: usize,
+    /// Identical concurrent queries (same document, variables and credentials) share one
+    /// execution; mutations never do.
+    pub dedupe_requests: bool,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             max_aliases: 50,
             max_batch: 10,
             body_limit_bytes: 1024 * 1024,
+            dedupe_requests: true,
         }
     }
 }

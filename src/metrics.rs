@@ -65,6 +65,8 @@ pub struct Metrics {
     pub cache_misses: AtomicU64,
     pub cache_stale_served: AtomicU64,
     pub cache_evictions: AtomicU64,
+    /// Requests answered by joining an identical in-flight execution.
+    pub deduplicated: AtomicU64,
 }
 
 impl Metrics {
@@ -206,6 +208,11 @@ impl Metrics {
                 "chronograph_cache_evictions_total",
                 "Entries evicted from the cache (size or expiry).",
                 &self.cache_evictions,
+            ),
+            (
+                "chronograph_requests_deduplicated_total",
+                "Queries answered by an identical in-flight execution.",
+                &self.deduplicated,
             ),
         ] {
             let _ = writeln!(

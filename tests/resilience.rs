@@ -265,7 +265,10 @@ async fn the_request_deadline_bounds_retries_and_slow_upstreams() {
         started.elapsed() < Duration::from_secs(2),
         "the deadline cut the call short"
     );
-    assert!(response["data"]["sources"].is_array(), "other fields still answer");
+    assert!(
+        response["data"]["sources"].is_array(),
+        "other fields still answer"
+    );
 }
 
 /// A raw TCP upstream that answers every connection with `reply` and then closes it.
@@ -471,4 +474,38 @@ async fn metrics_count_upstream_calls_by_route_and_retries() {
         text.contains("chronograph_http_requests_total{path=\"/graphql\",status=\"200\"} 1"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn identical_concurrent_queries_share_one_execution_per_caller() {
+    let gw = gateway(|_| {}).await;
+    gw.upstreams.celigo.control.inject(
+        "/v1/integrations",
+        Fault::Delay(Duration::from_millis(300)),
+        Some(1),
+    );
+    let responses = futures::future::join_all((0..6).map(|_| gw.query(LIST, json!({})))).await;
+    assert!(responses.iter().all(|r| node_count(r) == 2));
+    let metrics = gw
+        .client
+        .get(format!("http://{}/metrics", gw.addr))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("chronograph_requests_deduplicated_total 5"),
+        "{metrics}"
+    );
+
+    // Other variables (or another caller) run on their own.
+    let other = gw
+        .query(
+            "query($n: Int) { integrations(source: CELIGO, first: $n) { nodes { name } } }",
+            json!({ "n": 1 }),
+        )
+        .await;
+    assert_eq!(node_count(&other), 1);
 }

@@ -12,6 +12,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response as HttpResponse};
+use futures::FutureExt;
+use std::sync::Arc;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -111,7 +113,7 @@ pub async fn get_graphql(
             return response;
         }
     }
-    respond(media, execute(&state, request).await)
+    respond(media, &*execute(&state, request, caller(&headers)).await)
 }
 
 /// `POST /graphql` with a JSON body (one operation or a batch).
@@ -163,7 +165,7 @@ pub async fn post_graphql(
             if request.query.trim().is_empty() {
                 return request_error(media, StatusCode::BAD_REQUEST, "`query` is empty");
             }
-            respond(media, execute(&state, request).await)
+            respond(media, &*execute(&state, request, caller(&headers)).await)
         }
         BatchRequest::Batch(requests) => {
             if requests.is_empty() || requests.len() > state.max_batch {
@@ -174,8 +176,12 @@ pub async fn post_graphql(
                 );
                 return request_error(media, StatusCode::BAD_REQUEST, &text);
             }
-            let responses =
-                futures::future::join_all(requests.into_iter().map(|r| execute(&state, r))).await;
+            let responses = futures::future::join_all(
+                requests
+                    .into_iter()
+                    .map(|r| execute(&state, r, caller(&headers))),
+            )
+            .await;
             json_response(StatusCode::OK, media, &responses)
         }
     }
@@ -214,11 +220,16 @@ fn operation_type(request: &Request) -> Option<OperationType> {
         .map(|(_, op)| op.node.ty)
 }
 
+/// An execution shared by identical concurrent requests.
+pub type SharedOutcome = futures::future::Shared<futures::future::BoxFuture<'static, Arc<Outcome>>>;
+
 /// One operation's result, and whether execution started (GraphQL-over-HTTP distinguishes
 /// a request that never ran — parse, validation or limit failures — from one that did).
 pub struct Outcome {
     response: Response,
     executed: bool,
+    /// The serialised body, made once however many de-duplicated requests send it.
+    body: std::sync::OnceLock<axum::body::Bytes>,
 }
 
 impl serde::Serialize for Outcome {
@@ -245,32 +256,135 @@ impl Outcome {
         Outcome {
             response: Response::from_errors(vec![error]),
             executed: false,
+            body: Default::default(),
         }
+    }
+
+    /// The JSON body of this outcome.
+    fn bytes(&self) -> axum::body::Bytes {
+        self.body
+            .get_or_init(|| axum::body::Bytes::from(to_json(self)))
+            .clone()
     }
 }
 
 /// Run one operation with fresh per-request state and the request deadline.
-async fn execute(state: &ServerState, request: Request) -> Outcome {
+/// What Chronograph's own checks concluded about a document: rejected (with the outcome to
+/// send), or accepted and whether the chosen operation is a query. Cached by document text,
+/// so a hot query is parsed for these checks once, not on every request.
+#[derive(Clone)]
+pub enum Inspection {
+    Rejected(Arc<Outcome>),
+    Accepted { is_query: bool },
+}
+
+fn inspect(state: &ServerState, request: &Request) -> Inspection {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    request.query.hash(&mut hasher);
+    request.operation_name.hash(&mut hasher);
+    let key = hasher.finish();
+    if let Some(known) = state.inspected.get(&key) {
+        return known;
+    }
+    let verdict = inspect_document(state, request);
+    state.inspected.insert(key, verdict.clone());
+    verdict
+}
+
+fn inspect_document(state: &ServerState, request: &Request) -> Inspection {
+    let rejected = |error: ServerError, code: ErrorCode| {
+        Inspection::Rejected(Arc::new(Outcome::rejected(with_code(error, code))))
+    };
     let document = match async_graphql::parser::parse_query(&request.query) {
         Ok(document) => document,
         Err(err) => {
             let mut error = ServerError::new(err.to_string(), None);
             error.locations = err.positions().collect();
-            return Outcome::rejected(with_code(error, ErrorCode::GraphqlParseFailed));
+            return rejected(error, ErrorCode::GraphqlParseFailed);
         }
     };
-    let aliases = super::limits::count_aliases(&document, state.max_aliases);
-    if aliases > state.max_aliases {
+    if super::limits::count_aliases(&document, state.max_aliases) > state.max_aliases {
         let message = format!("the query uses more than {} aliases", state.max_aliases);
-        return Outcome::rejected(with_code(
-            ServerError::new(message, None),
-            ErrorCode::QueryTooComplex,
-        ));
+        return rejected(ServerError::new(message, None), ErrorCode::QueryTooComplex);
     }
     if !state.introspection && super::limits::uses_introspection(&document) {
         let error = ServerError::new("introspection is disabled on this gateway", None);
-        return Outcome::rejected(with_code(error, ErrorCode::GraphqlValidationFailed));
+        return rejected(error, ErrorCode::GraphqlValidationFailed);
     }
+    let is_query = document
+        .operations
+        .iter()
+        .find(|(name, _)| {
+            request.operation_name.is_none()
+                || name.map(|n| n.as_str()) == request.operation_name.as_deref()
+        })
+        .is_some_and(|(_, op)| op.node.ty == OperationType::Query);
+    Inspection::Accepted { is_query }
+}
+
+async fn execute(state: &ServerState, request: Request, caller: Option<&str>) -> Arc<Outcome> {
+    let is_query = match inspect(state, &request) {
+        Inspection::Rejected(outcome) => return outcome,
+        Inspection::Accepted { is_query } => is_query,
+    };
+    if !(state.dedupe && is_query) {
+        return Arc::new(run(state.clone(), request).await);
+    }
+    // Identical concurrent queries from the same caller share one execution.
+    let key = dedupe_key(&request, caller);
+    let shared = {
+        let mut inflight = state
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match inflight.get(&key) {
+            Some(existing) => {
+                state
+                    .app
+                    .metrics
+                    .deduplicated
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                existing.clone()
+            }
+            None => {
+                let owner = state.clone();
+                let done = key;
+                let call = async move {
+                    let outcome = Arc::new(run(owner.clone(), request).await);
+                    owner
+                        .inflight
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&done);
+                    outcome
+                }
+                .boxed()
+                .shared();
+                inflight.insert(key, call.clone());
+                call
+            }
+        }
+    };
+    shared.await
+}
+
+/// What makes two requests the same: document, operation, variables and the caller's
+/// credentials (so callers never share answers across identities).
+fn dedupe_key(request: &Request, caller: Option<&str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    request.query.hash(&mut hasher);
+    request.operation_name.hash(&mut hasher);
+    serde_json::to_string(&request.variables)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    caller.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Execute one validated request with fresh per-request state and the request deadline.
+async fn run(state: ServerState, request: Request) -> Outcome {
     let ctx = RequestCtx::new(
         &state.app.sources,
         std::time::Instant::now() + state.deadline,
@@ -303,7 +417,11 @@ async fn execute(state: &ServerState, request: Request) -> Outcome {
             Value::List(warnings.into_iter().map(Value::String).collect()),
         );
     }
-    Outcome { response, executed }
+    Outcome {
+        response,
+        executed,
+        body: Default::default(),
+    }
 }
 
 /// Errors that stop a request before execution.
@@ -355,13 +473,25 @@ fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
 
 /// Status for one response: with `application/graphql-response+json`, a request that never
 /// executed (parse, validation or limit failure) is a 400; `application/json` stays 200.
-fn respond(media: MediaType, outcome: Outcome) -> HttpResponse {
+fn respond(media: MediaType, outcome: &Outcome) -> HttpResponse {
     let status = if media == MediaType::GraphqlResponseJson && !outcome.executed {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    json_response(status, media, &outcome)
+    (
+        status,
+        [(header::CONTENT_TYPE, media.as_str())],
+        outcome.bytes(),
+    )
+        .into_response()
+}
+
+/// The caller's identity for request de-duplication: its `Authorization` header.
+fn caller(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 fn json_response<T: serde::Serialize>(
@@ -369,8 +499,18 @@ fn json_response<T: serde::Serialize>(
     media: MediaType,
     body: &T,
 ) -> HttpResponse {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"errors\":[{\"message\":\"serialisation failed\",\"extensions\":{\"code\":\"INTERNAL\"}}]}".to_vec());
-    (status, [(header::CONTENT_TYPE, media.as_str())], bytes).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, media.as_str())],
+        to_json(body),
+    )
+        .into_response()
+}
+
+fn to_json<T: serde::Serialize>(body: &T) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_else(|_| {
+        b"{\"errors\":[{\"message\":\"serialisation failed\",\"extensions\":{\"code\":\"INTERNAL\"}}]}".to_vec()
+    })
 }
 
 fn coded_error(

@@ -29,6 +29,11 @@ pub struct ServerState {
     pub max_batch: usize,
     pub max_aliases: usize,
     pub introspection: bool,
+    /// Run identical concurrent queries from the same caller once.
+    pub dedupe: bool,
+    pub inflight: Arc<std::sync::Mutex<std::collections::HashMap<u64, graphql::SharedOutcome>>>,
+    /// Verdicts of Chronograph's own document checks, by document text.
+    pub inspected: moka::sync::Cache<u64, graphql::Inspection>,
     pub deadline: Duration,
     pub graphiql: bool,
 }
@@ -62,6 +67,9 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         max_batch: config.server.max_batch,
         max_aliases: config.server.max_aliases,
         introspection: config.server.introspection,
+        dedupe: config.server.dedupe_requests,
+        inflight: Default::default(),
+        inspected: moka::sync::Cache::new(1_000),
         deadline: Duration::from_millis(config.server.request_timeout_ms),
         graphiql: config.server.graphiql,
     };

@@ -1,7 +1,7 @@
 //! DealCloud wire structs (upstreams/dealcloud.md: OAuth2 token, entry history) and their
 //! mapping into domain types. Entry ids are JSON numbers; Chronograph keeps them as strings.
 
-use crate::domain::{redact, HistoryEntry, HistoryKind, Source, Subject, SubjectRef};
+use crate::domain::{HistoryEntry, HistoryKind, Source, Subject, SubjectRef};
 use crate::error::truncate_message;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -89,7 +89,7 @@ impl WireEntry {
             unread: None,
             deleted,
             merged_into_source_id: self.merged_entry_id,
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw.clone()),
             source_id: self.id,
         }
     }

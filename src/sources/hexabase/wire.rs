@@ -3,7 +3,7 @@
 //! shape unverified; comment entries omit the action keys entirely.
 
 use crate::domain::datetime::parse_field;
-use crate::domain::{redact, Actor, HistoryEntry, HistoryKind, Source, Subject, SubjectRef};
+use crate::domain::{Actor, HistoryEntry, HistoryKind, Source, Subject, SubjectRef};
 use crate::error::truncate_message;
 use serde::Deserialize;
 use serde_json::Value;
@@ -77,7 +77,7 @@ impl WireHistory {
             unread: self.is_unread,
             deleted: false,
             merged_into_source_id: None,
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw.clone()),
             source_id: self.history_id,
         }
     }

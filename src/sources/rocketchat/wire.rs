@@ -4,8 +4,7 @@
 
 use crate::domain::datetime::{from_millis, parse_field};
 use crate::domain::{
-    redact, Actor, HistoryEntry, HistoryKind, HistoryStatus, Integration, Source, Subject,
-    SubjectRef,
+    Actor, HistoryEntry, HistoryKind, HistoryStatus, Integration, Source, Subject, SubjectRef,
 };
 use crate::error::truncate_message;
 use chrono::{DateTime, Utc};
@@ -122,7 +121,7 @@ impl WireIntegration {
             created_at: time("_createdAt", &self.created_at),
             updated_at: time("_updatedAt", &self.updated_at),
             team: None,
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw.clone()),
             source_id: self.id,
         }
     }
@@ -172,7 +171,7 @@ impl WireExecution {
             unread: None,
             deleted: false,
             merged_into_source_id: None,
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw.clone()),
             source_id: self.id,
         }
     }

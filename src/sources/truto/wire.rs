@@ -2,7 +2,7 @@
 //! arrive as RFC 3339 or as zone-less `YYYY-MM-DD HH:MM:SS` (UTC); both parse.
 
 use crate::domain::datetime::parse_field;
-use crate::domain::{redact, Integration, Sharing, Source, Team};
+use crate::domain::{Integration, Sharing, Source, Team};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -88,7 +88,7 @@ impl WireIntegration {
             created_at: time("created_at", &self.created_at),
             updated_at: time("updated_at", &self.updated_at),
             team,
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw.clone()),
             source_id: self.id,
         }
     }
@@ -106,7 +106,7 @@ impl WireTeam {
             white_label: self.is_white_label,
             created_at: time("created_at", &self.created_at),
             updated_at: time("updated_at", &self.updated_at),
-            raw: Arc::new(redact(raw.clone())),
+            raw: Arc::new(raw.clone()),
             source_id: self.id,
         }
     }
