@@ -113,7 +113,7 @@ pub struct Integration {
     pub updated_at: Option<DateTime<Utc>>,
     pub team: Option<Arc<Team>>,
     /// The vendor object as received; redacted when served (`schema::types::entities::raw`).
-    pub raw: Arc<Value>,
+    pub raw: RawJson,
 }
 
 /// A flow inside an integration (Celigo).
@@ -129,7 +129,7 @@ pub struct Flow {
     pub last_executed_at: Option<DateTime<Utc>>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
-    pub raw: Arc<Value>,
+    pub raw: RawJson,
 }
 
 /// A connection to an external system (Celigo).
@@ -144,7 +144,7 @@ pub struct Connection {
     pub offline: Option<bool>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
-    pub raw: Arc<Value>,
+    pub raw: RawJson,
 }
 
 /// The team that owns an integration (Truto).
@@ -159,7 +159,7 @@ pub struct Team {
     pub white_label: Option<bool>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
-    pub raw: Arc<Value>,
+    pub raw: RawJson,
 }
 
 /// Who did something.
@@ -241,7 +241,7 @@ pub struct HistoryEntry {
     pub unread: Option<bool>,
     pub deleted: bool,
     pub merged_into_source_id: Option<String>,
-    pub raw: Arc<Value>,
+    pub raw: RawJson,
 }
 
 impl HistoryEntry {
@@ -256,6 +256,37 @@ impl HistoryEntry {
             SubjectRef::Integration { source, source_id } => Some((*source, source_id.as_str())),
             _ => None,
         }
+    }
+}
+
+/// A vendor object as received. Adapters that decode typed wire structs straight from the
+/// response keep the object's JSON text and parse it only when a client asks for `raw` (most
+/// queries never do, and building JSON trees is the request path's biggest cost).
+#[derive(Clone, Debug)]
+pub enum RawJson {
+    Text(Arc<serde_json::value::RawValue>),
+    Value(Arc<Value>),
+}
+
+impl RawJson {
+    /// The object as a JSON value (not yet redacted).
+    pub fn to_value(&self) -> Value {
+        match self {
+            RawJson::Text(text) => serde_json::from_str(text.get()).unwrap_or(Value::Null),
+            RawJson::Value(value) => value.as_ref().clone(),
+        }
+    }
+}
+
+impl From<Value> for RawJson {
+    fn from(value: Value) -> Self {
+        RawJson::Value(Arc::new(value))
+    }
+}
+
+impl From<Box<serde_json::value::RawValue>> for RawJson {
+    fn from(text: Box<serde_json::value::RawValue>) -> Self {
+        RawJson::Text(Arc::from(text))
     }
 }
 

@@ -45,6 +45,23 @@ pub fn decode_item<'a, T: serde::Deserialize<'a>>(
     }
 }
 
+/// Decode one element of a vendor list, kept as JSON text, into its wire struct (typed
+/// decoding skips what Chronograph does not read instead of building a JSON tree). Elements
+/// not in the documented shape are skipped and logged.
+pub fn decode_raw_item<T: serde::de::DeserializeOwned>(
+    source: Source,
+    raw: &serde_json::value::RawValue,
+    what: &str,
+) -> Option<T> {
+    match serde_json::from_str(raw.get()) {
+        Ok(item) => Some(item),
+        Err(err) => {
+            tracing::warn!(source = source.as_str(), what, error = %err, "skipping an element not in the documented shape");
+            None
+        }
+    }
+}
+
 /// A prefix of a vendor-ordered list; `complete` when nothing follows it upstream.
 #[derive(Clone, Debug)]
 pub struct Listing<T> {

@@ -428,7 +428,7 @@ mod tests {
             unread: None,
             deleted: false,
             merged_into_source_id: None,
-            raw: Arc::new(serde_json::Value::Null),
+            raw: serde_json::Value::Null.into(),
         }
     }
 

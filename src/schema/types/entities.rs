@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 /// The vendor object as served: secrets redacted here, at the edge, so adapters keep the object
 /// as received and pay for redaction only when a client asks for `raw`.
-pub fn raw(value: &Arc<Value>) -> Json<Value> {
-    Json(crate::domain::redact(value.as_ref().clone()))
+pub fn raw(value: &crate::domain::RawJson) -> Json<Value> {
+    Json(crate::domain::redact(value.to_value()))
 }
 
 /// An integration of any source.

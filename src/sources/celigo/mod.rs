@@ -4,7 +4,7 @@
 
 pub mod wire;
 
-use super::decode_item;
+use super::decode_raw_item;
 use super::http::{Auth, RequestScope, Upstream};
 use super::{FlowSource, HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::config::SourceConfig;
@@ -18,6 +18,7 @@ use crate::timeline::Direction;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -69,7 +70,7 @@ impl Celigo {
         &self,
         scope: &RequestScope,
         first: Url,
-        mut map: impl FnMut(Value) -> Option<T>,
+        mut map: impl FnMut(Box<RawValue>) -> Option<T>,
         mut on_page: impl FnMut(Vec<T>) -> bool,
     ) -> SourceResult<bool> {
         let mut next = Some(first);
@@ -82,7 +83,7 @@ impl Celigo {
                     "CELIGO Link headers loop back to a page already read",
                 )));
             }
-            let (page, fetched) = self.up.get_json::<Vec<Value>>(scope, url).await?;
+            let (page, fetched) = self.up.get_json::<Vec<Box<RawValue>>>(scope, url).await?;
             next = match fetched.next_link() {
                 Some(link) => Some(self.up.follow(&link).map_err(Arc::new)?),
                 None => None,
@@ -100,7 +101,7 @@ impl Celigo {
         &self,
         scope: &RequestScope,
         first: Url,
-        map: impl FnMut(Value) -> Option<T>,
+        map: impl FnMut(Box<RawValue>) -> Option<T>,
         mut enough: impl FnMut(&[T]) -> bool,
     ) -> SourceResult<Listing<T>> {
         let mut items = Vec::new();
@@ -118,7 +119,7 @@ impl Celigo {
         &self,
         scope: &RequestScope,
         first: Url,
-        map: impl FnMut(Value) -> Option<T>,
+        map: impl FnMut(Box<RawValue>) -> Option<T>,
     ) -> SourceResult<Vec<T>> {
         Ok(self.walk(scope, first, map, |_| false).await?.items)
     }
@@ -136,7 +137,8 @@ impl Celigo {
         integration_id: Option<&str>,
     ) -> SourceResult<Vec<Arc<Flow>>> {
         self.walk_all(scope, self.flows_url(integration_id), |v| {
-            decode_item::<WireFlow>(Source::Celigo, &v, "flow").map(|w| Arc::new(w.into_domain(v)))
+            decode_raw_item::<WireFlow>(Source::Celigo, &v, "flow")
+                .map(|w| Arc::new(w.into_domain(v)))
         })
         .await
     }
@@ -151,7 +153,7 @@ impl Celigo {
             None => self.url(&["connections"], &[]),
         };
         self.walk_all(scope, url, |v| {
-            decode_item::<WireConnection>(Source::Celigo, &v, "connection")
+            decode_raw_item::<WireConnection>(Source::Celigo, &v, "connection")
                 .map(|w| Arc::new(w.into_domain(v, integration_id)))
         })
         .await
@@ -178,8 +180,8 @@ impl Celigo {
             query.push(("to", until));
         }
         let url = self.url(&["integrations", integration_id, "audit"], &query);
-        let map = |v: Value| {
-            decode_item::<WireAudit>(Source::Celigo, &v, "audit entry")
+        let map = |v: Box<RawValue>| {
+            decode_raw_item::<WireAudit>(Source::Celigo, &v, "audit entry")
                 .map(|w| w.into_domain(v, integration_id))
         };
         let mut collector = AuditCollector::new(filter, window);
@@ -287,7 +289,7 @@ impl IntegrationSource for Celigo {
             scope,
             url,
             |v| {
-                decode_item::<WireIntegration>(Source::Celigo, &v, "integration")
+                decode_raw_item::<WireIntegration>(Source::Celigo, &v, "integration")
                     .map(|w| Arc::new(w.into_domain(v)))
             },
             |items| need.is_some_and(|n| items.len() >= n),
@@ -355,7 +357,7 @@ impl HistorySource for Celigo {
                 scope,
                 url,
                 |v| {
-                    decode_item::<WireAudit>(Source::Celigo, &v, "audit entry")
+                    decode_raw_item::<WireAudit>(Source::Celigo, &v, "audit entry")
                         .map(|w| w.into_domain(v, source_id))
                 },
                 |items: &[HistoryEntry]| items.iter().any(|e| e.source_id == entry_id),
@@ -416,7 +418,8 @@ impl FlowSource for Celigo {
         let Some(integration_id) = flow.integration_id.as_deref() else {
             return Ok(Vec::new());
         };
-        let resource = |v: Value| decode_item::<WireResource>(Source::Celigo, &v, "export/import");
+        let resource =
+            |v: Box<RawValue>| decode_raw_item::<WireResource>(Source::Celigo, &v, "export/import");
         let (exports, imports, connections) = futures::try_join!(
             self.walk_all(
                 scope,

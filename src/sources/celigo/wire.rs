@@ -3,13 +3,11 @@
 
 use crate::domain::datetime::parse_field;
 use crate::domain::{
-    Actor, Connection, Flow, HistoryEntry, HistoryKind, Integration, Source, Subject, SubjectRef,
+    Actor, Connection, Flow, HistoryEntry, HistoryKind, Integration, RawJson, Source, Subject,
+    SubjectRef,
 };
 use crate::error::truncate_message;
 use serde::Deserialize;
-
-use serde_json::Value;
-use std::sync::Arc;
 
 const SOURCE: &str = "CELIGO";
 
@@ -123,7 +121,7 @@ fn time(field: &str, value: &Option<String>) -> Option<chrono::DateTime<chrono::
 }
 
 impl WireIntegration {
-    pub fn into_domain(self, raw: Value) -> Integration {
+    pub fn into_domain(self, raw: impl Into<RawJson>) -> Integration {
         Integration {
             source: Source::Celigo,
             name: self.name.unwrap_or_else(|| self.id.clone()),
@@ -135,14 +133,14 @@ impl WireIntegration {
             created_at: time("createdAt", &self.created_at),
             updated_at: time("lastModified", &self.last_modified),
             team: None,
-            raw: Arc::new(raw),
+            raw: raw.into(),
             source_id: self.id,
         }
     }
 }
 
 impl WireFlow {
-    pub fn into_domain(self, raw: Value) -> Flow {
+    pub fn into_domain(self, raw: impl Into<RawJson>) -> Flow {
         let resource_ids = self
             .page_generators
             .iter()
@@ -159,14 +157,14 @@ impl WireFlow {
             last_executed_at: time("lastExecutedAt", &self.last_executed_at),
             created_at: time("createdAt", &self.created_at),
             updated_at: time("lastModified", &self.last_modified),
-            raw: Arc::new(raw),
+            raw: raw.into(),
             source_id: self.id,
         }
     }
 }
 
 impl WireConnection {
-    pub fn into_domain(self, raw: Value, integration_id: Option<&str>) -> Connection {
+    pub fn into_domain(self, raw: impl Into<RawJson>, integration_id: Option<&str>) -> Connection {
         Connection {
             source: Source::Celigo,
             name: self.name.unwrap_or_else(|| self.id.clone()),
@@ -175,7 +173,7 @@ impl WireConnection {
             offline: self.offline,
             created_at: time("createdAt", &self.created_at),
             updated_at: time("lastModified", &self.last_modified),
-            raw: Arc::new(raw),
+            raw: raw.into(),
             source_id: self.id,
         }
     }
@@ -183,7 +181,7 @@ impl WireConnection {
 
 impl WireAudit {
     /// Map an audit entry of integration `integration_id` into a history entry.
-    pub fn into_domain(self, raw: Value, integration_id: &str) -> HistoryEntry {
+    pub fn into_domain(self, raw: impl Into<RawJson>, integration_id: &str) -> HistoryEntry {
         let actor = self.actor();
         let summary = self.summary(actor.as_ref());
         HistoryEntry {
@@ -207,7 +205,7 @@ impl WireAudit {
             unread: None,
             deleted: false,
             merged_into_source_id: None,
-            raw: Arc::new(raw),
+            raw: raw.into(),
             source_id: self.id,
         }
     }

@@ -5,7 +5,6 @@ use crate::domain::{HistoryEntry, HistoryKind, Source, Subject, SubjectRef};
 use crate::error::truncate_message;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use std::sync::Arc;
 
 /// `POST /api/rest/v1/oauth/token` success.
 #[derive(Deserialize)]
@@ -89,7 +88,7 @@ impl WireEntry {
             unread: None,
             deleted,
             merged_into_source_id: self.merged_entry_id,
-            raw: Arc::new(raw.clone()),
+            raw: raw.clone().into(),
             source_id: self.id,
         }
     }

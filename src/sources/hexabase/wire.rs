@@ -7,7 +7,6 @@ use crate::domain::{Actor, HistoryEntry, HistoryKind, Source, Subject, SubjectRe
 use crate::error::truncate_message;
 use serde::Deserialize;
 use serde_json::Value;
-use std::sync::Arc;
 
 const SOURCE: &str = "HEXABASE";
 /// Longest comment text kept in a summary (DESIGN.md §4).
@@ -77,7 +76,7 @@ impl WireHistory {
             unread: self.is_unread,
             deleted: false,
             merged_into_source_id: None,
-            raw: Arc::new(raw.clone()),
+            raw: raw.clone().into(),
             source_id: self.history_id,
         }
     }

@@ -10,7 +10,6 @@ use crate::error::truncate_message;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use std::sync::Arc;
 
 const SOURCE: &str = "ROCKETCHAT";
 /// Longest `error` text kept on an entry (stacks and HTTP errors can be long).
@@ -121,7 +120,7 @@ impl WireIntegration {
             created_at: time("_createdAt", &self.created_at),
             updated_at: time("_updatedAt", &self.updated_at),
             team: None,
-            raw: Arc::new(raw.clone()),
+            raw: raw.clone().into(),
             source_id: self.id,
         }
     }
@@ -171,7 +170,7 @@ impl WireExecution {
             unread: None,
             deleted: false,
             merged_into_source_id: None,
-            raw: Arc::new(raw.clone()),
+            raw: raw.clone().into(),
             source_id: self.id,
         }
     }
@@ -287,7 +286,7 @@ mod tests {
         );
         assert_eq!(entries[0].kind, HistoryKind::WebhookExecution);
         // Kept as received; redacted when served.
-        let served = crate::domain::redact(entries[0].raw.as_ref().clone()).to_string();
+        let served = crate::domain::redact(entries[0].raw.to_value()).to_string();
         assert!(!served.contains("fake-webhook-token-0001"), "{served}");
     }
 

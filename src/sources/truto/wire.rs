@@ -88,7 +88,7 @@ impl WireIntegration {
             created_at: time("created_at", &self.created_at),
             updated_at: time("updated_at", &self.updated_at),
             team,
-            raw: Arc::new(raw.clone()),
+            raw: raw.clone().into(),
             source_id: self.id,
         }
     }
@@ -106,7 +106,7 @@ impl WireTeam {
             white_label: self.is_white_label,
             created_at: time("created_at", &self.created_at),
             updated_at: time("updated_at", &self.updated_at),
-            raw: Arc::new(raw.clone()),
+            raw: raw.clone().into(),
             source_id: self.id,
         }
     }
