@@ -769,3 +769,66 @@ async fn the_dealcloud_example_runs_in_demo_mode() {
     );
     assert!(!warnings(&response).is_empty());
 }
+
+const CHANGES: &str = "query($subjects: [HistorySubject!]!, $since: String) {
+  changes(subjects: $subjects, since: $since) { entries { sourceId kind deleted mergedIntoSourceId } nextSince complete warnings }
+}";
+
+#[tokio::test]
+async fn the_change_feed_brings_new_deletions_and_merges_once() {
+    let gw = Gateway::start().await;
+    let first = gw
+        .query(CHANGES, json!({ "subjects": entry_type("interaction") }))
+        .await;
+    assert!(first["errors"].is_null(), "{first}");
+    assert_eq!(first["data"]["changes"]["complete"], true);
+    let token = first["data"]["changes"]["nextSince"].clone();
+    let again = gw
+        .query(
+            CHANGES,
+            json!({ "subjects": entry_type("interaction"), "since": token }),
+        )
+        .await;
+    assert_eq!(again["data"]["changes"]["entries"], json!([]), "{again}");
+
+    let (deleted, merged, survivor) = {
+        let mut data = gw.upstreams.dealcloud_fake.data();
+        let entries = &mut data.entry_type_mut("interaction").expect("type").entries;
+        let now = Utc::now() + Duration::milliseconds(5);
+        entries[0].deleted_at = Some(now);
+        entries[0].modified_at = now;
+        let survivor = entries[2].id;
+        entries[1].deleted_at = Some(now);
+        entries[1].merged_into = Some(survivor);
+        entries[1].modified_at = now;
+        (entries[0].id, entries[1].id, survivor)
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let later = gw
+        .query(CHANGES, json!({ "subjects": entry_type("interaction"), "since": again["data"]["changes"]["nextSince"] }))
+        .await;
+    assert!(later["errors"].is_null(), "{later}");
+    let entries = later["data"]["changes"]["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let find = |id: i64| {
+        entries
+            .iter()
+            .find(|e| e["sourceId"] == id.to_string())
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(find(deleted)["kind"], "RECORD_DELETED", "{later}");
+    assert_eq!(find(deleted)["deleted"], true);
+    assert_eq!(find(merged)["kind"], "RECORD_MERGED", "{later}");
+    assert_eq!(find(merged)["mergedIntoSourceId"], survivor.to_string());
+    let last = gw
+        .query(CHANGES, json!({ "subjects": entry_type("interaction"), "since": later["data"]["changes"]["nextSince"] }))
+        .await;
+    assert_eq!(
+        last["data"]["changes"]["entries"],
+        json!([]),
+        "each change once: {last}"
+    );
+}
