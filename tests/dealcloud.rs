@@ -815,7 +815,7 @@ async fn the_change_feed_brings_new_deletions_and_merges_once() {
     let find = |id: i64| {
         entries
             .iter()
-            .find(|e| e["sourceId"] == id.to_string())
+            .find(|e| is_entry(e, id))
             .cloned()
             .unwrap_or(Value::Null)
     };
