@@ -22,6 +22,16 @@ pub struct Config {
     pub cache: CacheConfig,
     #[serde(default)]
     pub sources: SourcesConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: optional OpenTelemetry export.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP collector base URL (spans go to `<url>/v1/traces`), e.g. `http://127.0.0.1:4318`.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `[server]`: the HTTP surface and its limits (DESIGN.md §7).

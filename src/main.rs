@@ -12,13 +12,17 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    chronograph::telemetry::init(&cli.log_format);
     match cli.command.unwrap_or(Command::Demo {
         listen: "127.0.0.1:8000".into(),
     }) {
-        Command::Demo { listen } => chronograph::demo::run(&listen).await,
+        Command::Demo { listen } => {
+            let _telemetry = chronograph::telemetry::init(&cli.log_format, None);
+            chronograph::demo::run(&listen).await
+        }
         Command::Serve { config } => {
             let config = load(&config)?;
+            let endpoint = config.telemetry.otlp_endpoint.clone();
+            let _telemetry = chronograph::telemetry::init(&cli.log_format, endpoint.as_deref());
             chronograph::serve(config).await
         }
         Command::Schema { federation } => {

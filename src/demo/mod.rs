@@ -127,6 +127,7 @@ impl DemoUpstreams {
                 ..ServerConfig::default()
             },
             cache: Default::default(),
+            telemetry: Default::default(),
             sources: SourcesConfig {
                 celigo: Some(SourceConfig {
                     base_url: self.celigo.base_url.clone(),
