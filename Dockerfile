@@ -5,6 +5,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY schema ./schema
+COPY benches ./benches
 RUN cargo build --release --locked && strip target/release/chronograph
 
 FROM debian:bookworm-slim AS runtime
