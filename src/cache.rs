@@ -52,7 +52,6 @@ impl ResponseCache {
                 u32::try_from(key.len() + value.fetched.body.len() + 256).unwrap_or(u32::MAX)
             })
             .expire_after(KeepFor)
-            .support_invalidation_closures()
             .eviction_listener(move |_key, _value, cause| {
                 if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
                     metrics.cache_evictions.fetch_add(1, Ordering::Relaxed);
@@ -79,13 +78,5 @@ impl ResponseCache {
             keep_for,
         };
         self.inner.insert(key, answer).await;
-    }
-
-    /// Drop every entry whose key starts with `prefix` (writes invalidate what they change).
-    pub fn invalidate_prefix(&self, prefix: &str) {
-        let prefix = prefix.to_string();
-        let _ = self
-            .inner
-            .invalidate_entries_if(move |key, _| key.starts_with(&prefix));
     }
 }

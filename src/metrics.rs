@@ -100,19 +100,6 @@ impl Metrics {
         }
     }
 
-    /// Upstream calls made so far for `source` (all routes and outcomes).
-    pub fn upstream_total(&self, source: Source) -> u64 {
-        self.upstream_calls
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .filter(|((s, _, _), _)| *s == source)
-                    .map(|(_, n)| n)
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
-
     /// The Prometheus text exposition; `breakers` is each configured source's state and
     /// `pollers` the number of running subscription pollers.
     pub fn render(&self, breakers: &[(Source, &'static str)], pollers: usize) -> String {
@@ -288,6 +275,5 @@ mod tests {
         assert!(text.contains("chronograph_upstream_retries_total{source=\"CELIGO\"} 1"));
         assert!(text.contains("chronograph_breaker_state{source=\"CELIGO\"} 2"));
         assert!(text.contains("chronograph_http_request_duration_seconds_bucket{le=\"0.025\"} 1"));
-        assert_eq!(metrics.upstream_total(Source::Celigo), 1);
     }
 }
