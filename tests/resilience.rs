@@ -172,15 +172,7 @@ async fn the_breaker_opens_and_stops_calling_a_broken_source() {
         .await
         .expect("readyz");
     assert_eq!(ready.status().as_u16(), 503, "the only source is open");
-    let metrics = gw
-        .client
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("chronograph_breaker_state{source=\"CELIGO\"} 2"),
         "{metrics}"
@@ -388,15 +380,7 @@ async fn the_cache_serves_repeats_and_stale_answers_when_the_upstream_fails() {
         1,
         "the repeat was a cache hit"
     );
-    let metrics = gw
-        .client
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("chronograph_cache_hits_total 1"),
         "{metrics}"
@@ -455,15 +439,7 @@ async fn metrics_count_upstream_calls_by_route_and_retries() {
         .control
         .inject("/v1/integrations", unavailable(503), Some(1));
     gw.query(LIST, json!({})).await;
-    let text = gw
-        .client
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = gw.metrics().await;
     assert!(text.contains("chronograph_upstream_calls_total{source=\"CELIGO\",route=\"/v1/integrations\",outcome=\"503\"} 1"), "{text}");
     assert!(text.contains("chronograph_upstream_calls_total{source=\"CELIGO\",route=\"/v1/integrations\",outcome=\"200\"} 1"), "{text}");
     assert!(
@@ -486,15 +462,7 @@ async fn identical_concurrent_queries_share_one_execution_per_caller() {
     );
     let responses = futures::future::join_all((0..6).map(|_| gw.query(LIST, json!({})))).await;
     assert!(responses.iter().all(|r| node_count(r) == 2));
-    let metrics = gw
-        .client
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("chronograph_requests_deduplicated_total 5"),
         "{metrics}"

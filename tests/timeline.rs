@@ -341,15 +341,7 @@ async fn history_added_streams_new_entries_over_graphql_ws() {
         .await
         .expect("subscribe");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let metrics = gw
-        .client
-        .get(format!("http://{}/metrics", gw.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("chronograph_subscription_pollers 1\n"),
         "two subscribers share one poller: {metrics}"

@@ -75,6 +75,18 @@ impl Gateway {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
     }
 
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("http://{}/metrics", self.addr))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// Requests the Celigo fake received under `prefix`.
     pub fn celigo_calls(&self, prefix: &str) -> usize {
         self.upstreams.celigo.control.count(prefix)
