@@ -17,12 +17,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::Instant;
 
-const ERROR_400_180_DAYS: &str =
-    include_str!("../../../shared/upstreams/examples/dealcloud/error.400.180-days.json");
-const ERROR_415: &str = include_str!("../../../shared/upstreams/examples/dealcloud/error.415.json");
-const ERROR_429: &str = include_str!("../../../shared/upstreams/examples/dealcloud/error.429.json");
-const TOKEN_401: &str =
-    include_str!("../../../shared/upstreams/examples/dealcloud/token.error.401.json");
+const ERROR_400_180_DAYS: &str = include_str!("contract/dealcloud/error.400.180-days.json");
+const ERROR_415: &str = include_str!("contract/dealcloud/error.415.json");
+const ERROR_429: &str = include_str!("contract/dealcloud/error.429.json");
+const TOKEN_401: &str = include_str!("contract/dealcloud/token.error.401.json");
 const INVALID_TOKEN: &str = r#"{"error":"invalid_token"}"#;
 /// How far back `modifiedSince` may reach: exactly 180 × 24 h.
 const HISTORY_DAYS: i64 = 180;

@@ -18,10 +18,9 @@ use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockWriteGuard};
 
-const ERROR_401: &str = include_str!("../../../shared/upstreams/examples/hexabase/error.401.json");
-const ERROR_404: &str = include_str!("../../../shared/upstreams/examples/hexabase/error.404.json");
-const ERROR_400_WINDOW: &str =
-    include_str!("../../../shared/upstreams/examples/hexabase/error.400.json");
+const ERROR_401: &str = include_str!("contract/hexabase/error.401.json");
+const ERROR_404: &str = include_str!("contract/hexabase/error.404.json");
+const ERROR_400_WINDOW: &str = include_str!("contract/hexabase/error.400.json");
 /// Largest window (`to_index - from_index`).
 const MAX_WINDOW: i64 = 100;
 /// Window when the client sends no `to_index`.
