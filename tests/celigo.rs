@@ -4,7 +4,7 @@ mod common;
 
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::Fault;
-use common::{codes, Gateway};
+use common::{codes, edge_source_ids, Gateway};
 use serde_json::{json, Value};
 
 fn small_pages() -> CeligoFakeConfig {
@@ -33,15 +33,7 @@ const PAGE: &str = "query($first: Int, $after: String, $last: Int, $before: Stri
 }";
 
 fn page_ids(response: &Value) -> Vec<String> {
-    response["data"]["integrations"]["edges"]
-        .as_array()
-        .map(|edges| {
-            edges
-                .iter()
-                .filter_map(|e| e["node"]["sourceId"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    edge_source_ids(&response["data"]["integrations"])
 }
 
 #[tokio::test]
@@ -300,15 +292,7 @@ const HISTORY: &str = "query($id: String!, $first: Int, $after: String, $last: I
 }";
 
 fn history_ids(response: &Value) -> Vec<String> {
-    response["data"]["integration"]["history"]["edges"]
-        .as_array()
-        .map(|edges| {
-            edges
-                .iter()
-                .filter_map(|e| e["node"]["sourceId"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    edge_source_ids(&response["data"]["integration"]["history"])
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ mod common;
 
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::Fault;
-use common::{codes, Gateway};
+use common::{codes, history_source_ids, Gateway};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -38,14 +38,7 @@ const MERGED: &str = "query($subjects: [HistorySubject!]!, $first: Int, $after: 
 }";
 
 fn edge_ids(response: &Value) -> Vec<String> {
-    response["data"]["history"]["edges"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["node"]["sourceId"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    history_source_ids(response, "history")
 }
 
 #[tokio::test]

@@ -177,7 +177,12 @@ impl Gateway {
 
 /// The `sourceId`s of a history connection at `field` (`response.data[field]`), in order.
 pub fn history_source_ids(response: &Value, field: &str) -> Vec<String> {
-    response["data"][field]["edges"]
+    edge_source_ids(&response["data"][field])
+}
+
+/// The `node.sourceId` of every edge of a connection value, in order.
+pub fn edge_source_ids(connection: &Value) -> Vec<String> {
+    connection["edges"]
         .as_array()
         .map(|edges| {
             edges
