@@ -138,6 +138,16 @@ pub struct SourceConfig {
     pub retries: Option<u32>,
     /// How often `historyAdded` subscriptions poll this source (default 15 s).
     pub poll_interval_ms: Option<u64>,
+    /// Multi-tenant use: a request header whose value is the caller's own credential for this
+    /// source (a bearer token; Rocket.Chat's `X-Auth-Token`). When a request carries it,
+    /// Chronograph calls the vendor with it instead of the configured credentials, and cached
+    /// answers are kept apart per credential. With it set, the configured credentials become
+    /// optional: without them, a request that does not send the header gets
+    /// `UNAUTHENTICATED` for this source's fields.
+    pub credential_header: Option<String>,
+    /// Rocket.Chat only: the request header carrying the caller's `X-User-Id`, sent together
+    /// with `credential_header`.
+    pub user_id_header: Option<String>,
 }
 
 impl SourceConfig {
@@ -288,6 +298,16 @@ impl Config {
         for source in Source::ALL {
             if let Some(cfg) = self.sources.get(source) {
                 validate_source(source, cfg, &mut problems);
+                let authorization = [&cfg.credential_header, &cfg.user_id_header]
+                    .into_iter()
+                    .flatten()
+                    .any(|h| h.eq_ignore_ascii_case("authorization"));
+                if authorization && !self.server.api_keys.is_empty() {
+                    problems.push(format!(
+                        "sources.{}.credential_header: `Authorization` carries Chronograph's own api_keys; forward credentials in another header",
+                        source.config_key()
+                    ));
+                }
             }
         }
         if problems.is_empty() {
@@ -316,10 +336,14 @@ impl Config {
         for source in Source::ALL {
             match self.sources.get(source) {
                 Some(cfg) => lines.push(format!(
-                    "sources.{} = {} (credentials: {})",
+                    "sources.{} = {} (credentials: {}{})",
                     source.config_key(),
                     cfg.base(),
-                    cfg.present_keys().join(", ")
+                    cfg.present_keys().join(", "),
+                    cfg.credential_header
+                        .as_deref()
+                        .map(|h| format!("; callers' own from header {h}"))
+                        .unwrap_or_default()
                 )),
                 None => lines.push(format!("sources.{} = not configured", source.config_key())),
             }
@@ -343,12 +367,15 @@ fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<String
             problems.push(format!("{prefix}.{key}: unknown key for this source"));
         }
     }
-    for key in keys.required {
+    // With forwarded credentials the configured ones are a fallback, and may be absent.
+    let forwarding = cfg.credential_header.is_some();
+    for key in keys.required.iter().filter(|_| !forwarding) {
         if !cfg.present_keys().contains(key) {
             problems.push(format!("{prefix}.{key}: missing (required)"));
         }
     }
-    if source == Source::Hexabase {
+    validate_forwarding(source, cfg, &prefix, problems);
+    if source == Source::Hexabase && !forwarding {
         let login = cfg.email.is_some() && cfg.password.is_some();
         if cfg.token.is_none() && !login {
             problems.push(format!(
@@ -369,6 +396,60 @@ fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<String
         if types.iter().any(|t| t.trim().is_empty()) {
             problems.push(format!("{prefix}.entry_types: entries must not be empty"));
         }
+    }
+}
+
+/// Request headers that carry something else and so can never carry a vendor credential.
+const RESERVED_HEADERS: [&str; 10] = [
+    "accept",
+    "connection",
+    "content-length",
+    "content-type",
+    "cookie",
+    "host",
+    "origin",
+    "sec-websocket-protocol",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// `credential_header` / `user_id_header`: valid, distinct header names that do not collide with
+/// what HTTP or Chronograph's own `Authorization` (when `api_keys` are set) already use.
+fn validate_forwarding(
+    source: Source,
+    cfg: &SourceConfig,
+    prefix: &str,
+    problems: &mut Vec<String>,
+) {
+    let names = [
+        ("credential_header", cfg.credential_header.as_deref()),
+        ("user_id_header", cfg.user_id_header.as_deref()),
+    ];
+    for (key, name) in names {
+        let Some(name) = name else { continue };
+        match http::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(header) if RESERVED_HEADERS.contains(&header.as_str()) => {
+                problems.push(format!("{prefix}.{key}: `{name}` is reserved by HTTP"))
+            }
+            Ok(_) => {}
+            Err(_) => problems.push(format!("{prefix}.{key}: `{name}` is not a header name")),
+        }
+    }
+    let rocketchat = source == Source::Rocketchat;
+    match (&cfg.credential_header, &cfg.user_id_header) {
+        (Some(_), None) if rocketchat => problems.push(format!(
+            "{prefix}.user_id_header: missing (Rocket.Chat credentials are a user id and a token)"
+        )),
+        (None, Some(_)) => {
+            problems.push(format!("{prefix}.user_id_header: needs credential_header"))
+        }
+        (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => problems.push(format!(
+            "{prefix}.user_id_header: must differ from credential_header"
+        )),
+        (_, Some(_)) if !rocketchat => problems.push(format!(
+            "{prefix}.user_id_header: unknown key for this source"
+        )),
+        _ => {}
     }
 }
 
@@ -465,5 +546,52 @@ auth_token = "a"
         assert!(text.contains("server.listen"), "{text}");
         assert!(text.contains("sources.celigo.base_url"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn forwarded_credentials_make_configured_ones_optional_and_are_checked() {
+        let config = Config::from_toml_str(
+            "[sources.celigo]\nbase_url='https://x.io'\ncredential_header='X-Celigo-Token'\n",
+        )
+        .expect("a forwarding source needs no token of its own");
+        assert!(config
+            .summary()
+            .contains("callers' own from header X-Celigo-Token"));
+        let problems = |text: &str| {
+            Config::from_toml_str(text)
+                .expect_err("invalid")
+                .to_string()
+        };
+        let text = problems(
+            "[sources.rocketchat]\nbase_url='https://x.io'\ncredential_header='x-rc-token'\n",
+        );
+        assert!(
+            text.contains("sources.rocketchat.user_id_header: missing"),
+            "{text}"
+        );
+        let text =
+            problems("[sources.celigo]\nbase_url='https://x.io'\ncredential_header='Cookie'\n");
+        assert!(
+            text.contains("sources.celigo.credential_header: `Cookie` is reserved"),
+            "{text}"
+        );
+        let text =
+            problems("[sources.celigo]\nbase_url='https://x.io'\ncredential_header='bad header'\n");
+        assert!(text.contains("is not a header name"), "{text}");
+        let text =
+            problems("[sources.truto]\nbase_url='https://x.io'\ntoken='t'\nuser_id_header='x-u'\n");
+        assert!(
+            text.contains("sources.truto.user_id_header: needs credential_header"),
+            "{text}"
+        );
+        let text = problems("[server]\napi_keys=['k']\n[sources.celigo]\nbase_url='https://x.io'\ncredential_header='Authorization'\n");
+        assert!(
+            text.contains("carries Chronograph's own api_keys"),
+            "{text}"
+        );
+        Config::from_toml_str(
+            "[sources.celigo]\nbase_url='https://x.io'\ncredential_header='Authorization'\n",
+        )
+        .expect("without api_keys, Authorization may carry the vendor token");
     }
 }

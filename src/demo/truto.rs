@@ -41,6 +41,9 @@ pub struct TrutoFakeConfig {
     pub rate_limit: Option<(u32, std::time::Duration)>,
     /// Emit every timestamp as `YYYY-MM-DD HH:MM:SS` without a zone.
     pub zoneless_timestamps: bool,
+    /// Further tokens, each scoped to one team (the n-th token to the n-th team): it sees only
+    /// that team's integrations, as a Truto API token of that team would. For multi-tenant tests.
+    pub team_tokens: Vec<String>,
 }
 
 impl Default for TrutoFakeConfig {
@@ -50,6 +53,7 @@ impl Default for TrutoFakeConfig {
             default_limit: 100,
             rate_limit: None,
             zoneless_timestamps: false,
+            team_tokens: Vec::new(),
         }
     }
 }
@@ -321,10 +325,19 @@ async fn handle(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let expected = format!("Bearer {}", fake.config.token);
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return error(StatusCode::UNAUTHORIZED, ERROR_401);
-    }
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // `None`: the account token, which sees every team; `Some(n)`: the n-th team's token.
+    let team_scope = match bearer {
+        Some(token) if token == fake.config.token => None,
+        Some(token) => match fake.config.team_tokens.iter().position(|t| t == token) {
+            Some(team) => Some(team),
+            None => return error(StatusCode::UNAUTHORIZED, ERROR_401),
+        },
+        None => return error(StatusCode::UNAUTHORIZED, ERROR_401),
+    };
     if let Some(wait) = fake.throttle() {
         return json_response(
             StatusCode::TOO_MANY_REQUESTS,
@@ -362,6 +375,13 @@ async fn handle(
     }
     let data = fake.data.read().unwrap_or_else(PoisonError::into_inner);
     let zoneless = fake.config.zoneless_timestamps;
+    let visible = |integration: &Value| match team_scope {
+        None => true,
+        Some(team) => data
+            .teams
+            .get(team)
+            .is_some_and(|t| t["id"] == integration["team_id"]),
+    };
     match segments.as_slice() {
         ["integration" | "integrations"] => {
             let limit = match param("limit") {
@@ -382,9 +402,10 @@ async fn handle(
                 .integrations
                 .iter()
                 .filter(|i| {
-                    ["name", "category"]
-                        .iter()
-                        .all(|f| param(f).is_none_or(|v| i[*f] == v))
+                    visible(i)
+                        && ["name", "category"]
+                            .iter()
+                            .all(|f| param(f).is_none_or(|v| i[*f] == v))
                 })
                 .collect();
             let page: Vec<Value> = matching
@@ -399,7 +420,11 @@ async fn handle(
             json_response(StatusCode::OK, &[], body.to_string())
         }
         ["integration" | "integrations", id] => {
-            match data.integrations.iter().find(|i| i["id"] == *id) {
+            match data
+                .integrations
+                .iter()
+                .find(|i| i["id"] == *id && visible(i))
+            {
                 Some(found) => {
                     let body = render(data.served(found), param("environment_id"), zoneless);
                     json_response(StatusCode::OK, &[], body.to_string())

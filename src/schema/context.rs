@@ -3,7 +3,7 @@
 
 use crate::domain::{Flow, Source};
 use crate::error::{SharedError, SourceError};
-use crate::sources::http::RequestScope;
+use crate::sources::http::{CallerCredentials, RequestScope};
 use crate::sources::Sources;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::Context;
@@ -27,9 +27,14 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    /// Fresh state for one request whose upstream calls must finish by `deadline`.
-    pub fn new(sources: &Sources, deadline: std::time::Instant) -> Self {
-        let scope = RequestScope::with_deadline(deadline);
+    /// Fresh state for one request whose upstream calls must finish by `deadline`, made with
+    /// the caller's own vendor credentials where it sent them.
+    pub fn new(
+        sources: &Sources,
+        deadline: std::time::Instant,
+        credentials: CallerCredentials,
+    ) -> Self {
+        let scope = RequestScope::for_caller(Some(deadline), credentials);
         RequestCtx {
             flows: DataLoader::new(
                 FlowsLoader {

@@ -10,6 +10,7 @@ use super::types::{
 use crate::domain::{Source, SubjectRef};
 use crate::error::{gql, SourceError};
 use crate::schema::types::MAX_SUBJECTS;
+use crate::sources::http::RequestScope;
 use crate::sources::resilience::BreakerState as Breaker;
 use crate::sources::Listing;
 use crate::timeline::cursor::fingerprint;
@@ -391,7 +392,26 @@ impl Subscription {
                 .get(subject.source())
                 .map_err(|e| e.to_graphql())?;
         }
-        let (poller, receiver) = state.pollers.join(&state.sources, subjects);
+        // The connection's caller credentials (set at `connection_init`); none over other
+        // transports.
+        let credentials = ctx
+            .data_opt::<crate::sources::http::CallerCredentials>()
+            .cloned()
+            .unwrap_or_default();
+        for subject in &subjects {
+            if let Some(upstream) = state
+                .sources
+                .get(subject.source())
+                .ok()
+                .and_then(|set| set.upstream.as_ref())
+            {
+                let scope = RequestScope::for_caller(None, credentials.clone());
+                upstream
+                    .caller_credential(&scope)
+                    .map_err(|e| e.to_graphql())?;
+            }
+        }
+        let (poller, receiver) = state.pollers.join(&state.sources, subjects, credentials);
         let stream =
             futures::stream::unfold((receiver, poller), |(mut receiver, poller)| async move {
                 loop {

@@ -5,6 +5,7 @@
 use super::ServerState;
 use crate::error::ErrorCode;
 use crate::schema::context::RequestCtx;
+use crate::sources::http::CallerCredentials;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Request, Response, ServerError, Value};
@@ -113,7 +114,11 @@ pub async fn get_graphql(
             return response;
         }
     }
-    respond(media, &*execute(&state, request, caller(&headers)).await)
+    let caller = match caller(&state, &headers) {
+        Ok(caller) => caller,
+        Err(message) => return request_error(media, StatusCode::BAD_REQUEST, &message),
+    };
+    respond(media, &*execute(&state, request, caller).await)
 }
 
 /// `POST /graphql` with a JSON body (one operation or a batch).
@@ -150,6 +155,10 @@ pub async fn post_graphql(
     if let Some(denied) = check_api_key(&state, &headers, media) {
         return denied;
     }
+    let caller = match caller(&state, &headers) {
+        Ok(caller) => caller,
+        Err(message) => return request_error(media, StatusCode::BAD_REQUEST, &message),
+    };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(_) => {
@@ -165,7 +174,7 @@ pub async fn post_graphql(
             if request.query.trim().is_empty() {
                 return request_error(media, StatusCode::BAD_REQUEST, "`query` is empty");
             }
-            respond(media, &*execute(&state, request, caller(&headers)).await)
+            respond(media, &*execute(&state, request, caller).await)
         }
         BatchRequest::Batch(requests) => {
             if requests.is_empty() || requests.len() > state.max_batch {
@@ -179,7 +188,7 @@ pub async fn post_graphql(
             let responses = futures::future::join_all(
                 requests
                     .into_iter()
-                    .map(|r| execute(&state, r, caller(&headers))),
+                    .map(|r| execute(&state, r, caller.clone())),
             )
             .await;
             json_response(StatusCode::OK, media, &responses)
@@ -323,16 +332,16 @@ fn inspect_document(state: &ServerState, request: &Request) -> Inspection {
     Inspection::Accepted { is_query }
 }
 
-async fn execute(state: &ServerState, request: Request, caller: Option<&str>) -> Arc<Outcome> {
+async fn execute(state: &ServerState, request: Request, caller: Arc<Caller>) -> Arc<Outcome> {
     let is_query = match inspect(state, &request) {
         Inspection::Rejected(outcome) => return outcome,
         Inspection::Accepted { is_query } => is_query,
     };
     if !(state.dedupe && is_query) {
-        return Arc::new(run(state.clone(), request).await);
+        return Arc::new(run(state.clone(), request, &caller).await);
     }
     // Identical concurrent queries from the same caller share one execution.
-    let key = dedupe_key(&request, caller);
+    let key = dedupe_key(&request, &caller);
     let shared = {
         let mut inflight = state
             .inflight
@@ -351,7 +360,7 @@ async fn execute(state: &ServerState, request: Request, caller: Option<&str>) ->
                 let owner = state.clone();
                 let done = key;
                 let call = async move {
-                    let outcome = Arc::new(run(owner.clone(), request).await);
+                    let outcome = Arc::new(run(owner.clone(), request, &caller).await);
                     owner
                         .inflight
                         .lock()
@@ -371,7 +380,7 @@ async fn execute(state: &ServerState, request: Request, caller: Option<&str>) ->
 
 /// What makes two requests the same: document, operation, variables and the caller's
 /// credentials (so callers never share answers across identities).
-fn dedupe_key(request: &Request, caller: Option<&str>) -> u64 {
+fn dedupe_key(request: &Request, caller: &Caller) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     request.query.hash(&mut hasher);
@@ -379,15 +388,17 @@ fn dedupe_key(request: &Request, caller: Option<&str>) -> u64 {
     serde_json::to_string(&request.variables)
         .unwrap_or_default()
         .hash(&mut hasher);
-    caller.hash(&mut hasher);
+    caller.authorization.hash(&mut hasher);
+    caller.credentials.identities().hash(&mut hasher);
     hasher.finish()
 }
 
 /// Execute one validated request with fresh per-request state and the request deadline.
-async fn run(state: ServerState, request: Request) -> Outcome {
+async fn run(state: ServerState, request: Request, caller: &Caller) -> Outcome {
     let ctx = RequestCtx::new(
         &state.app.sources,
         std::time::Instant::now() + state.deadline,
+        caller.credentials.clone(),
     );
     let scope = ctx.scope.clone();
     let run = state.schema.execute(request.data(ctx));
@@ -487,11 +498,28 @@ fn respond(media: MediaType, outcome: &Outcome) -> HttpResponse {
         .into_response()
 }
 
-/// The caller's identity for request de-duplication: its `Authorization` header.
-fn caller(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+/// Who is asking: the `Authorization` it sent Chronograph and the vendor credentials it
+/// forwards (`credential_header`). Both separate de-duplicated requests.
+pub struct Caller {
+    authorization: Option<String>,
+    credentials: CallerCredentials,
+}
+
+/// Read the caller from the request headers; an unusable credential header is a 400 that
+/// names the header (never its value).
+fn caller(state: &ServerState, headers: &HeaderMap) -> Result<Arc<Caller>, String> {
+    let credentials = state
+        .app
+        .sources
+        .caller_credentials(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .map_err(|err| err.message)?;
+    Ok(Arc::new(Caller {
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        credentials,
+    }))
 }
 
 fn json_response<T: serde::Serialize>(

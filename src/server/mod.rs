@@ -2,12 +2,12 @@
 
 mod graphql;
 mod limits;
+mod ws;
 
 use crate::config::Config;
 use crate::schema::context::AppState;
 use crate::schema::{build_schema, ChronoSchema};
 use crate::sources::resilience::BreakerState;
-use async_graphql_axum::GraphQLSubscription;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -73,17 +73,30 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         deadline: Duration::from_millis(config.server.request_timeout_ms),
         graphiql: config.server.graphiql,
     };
+    // Browsers may send the callers' own vendor credentials too (multi-tenant front ends).
+    let allowed_headers: Vec<header::HeaderName> =
+        [header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT]
+            .into_iter()
+            .chain(
+                state
+                    .app
+                    .sources
+                    .credential_headers()
+                    .iter()
+                    .filter_map(|h| header::HeaderName::from_bytes(h.as_bytes()).ok()),
+            )
+            .collect();
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
+        .allow_headers(allowed_headers)
         .max_age(Duration::from_secs(600));
     Router::new()
         .route(
             "/graphql",
             get(graphql::get_graphql).post(graphql::post_graphql),
         )
-        .route_service("/graphql/ws", GraphQLSubscription::new(schema))
+        .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -79,21 +79,106 @@ pub struct RequestScope {
     inflight: Mutex<HashMap<String, SharedFetch>>,
     warnings: Mutex<Vec<String>>,
     deadline: Option<Instant>,
+    credentials: CallerCredentials,
+}
+
+/// A caller's own credential for one source, read from request headers (multi-tenant use,
+/// `credential_header` in the config). It is sent instead of the configured credentials, and
+/// its fingerprint replaces theirs in every cache and single-flight key, so answers fetched
+/// with one caller's credential never reach another caller.
+pub struct CallerCredential {
+    token: SecretString,
+    user_id: Option<String>,
+    identity: String,
+}
+
+impl CallerCredential {
+    /// A credential for the upstream at `base_url`: a token (bearer, or Rocket.Chat's
+    /// `X-Auth-Token`) and, for Rocket.Chat, the user id that goes with it.
+    pub fn new(base_url: &str, token: SecretString, user_id: Option<String>) -> Self {
+        let identity = secret_fingerprint(&[
+            "caller",
+            base_url,
+            token.expose_secret(),
+            user_id.as_deref().unwrap_or_default(),
+        ]);
+        CallerCredential {
+            token,
+            user_id,
+            identity,
+        }
+    }
+
+    /// The fingerprint that keys cached answers fetched with this credential.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+}
+
+impl std::fmt::Debug for CallerCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerCredential")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The callers' credentials of one request (or subscription), by source.
+#[derive(Clone, Debug, Default)]
+pub struct CallerCredentials {
+    by_source: Vec<(Source, Arc<CallerCredential>)>,
+}
+
+impl CallerCredentials {
+    /// Add the credential for `source` (replacing any earlier one).
+    pub fn insert(&mut self, source: Source, credential: CallerCredential) {
+        self.by_source.retain(|(s, _)| *s != source);
+        self.by_source.push((source, Arc::new(credential)));
+    }
+
+    /// The caller's credential for `source`, if the request carried one.
+    pub fn get(&self, source: Source) -> Option<&Arc<CallerCredential>> {
+        self.by_source
+            .iter()
+            .find(|(s, _)| *s == source)
+            .map(|(_, c)| c)
+    }
+
+    /// Whether no source has a caller credential.
+    pub fn is_empty(&self) -> bool {
+        self.by_source.is_empty()
+    }
+
+    /// Every credential's fingerprint, in a stable order: part of the keys of anything shared
+    /// between requests (request de-duplication, subscription pollers).
+    pub fn identities(&self) -> String {
+        let mut parts: Vec<String> = self
+            .by_source
+            .iter()
+            .map(|(s, c)| format!("{}={}", s.as_str(), c.identity))
+            .collect();
+        parts.sort();
+        parts.join(",")
+    }
+}
+
+/// A collision-resistant fingerprint (SHA-256, first 128 bits, hex) of secret material: cache
+/// keys derived from it must not be forgeable by a caller choosing its own credential.
+pub fn secret_fingerprint(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl RequestScope {
     /// A fresh scope for one GraphQL request without a deadline (tools and tests).
     pub fn new() -> Arc<Self> {
         Arc::new(RequestScope::default())
-    }
-
-    /// A fresh scope whose upstream calls must finish by `deadline`: per-call timeouts and
-    /// retries are cut to fit inside it.
-    pub fn with_deadline(deadline: Instant) -> Arc<Self> {
-        Arc::new(RequestScope {
-            deadline: Some(deadline),
-            ..RequestScope::default()
-        })
     }
 
     /// Record a response-level warning (de-duplicated).
@@ -109,6 +194,21 @@ impl RequestScope {
     /// The warnings recorded so far.
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// A fresh scope whose calls use the callers' own credentials where the request carried
+    /// them, and must finish by `deadline` when one is given.
+    pub fn for_caller(deadline: Option<Instant>, credentials: CallerCredentials) -> Arc<Self> {
+        Arc::new(RequestScope {
+            deadline,
+            credentials,
+            ..RequestScope::default()
+        })
+    }
+
+    /// The caller's own credential for `source`, if the request carried one.
+    pub fn credential(&self, source: Source) -> Option<&Arc<CallerCredential>> {
+        self.credentials.get(source)
     }
 }
 
@@ -270,6 +370,8 @@ struct Inner {
     max_body_bytes: usize,
     stats: Arc<CallStats>,
     policy: OnceLock<Arc<Policy>>,
+    /// Set when the source has no credentials of its own: the header a caller must send.
+    caller_header: OnceLock<String>,
 }
 
 /// One configured upstream: base URL, credentials and limits.
@@ -299,6 +401,7 @@ impl Upstream {
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 stats: Arc::new(CallStats::default()),
                 policy: OnceLock::new(),
+                caller_header: OnceLock::new(),
             }),
         })
     }
@@ -307,6 +410,33 @@ impl Upstream {
     /// are ignored). Without one, every call is a single plain attempt.
     pub fn install(&self, policy: Arc<Policy>) {
         let _ = self.inner.policy.set(policy);
+    }
+
+    /// Make every call need the caller's own credential (sent in `header`): the source has no
+    /// configured credentials to fall back on. Calls without one fail `UNAUTHENTICATED`.
+    pub fn require_caller_credential(&self, header: &str) {
+        let _ = self.inner.caller_header.set(header.to_string());
+    }
+
+    /// The credential a call in `scope` is made with: the caller's own, or `None` for the
+    /// configured one. Fails when the source has none configured and the caller sent none.
+    pub fn caller_credential(
+        &self,
+        scope: &RequestScope,
+    ) -> Result<Option<Arc<CallerCredential>>, SourceError> {
+        let source = self.inner.source;
+        match (scope.credential(source), self.inner.caller_header.get()) {
+            (Some(credential), _) => Ok(Some(credential.clone())),
+            (None, None) => Ok(None),
+            (None, Some(header)) => Err(SourceError::upstream(
+                source,
+                ErrorCode::Unauthenticated,
+                format!(
+                    "{} is read with each caller's own credentials: send them in the `{header}` header",
+                    source.as_str()
+                ),
+            )),
+        }
     }
 
     /// The installed policy, if any.
@@ -367,8 +497,9 @@ impl Upstream {
         url: Url,
         options: CallOptions,
     ) -> Result<Arc<Fetched>, SharedError> {
+        let credential = self.caller_credential(scope).map_err(Arc::new)?;
         let generation = match &self.inner.auth {
-            Auth::Dynamic(slot) => slot.generation(),
+            Auth::Dynamic(slot) if credential.is_none() => slot.generation(),
             _ => 0,
         };
         let key = if options.keep_status || generation > 0 {
@@ -384,7 +515,7 @@ impl Upstream {
             inflight
                 .entry(key)
                 .or_insert_with(|| {
-                    fetch(self.inner.clone(), url, options, scope.deadline)
+                    fetch(self.inner.clone(), url, options, scope.deadline, credential)
                         .boxed()
                         .shared()
                 })
@@ -599,18 +730,28 @@ async fn fetch(
     url: Url,
     options: CallOptions,
     deadline: Option<Instant>,
+    credential: Option<Arc<CallerCredential>>,
 ) -> Result<(Arc<Fetched>, bool), SharedError> {
+    let call = Call {
+        url,
+        deadline,
+        credential,
+    };
     let Some(policy) = inner.policy.get().cloned() else {
-        let result = attempt(&inner, &url, deadline, None)
-            .await
-            .and_then(|fetched| match status_failure(inner.source, &fetched) {
+        let result = attempt(&inner, &call, None).await.and_then(|fetched| {
+            match status_failure(inner.source, &fetched) {
                 Some(err) if !options.keep_status => Err(err),
                 _ => Ok(fetched),
-            });
+            }
+        });
         inner.stats.record(result.as_ref().map(|_| ()));
         return result.map(|f| (Arc::new(f), false)).map_err(Arc::new);
     };
-    let key = format!("{}|{}|{}", inner.source.as_str(), policy.identity, url);
+    let identity = call
+        .credential
+        .as_ref()
+        .map_or(policy.identity.as_str(), |c| c.identity());
+    let key = format!("{}|{}|{}", inner.source.as_str(), identity, call.url);
     let cache = policy.cache.as_ref().filter(|_| options.cache);
     let cached = match cache {
         Some(cache) => cache.get(&key).await,
@@ -627,17 +768,9 @@ async fn fetch(
         policy.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
     }
     let result = if options.share {
-        shared_attempts(
-            inner.clone(),
-            policy.clone(),
-            key.clone(),
-            url,
-            options,
-            deadline,
-        )
-        .await
+        shared_attempts(inner.clone(), policy.clone(), key.clone(), call, options).await
     } else {
-        attempts(inner.clone(), policy.clone(), url, options, deadline).await
+        attempts(inner.clone(), policy.clone(), call, options).await
     };
     match result {
         Ok(fetched) => {
@@ -678,9 +811,8 @@ async fn shared_attempts(
     inner: Arc<Inner>,
     policy: Arc<Policy>,
     key: String,
-    url: Url,
+    call: Call,
     options: CallOptions,
-    deadline: Option<Instant>,
 ) -> Result<Arc<Fetched>, SharedError> {
     let shared = {
         let mut inflight = policy
@@ -693,7 +825,7 @@ async fn shared_attempts(
                 let owner = policy.clone();
                 let done_key = key.clone();
                 let call = async move {
-                    let result = attempts(inner, owner.clone(), url, options, deadline).await;
+                    let result = attempts(inner, owner.clone(), call, options).await;
                     if let Ok(mut inflight) = owner.inflight.lock() {
                         inflight.remove(&done_key);
                     }
@@ -713,10 +845,10 @@ async fn shared_attempts(
 async fn attempts(
     inner: Arc<Inner>,
     policy: Arc<Policy>,
-    url: Url,
+    call: Call,
     options: CallOptions,
-    deadline: Option<Instant>,
 ) -> Result<Arc<Fetched>, SharedError> {
+    let deadline = call.deadline;
     let source = inner.source;
     if !policy.breaker.admit() {
         let err = SourceError::upstream(
@@ -741,7 +873,7 @@ async fn attempts(
     };
     let mut attempt_no = 0u32;
     loop {
-        let result = attempt(&inner, &url, deadline, Some(&policy)).await;
+        let result = attempt(&inner, &call, Some(&policy)).await;
         let (err, answer) = match result {
             Ok(fetched) => match status_failure(source, &fetched) {
                 None => {
@@ -817,16 +949,16 @@ fn timeout_error(source: Source) -> SourceError {
 /// One HTTP attempt with the per-call timeout cut to the request deadline.
 async fn attempt(
     inner: &Inner,
-    url: &Url,
-    deadline: Option<Instant>,
+    call: &Call,
     policy: Option<&Arc<Policy>>,
 ) -> Result<Fetched, SourceError> {
-    let timeout = match remaining(deadline) {
+    let url = &call.url;
+    let timeout = match remaining(call.deadline) {
         Some(left) if left.is_zero() => return Err(timeout_error(inner.source)),
         Some(left) => inner.timeout.min(left),
         None => inner.timeout,
     };
-    let request = build_request(inner, url.clone(), timeout);
+    let request = build_request(inner, call, timeout);
     inner.stats.calls.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let span = tracing::debug_span!("upstream", source = inner.source.as_str(), route = %route_label(url.path()));
@@ -854,12 +986,29 @@ async fn attempt(
     result
 }
 
-fn build_request(inner: &Inner, url: Url, timeout: Duration) -> reqwest::RequestBuilder {
+/// One GET to make: where, by when, and with whose credentials.
+struct Call {
+    url: Url,
+    deadline: Option<Instant>,
+    /// The caller's own credential; `None` uses the configured ones.
+    credential: Option<Arc<CallerCredential>>,
+}
+
+fn build_request(inner: &Inner, call: &Call, timeout: Duration) -> reqwest::RequestBuilder {
     let builder = inner
         .client
-        .get(url)
+        .get(call.url.clone())
         .timeout(timeout)
         .header(http::header::ACCEPT, "application/json");
+    if let Some(credential) = &call.credential {
+        return match &credential.user_id {
+            // Rocket.Chat: the caller's user id and token in the vendor's own two headers.
+            Some(user_id) => builder
+                .header("x-user-id", user_id.as_str())
+                .header("x-auth-token", credential.token.expose_secret()),
+            None => builder.bearer_auth(credential.token.expose_secret()),
+        };
+    }
     match &inner.auth {
         Auth::Bearer(token) => builder.bearer_auth(token.expose_secret()),
         Auth::Headers(headers) => headers.iter().fold(builder, |b, (name, value)| {

@@ -18,7 +18,6 @@ use crate::domain::{
 };
 use crate::error::{SourceError, SourceResult};
 use crate::metrics::Metrics;
-use crate::timeline::cursor::fingerprint;
 use crate::timeline::merge::{StreamPage, StreamWindow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -192,7 +191,8 @@ pub fn credential_identity(cfg: &SourceConfig) -> String {
             .map(|v| v.expose_secret().to_string())
             .unwrap_or_default()
     };
-    fingerprint(&[
+    http::secret_fingerprint(&[
+        "configured",
         cfg.base(),
         &secret(&cfg.token),
         cfg.user_id.as_deref().unwrap_or_default(),
@@ -221,6 +221,30 @@ pub struct SourceHealth {
 pub struct Sources {
     configured: HashMap<Source, SourceSet>,
     poll_intervals: HashMap<Source, Duration>,
+    forwarding: Vec<Forwarding>,
+}
+
+/// Where callers send their own credentials for one source (`credential_header`).
+#[derive(Clone, Debug)]
+struct Forwarding {
+    source: Source,
+    base: String,
+    header: String,
+    user_id_header: Option<String>,
+}
+
+/// Longest credential header value accepted (vendor tokens are far shorter).
+const MAX_CREDENTIAL_BYTES: usize = 4096;
+
+/// Whether the config holds credentials of the source's own (otherwise every call needs the
+/// caller's).
+fn has_own_credentials(source: Source, cfg: &SourceConfig) -> bool {
+    match source {
+        Source::Celigo | Source::Truto => cfg.token.is_some(),
+        Source::Rocketchat => cfg.user_id.is_some() && cfg.auth_token.is_some(),
+        Source::Hexabase => cfg.token.is_some() || (cfg.email.is_some() && cfg.password.is_some()),
+        Source::Dealcloud => cfg.client_id.is_some() && cfg.client_secret.is_some(),
+    }
 }
 
 impl Sources {
@@ -231,6 +255,7 @@ impl Sources {
         let cache = ResponseCache::new(config.cache.max_bytes, metrics.clone());
         let mut configured = HashMap::new();
         let mut poll_intervals = HashMap::new();
+        let mut forwarding = Vec::new();
         for source in Source::ALL {
             let Some(cfg) = config.sources.get(source) else {
                 continue;
@@ -244,6 +269,19 @@ impl Sources {
             };
             if let Some(upstream) = &set.upstream {
                 upstream.install(Arc::new(policy_for(cfg, cache.clone(), metrics.clone())));
+                if let Some(header) = &cfg.credential_header {
+                    if !has_own_credentials(source, cfg) {
+                        upstream.require_caller_credential(header);
+                    }
+                }
+            }
+            if let Some(header) = &cfg.credential_header {
+                forwarding.push(Forwarding {
+                    source,
+                    base: cfg.base().to_string(),
+                    header: header.to_ascii_lowercase(),
+                    user_id_header: cfg.user_id_header.as_ref().map(|h| h.to_ascii_lowercase()),
+                });
             }
             configured.insert(source, set);
             poll_intervals.insert(
@@ -254,7 +292,75 @@ impl Sources {
         Ok(Sources {
             configured,
             poll_intervals,
+            forwarding,
         })
+    }
+
+    /// The request headers that may carry callers' own credentials (lower case), for CORS.
+    pub fn credential_headers(&self) -> Vec<String> {
+        self.forwarding
+            .iter()
+            .flat_map(|f| std::iter::once(f.header.clone()).chain(f.user_id_header.clone()))
+            .collect()
+    }
+
+    /// The callers' own credentials a request carries, read with `header` (which looks a
+    /// lower-case header name up). A header that is present but unusable (empty, too long,
+    /// not visible ASCII, or a Rocket.Chat token without its user id) is a client error
+    /// naming the header, never its value.
+    pub fn caller_credentials<'a>(
+        &self,
+        header: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<http::CallerCredentials, SourceError> {
+        let mut credentials = http::CallerCredentials::default();
+        let usable = |name: &str, value: &str| {
+            let ok = !value.trim().is_empty()
+                && value.len() <= MAX_CREDENTIAL_BYTES
+                && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+            if ok {
+                // `Bearer <token>` and a bare token mean the same (the scheme is added when sent).
+                let value = value.trim();
+                let token = match value.get(..7) {
+                    Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => value[7..].trim(),
+                    _ => value,
+                };
+                Ok(token.to_string())
+            } else {
+                Err(SourceError::bad_input(format!(
+                    "the `{name}` header is not a usable credential (1 to {MAX_CREDENTIAL_BYTES} visible ASCII characters)"
+                )))
+            }
+        };
+        for forwarding in &self.forwarding {
+            let token = header(&forwarding.header);
+            let user_id = forwarding
+                .user_id_header
+                .as_deref()
+                .map(|name| (name, header(name)));
+            let (token, user_id) = match (token, user_id) {
+                (None, None | Some((_, None))) => continue,
+                (Some(token), None) => (usable(&forwarding.header, token)?, None),
+                (Some(token), Some((name, Some(user)))) => (
+                    usable(&forwarding.header, token)?,
+                    Some(usable(name, user)?),
+                ),
+                (Some(_), Some((name, None))) | (None, Some((name, Some(_)))) => {
+                    return Err(SourceError::bad_input(format!(
+                        "send `{}` and `{name}` together",
+                        forwarding.header
+                    )))
+                }
+            };
+            credentials.insert(
+                forwarding.source,
+                http::CallerCredential::new(
+                    &forwarding.base,
+                    secrecy::SecretString::from(token),
+                    user_id,
+                ),
+            );
+        }
+        Ok(credentials)
     }
 
     /// Register a history provider for `source` directly (embedding Chronograph with custom

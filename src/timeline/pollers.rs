@@ -4,7 +4,7 @@
 
 use super::engine::{read_changes, start_marks};
 use crate::domain::{HistoryEntry, SubjectRef};
-use crate::sources::http::RequestScope;
+use crate::sources::http::{CallerCredentials, RequestScope};
 use crate::sources::Sources;
 use chrono::Utc;
 use std::collections::HashMap;
@@ -34,21 +34,24 @@ impl Poller {
     }
 }
 
-/// The registry of running pollers, keyed by subject set.
+/// The registry of running pollers, keyed by subject set and the callers' credentials.
 #[derive(Default)]
 pub struct Pollers {
     running: Mutex<HashMap<String, Weak<Poller>>>,
 }
 
 impl Pollers {
-    /// The poller for `subjects`, started if none runs yet. Returns the handle (keep it alive
-    /// while subscribed) and a receiver.
+    /// The poller for `subjects` read with `credentials` (callers' own vendor credentials, if
+    /// any), started if none runs yet: subscribers with other credentials never share one.
+    /// Returns the handle (keep it alive while subscribed) and a receiver.
     pub fn join(
         &self,
         sources: &Sources,
         subjects: Vec<SubjectRef>,
+        credentials: CallerCredentials,
     ) -> (Arc<Poller>, broadcast::Receiver<Arc<HistoryEntry>>) {
-        let key: Vec<String> = subjects.iter().map(SubjectRef::canonical).collect();
+        let mut key: Vec<String> = subjects.iter().map(SubjectRef::canonical).collect();
+        key.push(credentials.identities());
         let key = key.join("\u{1f}");
         let mut running = self
             .running
@@ -65,7 +68,13 @@ impl Pollers {
             .map(|s| sources.poll_interval(s.source()))
             .min()
             .unwrap_or(Duration::from_secs(15));
-        let task = tokio::spawn(poll(sources.clone(), subjects, interval, sender.clone()));
+        let task = tokio::spawn(poll(
+            sources.clone(),
+            subjects,
+            credentials,
+            interval,
+            sender.clone(),
+        ));
         let poller = Arc::new(Poller { sender, task });
         running.insert(key, Arc::downgrade(&poller));
         (poller, receiver)
@@ -84,6 +93,7 @@ impl Pollers {
 async fn poll(
     sources: Sources,
     subjects: Vec<SubjectRef>,
+    credentials: CallerCredentials,
     interval: Duration,
     sender: broadcast::Sender<Arc<HistoryEntry>>,
 ) {
@@ -96,7 +106,7 @@ async fn poll(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let scope = RequestScope::new();
+        let scope = RequestScope::for_caller(None, credentials.clone());
         let read = read_changes(&sources, &scope, &subjects, marks.clone(), Utc::now()).await;
         for (_, err) in &read.failures {
             tracing::warn!(source = ?err.source, code = err.code.as_str(), "subscription poll failed; will retry");

@@ -88,7 +88,8 @@ enum Plan {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ChangesKey {
-    client_id: String,
+    /// Whose changes: the configured client, or a caller's own credential.
+    identity: String,
     entry_type: String,
     plan: Plan,
     snapshot_ms: i64,
@@ -235,8 +236,17 @@ impl Dealcloud {
         )
     }
 
-    /// One data call; a 401 refreshes the token once and repeats the call once.
+    /// One data call; a 401 refreshes the token once and repeats the call once. A caller's
+    /// own token is used as it is: a 401 then is the caller's to fix.
     async fn call(&self, scope: &RequestScope, url: Url) -> SourceResult<Arc<Fetched>> {
+        if self
+            .up
+            .caller_credential(scope)
+            .map_err(Arc::new)?
+            .is_some()
+        {
+            return self.up.get_any_status(scope, url).await;
+        }
         let seen = self.ensure_token().await?;
         let fetched = self.up.get_any_status(scope, url.clone()).await?;
         if !fetched.is_unauthorized() {
@@ -342,8 +352,12 @@ impl Dealcloud {
             }
             _ => Plan::Split,
         };
+        let identity = match self.up.caller_credential(scope).map_err(Arc::new)? {
+            Some(credential) => credential.identity().to_string(),
+            None => self.client_id.clone(),
+        };
         let key = ChangesKey {
-            client_id: self.client_id.clone(),
+            identity,
             entry_type: entry_type.to_string(),
             plan,
             snapshot_ms: snapshot.timestamp_millis(),

@@ -127,6 +127,16 @@ impl Hexabase {
 
     /// One history call, logging in first when there is no token yet and once more on a 401.
     async fn list(&self, scope: &RequestScope, url: Url) -> SourceResult<Arc<Fetched>> {
+        if self
+            .up
+            .caller_credential(scope)
+            .map_err(Arc::new)?
+            .is_some()
+        {
+            // A caller's own token is used as it is: a 401 then is the caller's to fix.
+            let fetched = self.up.get_no_retry(scope, url).await?;
+            return self.up.check(fetched);
+        }
         let seen = self.ensure_token().await?;
         let fetched = self.up.get_no_retry(scope, url.clone()).await?;
         if fetched.is_unauthorized() && self.login.is_some() {

@@ -1,0 +1,456 @@
+//! Multi-tenant use: callers forward their own vendor credentials in request headers named in
+//! the config (`credential_header`, Rocket.Chat's `user_id_header`). Proves that the vendor sees
+//! the caller's credential, that cached answers, shared in-flight calls, de-duplicated requests
+//! and subscription pollers never cross credentials, and that missing or unusable credentials
+//! are clear errors that leak nothing.
+
+mod common;
+
+use chronograph::demo::fake::Fault;
+use chronograph::demo::truto::TrutoFakeConfig;
+use chronograph::demo::DemoOptions;
+use common::{codes, Gateway};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const TEAM_TOKENS: [&str; 2] = ["tenant-a-7f3c9e", "tenant-b-1d42aa"];
+const TRUTO_LIST: &str =
+    "{ integrations(source: TRUTO, first: 100) { nodes { sourceId team { sourceId } } } }";
+
+/// Truto with one token per team, caching on, callers' tokens in `X-Truto-Token`.
+async fn truto_tenants(keep_own_token: bool) -> Gateway {
+    let truto = TrutoFakeConfig {
+        team_tokens: TEAM_TOKENS.iter().map(|t| t.to_string()).collect(),
+        ..TrutoFakeConfig::default()
+    };
+    let options = DemoOptions {
+        truto,
+        celigo_integrations: 3,
+        ..DemoOptions::default()
+    };
+    Gateway::start_options(options, |config| {
+        let truto = config.sources.truto.as_mut().expect("truto configured");
+        truto.credential_header = Some("X-Truto-Token".into());
+        truto.cache_ttl_s = Some(300);
+        if !keep_own_token {
+            truto.token = None;
+        }
+    })
+    .await
+}
+
+async fn query_as(gw: &Gateway, query: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = gw
+        .client
+        .post(&gw.url)
+        .header("content-type", "application/json")
+        .body(json!({ "query": query }).to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("gateway answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+    )
+}
+
+/// The Truto team ids of the integrations in a response.
+fn teams_seen(response: &Value) -> BTreeSet<String> {
+    response["data"]["integrations"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["team"]["sourceId"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn team_id(gw: &Gateway, index: usize) -> String {
+    gw.upstreams.truto_fake.data().teams[index]["id"]
+        .as_str()
+        .expect("team id")
+        .to_string()
+}
+
+/// The `Authorization` headers the Truto fake received, in order.
+fn truto_bearers(gw: &Gateway) -> Vec<String> {
+    gw.truto_requests("/integration")
+        .iter()
+        .map(|r| r.header("authorization").unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_caller_reads_with_its_own_credential_and_caches_stay_apart() {
+    let gw = truto_tenants(true).await;
+    let (team_a, team_b) = (team_id(&gw, 0), team_id(&gw, 1));
+
+    let (status, first_a) = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[0])]).await;
+    assert_eq!(status, 200);
+    assert!(first_a["errors"].is_null(), "{first_a}");
+    assert_eq!(teams_seen(&first_a), BTreeSet::from([team_a.clone()]));
+    assert_eq!(
+        truto_bearers(&gw),
+        vec![format!("Bearer {}", TEAM_TOKENS[0])]
+    );
+
+    // Same query, other tenant: not served from tenant A's cached answer.
+    let (_, first_b) = query_as(&gw, TRUTO_LIST, &[("x-truto-token", TEAM_TOKENS[1])]).await;
+    assert_eq!(teams_seen(&first_b), BTreeSet::from([team_b]));
+    assert_eq!(
+        truto_bearers(&gw),
+        vec![
+            format!("Bearer {}", TEAM_TOKENS[0]),
+            format!("Bearer {}", TEAM_TOKENS[1])
+        ]
+    );
+
+    // Tenant A again: a cache hit of its own answer, no upstream call.
+    let (_, again_a) = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[0])]).await;
+    assert_eq!(again_a, first_a);
+    assert_eq!(truto_bearers(&gw).len(), 2, "tenant A's repeat is cached");
+
+    // No header: the configured token (the whole account), cached apart from both tenants.
+    let (_, own) = query_as(&gw, TRUTO_LIST, &[]).await;
+    assert!(teams_seen(&own).len() >= 5, "{own}");
+    assert_eq!(
+        truto_bearers(&gw).last().map(String::as_str),
+        Some("Bearer demo-truto-token")
+    );
+    assert_eq!(truto_bearers(&gw).len(), 3);
+}
+
+#[tokio::test]
+async fn concurrent_identical_queries_of_two_tenants_are_never_merged() {
+    let gw = truto_tenants(true).await;
+    let (team_a, team_b) = (team_id(&gw, 0), team_id(&gw, 1));
+    // Slow upstream: both requests are in flight at once, where de-duplication would merge
+    // identical queries (request level) and identical upstream calls (single flight).
+    gw.upstreams.truto.control.inject(
+        "/integration",
+        Fault::Delay(Duration::from_millis(300)),
+        None,
+    );
+    let a1 = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[0])]);
+    let b = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[1])]);
+    let a2 = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[0])]);
+    let ((_, a1), (_, b), (_, a2)) = tokio::join!(a1, b, a2);
+    assert_eq!(teams_seen(&a1), BTreeSet::from([team_a.clone()]));
+    assert_eq!(teams_seen(&a2), BTreeSet::from([team_a]));
+    assert_eq!(teams_seen(&b), BTreeSet::from([team_b]));
+    let mut bearers = truto_bearers(&gw);
+    bearers.sort();
+    assert_eq!(
+        bearers,
+        vec![
+            format!("Bearer {}", TEAM_TOKENS[0]),
+            format!("Bearer {}", TEAM_TOKENS[1])
+        ],
+        "tenant A's two identical requests share one call; tenant B gets its own"
+    );
+}
+
+#[tokio::test]
+async fn a_source_without_own_credentials_needs_the_callers() {
+    let gw = truto_tenants(false).await;
+    let query = "{ integrations(source: TRUTO, first: 5) { nodes { sourceId } } sources { source healthy } }";
+    let (status, response) = query_as(&gw, query, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"]);
+    let error = &response["errors"][0];
+    assert_eq!(error["extensions"]["source"], "TRUTO");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`X-Truto-Token`"),
+        "{error}"
+    );
+    assert!(
+        response["data"]["sources"].is_array(),
+        "the rest of the response has data: {response}"
+    );
+    assert!(
+        truto_bearers(&gw).is_empty(),
+        "no call without a credential"
+    );
+
+    let (_, response) = query_as(&gw, query, &[("X-Truto-Token", TEAM_TOKENS[1])]).await;
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(
+        truto_bearers(&gw),
+        vec![format!("Bearer {}", TEAM_TOKENS[1])]
+    );
+
+    // A credential the vendor refuses: the vendor's 401, and the token never echoed.
+    let (_, response) = query_as(&gw, query, &[("X-Truto-Token", "not-a-real-token-93c1")]).await;
+    assert_eq!(codes(&response), vec!["UPSTREAM_UNAUTHORIZED"]);
+    assert!(!response.to_string().contains("not-a-real-token-93c1"));
+}
+
+#[tokio::test]
+async fn an_unusable_credential_header_is_refused_before_anything_runs() {
+    let gw = truto_tenants(true).await;
+    let long = "x".repeat(5000);
+    let (status, response) = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", &long)]).await;
+    assert_eq!(status, 400);
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("x-truto-token"), "{message}");
+    assert!(!response.to_string().contains(&long[..100]));
+    assert!(truto_bearers(&gw).is_empty());
+}
+
+#[tokio::test]
+async fn rocketchat_callers_send_user_id_and_token() {
+    let gw = Gateway::start_options(
+        DemoOptions {
+            celigo_integrations: 3,
+            ..DemoOptions::default()
+        },
+        |config| {
+            let rc = config.sources.rocketchat.as_mut().expect("rocketchat");
+            rc.credential_header = Some("X-RC-Token".into());
+            rc.user_id_header = Some("X-RC-User".into());
+        },
+    )
+    .await;
+    let user = gw.upstreams.rocketchat_fake.config().user_id.clone();
+    let token = gw.upstreams.rocketchat_fake.config().auth_token.clone();
+    let query = "{ integrations(source: ROCKETCHAT, first: 3) { nodes { sourceId } } }";
+    gw.upstreams.rocketchat.control.clear_requests();
+    let (_, response) = query_as(&gw, query, &[("X-RC-Token", &token), ("X-RC-User", &user)]).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let seen = gw.rocketchat_requests("/api/v1/integrations");
+    assert!(!seen.is_empty());
+    assert!(seen
+        .iter()
+        .all(|r| r.header("x-auth-token") == Some(token.as_str())
+            && r.header("x-user-id") == Some(user.as_str())));
+
+    let (status, response) = query_as(&gw, query, &[("X-RC-Token", &token)]).await;
+    assert_eq!(status, 400);
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("together"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_key() {
+    let gw = Gateway::start_options(
+        DemoOptions {
+            celigo_integrations: 3,
+            ..DemoOptions::default()
+        },
+        |config| {
+            let celigo = config.sources.celigo.as_mut().expect("celigo");
+            celigo.credential_header = Some("X-Celigo-Token".into());
+            celigo.token = None;
+            celigo.poll_interval_ms = Some(100);
+            config.server.api_keys = vec!["gateway-key-1".to_string().into()];
+        },
+    )
+    .await;
+    let celigo_token = gw.upstreams.celigo_token.clone();
+    let target = gw.upstreams.celigo_fake.data().integrations[0]["_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let subscribe = json!({
+        "id": "1",
+        "type": "subscribe",
+        "payload": {
+            "query": "subscription($s: [HistorySubject!]!) { historyAdded(subjects: $s) { sourceId } }",
+            "variables": { "s": [{ "integration": { "source": "CELIGO", "sourceId": target } }] }
+        }
+    });
+
+    // No API key: the connection is refused at connection_init.
+    let mut socket = connect(&gw).await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("answer");
+    assert!(
+        matches!(
+            closed,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None
+        ),
+        "{closed:?}"
+    );
+
+    // API key but no Celigo credential: the subscription fails UNAUTHENTICATED.
+    let mut socket = connect(&gw).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": "Bearer gateway-key-1" } }),
+    )
+    .await;
+    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    send(&mut socket, subscribe.clone()).await;
+    let message = next_json(&mut socket).await;
+    let errors = match message["type"].as_str() {
+        Some("error") => &message["payload"],
+        _ => &message["payload"]["errors"],
+    };
+    assert_eq!(
+        errors[0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{message}"
+    );
+    assert_eq!(errors[0]["extensions"]["source"], "CELIGO", "{message}");
+
+    // Both in the payload (under `headers`, any case): entries arrive, read with that token.
+    let mut socket = connect(&gw).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "headers": {
+            "authorization": "Bearer gateway-key-1", "x-celigo-token": celigo_token } } }),
+    )
+    .await;
+    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    gw.upstreams.celigo.control.clear_requests();
+    send(&mut socket, subscribe).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    {
+        let mut data = gw.upstreams.celigo_fake.data();
+        let mut fresh = data.audit_of_integration(&target)[0].clone();
+        fresh["_id"] = json!("6c00000000000000000000a1");
+        fresh["time"] = json!(chronograph::domain::datetime::format_utc_ms(
+            chrono::Utc::now()
+        ));
+        data.audit.insert(0, fresh);
+    }
+    let message = tokio::time::timeout(Duration::from_secs(5), next_json(&mut socket))
+        .await
+        .expect("an entry arrives");
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(
+        message["payload"]["data"]["historyAdded"]["sourceId"],
+        "6c00000000000000000000a1"
+    );
+    let requests = gw.upstreams.celigo.control.requests();
+    assert!(!requests.is_empty());
+    let expected = format!("Bearer {celigo_token}");
+    assert!(requests
+        .iter()
+        .all(|r| r.header("authorization") == Some(expected.as_str())));
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(gw: &Gateway) -> Socket {
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/graphql/ws",
+            gw.addr
+        ))
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects")
+        .0
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            message.to_string(),
+        ))
+        .await
+        .expect("send");
+}
+
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a message in time");
+        match next {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                return serde_json::from_str(&text).unwrap_or(Value::Null)
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("websocket ended: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_forwarded_hexabase_token_is_used_as_is_without_logging_in() {
+    use chronograph::demo::hexabase::{DEMO_APPLICATION_DISPLAY_ID, DEMO_DATASTORE_ID, DEMO_ITEMS};
+    let gw = Gateway::start_options(
+        DemoOptions {
+            celigo_integrations: 3,
+            ..DemoOptions::default()
+        },
+        |config| {
+            let hexabase = config.sources.hexabase.as_mut().expect("hexabase");
+            hexabase.credential_header = Some("X-Hexabase-Token".into());
+            hexabase.token = None;
+            hexabase.email = None;
+            hexabase.password = None;
+        },
+    )
+    .await;
+    let token = gw.upstreams.hexabase_config.api_token.clone();
+    let query = format!(
+        r#"{{ history(subjects: [{{ hexabaseItem: {{ applicationId: "{DEMO_APPLICATION_DISPLAY_ID}", datastoreId: "{DEMO_DATASTORE_ID}", itemId: "{}" }} }}], first: 3) {{ nodes {{ sourceId }} }} }}"#,
+        DEMO_ITEMS[0].0
+    );
+    let (_, response) = query_as(&gw, &query, &[]).await;
+    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
+    assert!(gw.upstreams.hexabase.control.requests().is_empty());
+
+    let (_, response) = query_as(
+        &gw,
+        &query,
+        &[("X-Hexabase-Token", &format!("Bearer {token}"))],
+    )
+    .await;
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(
+        response["data"]["history"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let requests = gw.upstreams.hexabase.control.requests();
+    assert!(
+        requests.iter().all(|r| !r.path.contains("login")),
+        "no login"
+    );
+    let expected = format!("Bearer {token}");
+    assert!(requests
+        .iter()
+        .all(|r| r.header("authorization") == Some(expected.as_str())));
+
+    // A token Hexabase refuses: its 401 as UPSTREAM_UNAUTHORIZED, still no login attempt.
+    let (_, response) = query_as(&gw, &query, &[("X-Hexabase-Token", "expired-jwt-42")]).await;
+    assert_eq!(
+        codes(&response),
+        vec!["UPSTREAM_UNAUTHORIZED"],
+        "{response}"
+    );
+    assert!(gw
+        .upstreams
+        .hexabase
+        .control
+        .requests()
+        .iter()
+        .all(|r| !r.path.contains("login")));
+}
