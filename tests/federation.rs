@@ -259,6 +259,30 @@ async fn composes_with_a_second_subgraph_behind_hive_gateway() {
         owners[3]["name"]
     );
 
+    // `node` (an interface) and the merged `history` (a `@oneOf` input) through the gateway,
+    // each reaching ownership from the Integration behind it.
+    let crossed = &report["fromNodeAndHistory"];
+    assert!(crossed["errors"].is_null(), "{crossed}");
+    let celigo = &expected["nodes"][1];
+    assert_eq!(crossed["data"]["node"]["id"], celigo["id"]);
+    assert_eq!(crossed["data"]["node"]["name"], celigo["name"]);
+    assert_eq!(crossed["data"]["node"]["owner"]["name"], owners[3]["name"]);
+    assert_eq!(
+        crossed["data"]["node"]["slaMinutes"],
+        owners[3]["slaMinutes"]
+    );
+    let entries = crossed["data"]["history"]["nodes"]
+        .as_array()
+        .expect("history");
+    assert_eq!(
+        ids(&crossed["data"]["history"]["nodes"]),
+        ids(&celigo["history"]["nodes"])
+    );
+    for entry in entries {
+        assert_eq!(entry["integration"]["id"], celigo["id"]);
+        assert_eq!(entry["integration"]["owner"]["name"], owners[3]["name"]);
+    }
+
     // What Chronograph was asked: its SDL by run.mjs, and the gateway's entity fetch
     // carrying both referenced ids.
     let received = received.lock().expect("lock").clone();

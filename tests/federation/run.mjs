@@ -13,7 +13,8 @@
 // 3. Composes both with @theguild/federation-composition (composeServices); any composition
 //    error fails the run.
 // 4. Starts Hive Gateway (its CLI, `hive-gateway supergraph`) on a free port with that
-//    supergraph and runs two queries that cross both subgraphs, one starting in each.
+//    supergraph and runs queries that cross both subgraphs: one starting in each, and one
+//    starting in Chronograph's `node` interface and merged `history`.
 // 5. Prints one JSON line on stdout (the last line): the responses plus what the ownership
 //    subgraph was asked. Everything else goes to stderr. Exit status 1 on any failure.
 import { buildSubgraphSchema } from '@apollo/subgraph';
@@ -209,14 +210,34 @@ const FROM_OWNERSHIP = /* GraphQL */ `
   }
 `;
 
+/**
+ * Starts in Chronograph's `node` (an interface) and merged `history` (a `@oneOf` input), and
+ * crosses into ownership from an `Integration` behind each.
+ */
+const FROM_NODE_AND_HISTORY = /* GraphQL */ `
+  query FromNodeAndHistory($id: ID!, $subject: IntegrationRef!) {
+    node(id: $id) {
+      id
+      ... on Integration { name owner { name } slaMinutes }
+    }
+    history(subjects: [{ integration: $subject }], first: 2) {
+      nodes {
+        id
+        kind
+        integration { id name owner { name } }
+      }
+    }
+  }
+`;
+
 async function main() {
   const started = Date.now();
   const timings = {};
   const { _service } = await data(chronographUrl, '{ _service { sdl } }');
   const seeded = await data(
     chronographUrl,
-    `{ all: integrations(first: 3) { nodes { id } }
-       celigo: integrations(source: CELIGO, first: 1) { nodes { id } } }`,
+    `{ all: integrations(first: 3) { nodes { id source sourceId } }
+       celigo: integrations(source: CELIGO, first: 1) { nodes { id source sourceId } } }`,
   );
   const seed = [...seeded.all.nodes, ...seeded.celigo.nodes];
   if (seed.length !== OWNERS.length) {
@@ -246,6 +267,11 @@ async function main() {
     const fromChronograph = await post(gateway.url, FROM_CHRONOGRAPH);
     const askedAfterFirst = [...ownership.asked.entities];
     const fromOwnership = await post(gateway.url, FROM_OWNERSHIP);
+    const celigo = seed[3];
+    const fromNodeAndHistory = await post(gateway.url, FROM_NODE_AND_HISTORY, {
+      id: celigo.id,
+      subject: { source: celigo.source, sourceId: celigo.sourceId },
+    });
     timings.totalMs = Date.now() - started;
     console.log(
       JSON.stringify({
@@ -256,6 +282,7 @@ async function main() {
         ownershipEntitiesAsked: { fromChronograph: askedAfterFirst },
         fromChronograph,
         fromOwnership,
+        fromNodeAndHistory,
         timings,
       }),
     );
