@@ -209,7 +209,13 @@ async fn composes_with_a_second_subgraph_behind_hive_gateway() {
     // Ownership first: escalations carry `{ id }` references; Chronograph completes them.
     let crossed = &report["fromOwnership"];
     assert!(crossed["errors"].is_null(), "{crossed}");
-    let escalations = crossed["data"]["escalations"].as_array().expect("list");
+    assert_eq!(
+        crossed["data"]["escalations"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    let escalations = crossed["data"]["escalations"]["nodes"]
+        .as_array()
+        .expect("list");
     assert_eq!(escalations.len(), 2);
     let referenced = [seed[0], seed[3]];
     let expected = direct(

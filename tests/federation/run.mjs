@@ -8,7 +8,8 @@
 // 2. Starts "ownership", a second subgraph (@apollo/subgraph on graphql-yoga) that extends
 //    Chronograph's `Integration` entity by `@key(fields: "id")` with `owner` and `slaMinutes`,
 //    and has a root field `escalations` returning `Integration` references (`{ id }`) that only
-//    Chronograph can complete. It knows integrations by Chronograph's global ids, which it
+//    Chronograph can complete. `escalations` is a Relay-style connection with its own
+//    `PageInfo`, as most subgraphs have: composing proves Chronograph's `PageInfo` is shareable. It knows integrations by Chronograph's global ids, which it
 //    reads from Chronograph at start (as a real service would have stored them).
 // 3. Composes both with @theguild/federation-composition (composeServices); any composition
 //    error fails the run.
@@ -91,7 +92,7 @@ async function startOwnership(seed) {
   ];
   const asked = { entities: [] };
   const typeDefs = parse(/* GraphQL */ `
-    extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])
+    extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@shareable"])
 
     "Chronograph's integration, extended with who answers for it."
     type Integration @key(fields: "id") {
@@ -112,13 +113,35 @@ async function startOwnership(seed) {
       integration: Integration!
     }
 
+    "Relay page information; the same type as Chronograph's, so shared."
+    type PageInfo @shareable {
+      hasNextPage: Boolean!
+      hasPreviousPage: Boolean!
+      startCursor: String
+      endCursor: String
+    }
+
+    type EscalationConnection {
+      nodes: [Escalation!]!
+      pageInfo: PageInfo!
+    }
+
     type Query {
-      escalations: [Escalation!]!
+      "Open escalations, oldest first."
+      escalations(first: Int = 10): EscalationConnection!
     }
   `);
   const resolvers = {
     Query: {
-      escalations: () => escalations,
+      escalations: (_, { first }) => ({
+        nodes: escalations.slice(0, first),
+        pageInfo: {
+          hasNextPage: escalations.length > first,
+          hasPreviousPage: false,
+          startCursor: null,
+          endCursor: null,
+        },
+      }),
     },
     Escalation: {
       integration: (escalation) => ({ id: escalation.integrationId }),
@@ -193,17 +216,20 @@ const FROM_CHRONOGRAPH = /* GraphQL */ `
 /** Starts in ownership, crosses into Chronograph (`_entities`) for name, source and history. */
 const FROM_OWNERSHIP = /* GraphQL */ `
   query FromOwnership {
-    escalations {
-      id
-      reason
-      integration {
+    escalations(first: 10) {
+      pageInfo { hasNextPage }
+      nodes {
         id
-        source
-        sourceId
-        name
-        owner { name }
-        history(first: 2) {
-          nodes { id kind summary at }
+        reason
+        integration {
+          id
+          source
+          sourceId
+          name
+          owner { name }
+          history(first: 2) {
+            nodes { id kind summary at }
+          }
         }
       }
     }
