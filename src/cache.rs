@@ -21,6 +21,24 @@ pub struct CachedAnswer {
     keep_for: Duration,
 }
 
+impl CachedAnswer {
+    /// An answer first stored `age` ago (by another replica, read back from Redis), kept for
+    /// what is left of `ttl + stale`; `None` when nothing is left.
+    pub fn aged(
+        fetched: Arc<Fetched>,
+        age: Duration,
+        ttl: Duration,
+        stale: Duration,
+    ) -> Option<Self> {
+        let keep_for = (ttl + stale).checked_sub(age).filter(|d| !d.is_zero())?;
+        Some(CachedAnswer {
+            fetched,
+            stored_at: Instant::now().checked_sub(age)?,
+            keep_for,
+        })
+    }
+}
+
 struct KeepFor;
 
 impl Expiry<String, CachedAnswer> for KeepFor {
@@ -77,6 +95,11 @@ impl ResponseCache {
             stored_at: Instant::now(),
             keep_for,
         };
+        self.inner.insert(key, answer).await;
+    }
+
+    /// Store an answer built elsewhere (an aged one from Redis) for what is left of its life.
+    pub async fn insert_answer(&self, key: String, answer: CachedAnswer) {
         self.inner.insert(key, answer).await;
     }
 }

@@ -74,12 +74,19 @@ impl Default for ServerConfig {
     }
 }
 
-/// `[cache]`: the shared upstream cache (DESIGN.md §5).
+/// `[cache]`: the shared upstream cache (DESIGN.md §5) and, with `redis_url`, the state
+/// replicas share (DESIGN.md §9).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     pub max_bytes: u64,
+    /// Redis (or Valkey) as second-level cache and store of rate-limit and breaker hints
+    /// shared by replicas; a secret because it may carry a password.
     pub redis_url: Option<SecretString>,
+    /// Prepended to every Redis key, so several deployments can share one Redis.
+    pub redis_key_prefix: String,
+    /// Longest wait for one Redis operation before the replica carries on without it.
+    pub redis_timeout_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -87,6 +94,46 @@ impl Default for CacheConfig {
         CacheConfig {
             max_bytes: 64 * 1024 * 1024,
             redis_url: None,
+            redis_key_prefix: "chronograph:".into(),
+            redis_timeout_ms: 200,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The per-operation Redis timeout.
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    /// `redis_url` fit for logs and `check-config`: any password replaced by `***`.
+    pub fn redis_display(&self) -> String {
+        let Some(url) = &self.redis_url else {
+            return "not set".into();
+        };
+        match url::Url::parse(url.expose_secret()) {
+            Ok(mut parsed) => {
+                if parsed.password().is_some() {
+                    let _ = parsed.set_password(Some("***"));
+                }
+                parsed.to_string()
+            }
+            Err(_) => "set (unparseable)".into(),
+        }
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        if let Some(url) = &self.redis_url {
+            if redis::Client::open(url.expose_secret()).is_err() {
+                problems.push(
+                    "cache.redis_url: not a Redis URL (redis://[user:password@]host[:port][/db], \
+                     rediss:// for TLS, or unix:///path/to/socket)"
+                        .into(),
+                );
+            }
+        }
+        if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 5_000 {
+            problems.push("cache.redis_timeout_ms: must be between 1 and 5000".into());
         }
     }
 }
@@ -295,6 +342,7 @@ impl Config {
         {
             problems.push("server.api_keys: keys must not be empty".into());
         }
+        self.cache.validate(&mut problems);
         for source in Source::ALL {
             if let Some(cfg) = self.sources.get(source) {
                 validate_source(source, cfg, &mut problems);
@@ -332,6 +380,7 @@ impl Config {
             format!("server.api_keys = {} key(s)", self.server.api_keys.len()),
             format!("server.introspection = {}", self.server.introspection),
             format!("cache.max_bytes = {}", self.cache.max_bytes),
+            format!("cache.redis_url = {}", self.cache.redis_display()),
         ];
         for source in Source::ALL {
             match self.sources.get(source) {
@@ -593,5 +642,30 @@ auth_token = "a"
             "[sources.celigo]\nbase_url='https://x.io'\ncredential_header='Authorization'\n",
         )
         .expect("without api_keys, Authorization may carry the vendor token");
+    }
+
+    #[test]
+    fn redis_url_is_checked_and_its_password_never_shown() {
+        let err = Config::from_toml_str("[cache]\nredis_url='http://:hunter2@cache:6379'\n")
+            .expect_err("not a Redis URL");
+        let text = err.to_string();
+        assert!(text.contains("cache.redis_url: not a Redis URL"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        let err = Config::from_toml_str("[cache]\nredis_timeout_ms=0\n").expect_err("zero");
+        assert!(err.to_string().contains("cache.redis_timeout_ms"), "{err}");
+        let config = Config::from_toml_str(
+            "[cache]\nredis_url='redis://app:hunter2@cache.internal:6379/2'\n",
+        )
+        .expect("valid");
+        let summary = config.summary();
+        assert!(
+            summary.contains("cache.redis_url = redis://app:***@cache.internal:6379/2"),
+            "{summary}"
+        );
+        assert!(!summary.contains("hunter2") && !format!("{config:?}").contains("hunter2"));
+        assert!(Config::from_toml_str("")
+            .expect("empty")
+            .summary()
+            .contains("cache.redis_url = not set"));
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod metrics;
 pub mod schema;
 pub mod server;
+pub mod shared_store;
 pub mod sources;
 pub mod telemetry;
 pub mod timeline;

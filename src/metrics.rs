@@ -67,6 +67,14 @@ pub struct Metrics {
     pub cache_evictions: AtomicU64,
     /// Requests answered by joining an identical in-flight execution.
     pub deduplicated: AtomicU64,
+    /// In-process misses answered fresh from Redis (another replica fetched them).
+    pub cache_l2_hits: AtomicU64,
+    /// In-process misses that Redis could not answer fresh either.
+    pub cache_l2_misses: AtomicU64,
+    /// Redis operations that failed or timed out (the replica carried on without Redis).
+    pub redis_errors: AtomicU64,
+    /// Upstream calls not made because a replica recorded a rate-limit or breaker pause.
+    pub shared_pauses: AtomicU64,
 }
 
 impl Metrics {
@@ -200,6 +208,26 @@ impl Metrics {
                 "chronograph_requests_deduplicated_total",
                 "Queries answered by an identical in-flight execution.",
                 &self.deduplicated,
+            ),
+            (
+                "chronograph_cache_l2_hits_total",
+                "In-process cache misses answered fresh from Redis.",
+                &self.cache_l2_hits,
+            ),
+            (
+                "chronograph_cache_l2_misses_total",
+                "In-process cache misses Redis could not answer fresh.",
+                &self.cache_l2_misses,
+            ),
+            (
+                "chronograph_redis_errors_total",
+                "Redis operations that failed or timed out (served without Redis).",
+                &self.redis_errors,
+            ),
+            (
+                "chronograph_upstream_shared_pauses_total",
+                "Upstream calls not made because a replica recorded a rate-limit or breaker pause.",
+                &self.shared_pauses,
             ),
         ] {
             let _ = writeln!(

@@ -6,16 +6,18 @@
 //! percent-encodes path segments) and never talk to `reqwest` themselves.
 
 use super::resilience::{full_jitter, Breaker, RetryBudget};
-use crate::cache::ResponseCache;
+use crate::cache::{CachedAnswer, ResponseCache};
 use crate::domain::Source;
 use crate::error::{truncate_message, ErrorCode, SharedError, SourceError};
 use crate::metrics::{route_label, Metrics};
+use crate::shared_store::{HintKind, SharedStore};
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use http::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -165,14 +167,16 @@ impl CallerCredentials {
 /// A collision-resistant fingerprint (SHA-256, first 128 bits, hex) of secret material: cache
 /// keys derived from it must not be forgeable by a caller choosing its own credential.
 pub fn secret_fingerprint(parts: &[&str]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     for part in parts {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
+        context.update(&(part.len() as u64).to_le_bytes());
+        context.update(part.as_bytes());
     }
-    let digest = hasher.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let digest = context.finish();
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl RequestScope {
@@ -291,6 +295,8 @@ pub struct Policy {
     pub metrics: Arc<Metrics>,
     inflight: Mutex<HashMap<String, SharedAttempt>>,
     hints: Mutex<RateHints>,
+    /// Redis shared with other replicas (second-level cache, pause hints), if configured.
+    shared: Option<Arc<SharedStore>>,
 }
 
 /// What the upstream last said about its rate limit.
@@ -323,7 +329,15 @@ impl Policy {
             metrics,
             inflight: Mutex::new(HashMap::new()),
             hints: Mutex::new(RateHints::default()),
+            shared: None,
         }
+    }
+
+    /// Share answers and pause hints with other replicas through `shared` (`[cache]
+    /// redis_url`); `None` keeps everything in this process.
+    pub fn with_shared(mut self, shared: Option<Arc<SharedStore>>) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The upstream's last `X-RateLimit-Remaining` / `ratelimit-remaining`.
@@ -767,6 +781,15 @@ async fn fetch(
     if cache.is_some() {
         policy.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
     }
+    let keeps = !(policy.ttl + policy.stale_if_error).is_zero();
+    let shared = policy.shared.as_ref().filter(|_| options.cache && keeps);
+    let cached = match shared {
+        Some(shared) => match second_level(shared, &policy, cache, &key, cached).await {
+            ControlFlow::Break(fresh) => return Ok((fresh, false)),
+            ControlFlow::Continue(cached) => cached,
+        },
+        None => cached,
+    };
     let result = if options.share {
         shared_attempts(inner.clone(), policy.clone(), key.clone(), call, options).await
     } else {
@@ -774,6 +797,10 @@ async fn fetch(
     };
     match result {
         Ok(fetched) => {
+            if let Some(shared) = shared.filter(|_| (200..300).contains(&fetched.status)) {
+                let keep_for = policy.ttl + policy.stale_if_error;
+                shared.store_answer(&key, &fetched, keep_for).await;
+            }
             if let Some(cache) = cache.filter(|_| (200..300).contains(&fetched.status)) {
                 cache
                     .insert(key, fetched.clone(), policy.ttl, policy.stale_if_error)
@@ -850,6 +877,10 @@ async fn attempts(
 ) -> Result<Arc<Fetched>, SharedError> {
     let deadline = call.deadline;
     let source = inner.source;
+    if let Err(err) = shared_pause(source, &policy, &call, deadline).await {
+        inner.stats.record(Err(&err));
+        return Err(Arc::new(err));
+    }
     if !policy.breaker.admit() {
         let err = SourceError::upstream(
             source,
@@ -900,6 +931,7 @@ async fn attempts(
             ErrorCode::UpstreamRateLimited => policy.note_retry_after(err.retry_after_seconds),
             _ => policy.breaker.success(),
         }
+        publish_pause(source, &policy, &call, &err).await;
         let retryable = options.retry
             && attempt_no < policy.retries
             && matches!(
@@ -928,6 +960,127 @@ async fn attempts(
         );
         tokio::time::sleep(wait).await;
         attempt_no += 1;
+    }
+}
+
+/// Look an in-process miss up in Redis. A fresh shared answer fills the in-process cache and
+/// is served (`Break`); otherwise the younger of the in-process and the shared stale entry is
+/// kept as the stale-if-error fallback (`Continue`). Freshness is the shared answer's age (by
+/// Redis's clock, see `shared_store`) against this source's TTL, as for an in-process entry.
+async fn second_level(
+    shared: &SharedStore,
+    policy: &Policy,
+    cache: Option<&ResponseCache>,
+    key: &str,
+    cached: Option<CachedAnswer>,
+) -> ControlFlow<Arc<Fetched>, Option<CachedAnswer>> {
+    let stored = shared.answer(key).await.and_then(|stored| {
+        let fetched = Arc::new(stored.fetched);
+        CachedAnswer::aged(fetched, stored.age, policy.ttl, policy.stale_if_error)
+    });
+    let Some(stored) = stored else {
+        policy
+            .metrics
+            .cache_l2_misses
+            .fetch_add(1, Ordering::Relaxed);
+        return ControlFlow::Continue(cached);
+    };
+    if stored.stored_at.elapsed() < policy.ttl {
+        policy.metrics.cache_l2_hits.fetch_add(1, Ordering::Relaxed);
+        let fresh = stored.fetched.clone();
+        if let Some(cache) = cache {
+            cache.insert_answer(key.to_string(), stored).await;
+        }
+        return ControlFlow::Break(fresh);
+    }
+    policy
+        .metrics
+        .cache_l2_misses
+        .fetch_add(1, Ordering::Relaxed);
+    let younger = match cached {
+        Some(local) if local.stored_at >= stored.stored_at => local,
+        _ => stored,
+    };
+    ControlFlow::Continue(Some(younger))
+}
+
+/// What pause hints are about: one source under one set of credentials.
+fn hint_scope(source: Source, policy: &Policy, call: &Call) -> String {
+    let identity = call
+        .credential
+        .as_ref()
+        .map_or(policy.identity.as_str(), |c| c.identity());
+    format!("{}|{}", source.as_str(), identity)
+}
+
+/// Before calling an upstream, honour a pause any replica (this one included) recorded in
+/// Redis: a rate-limit wait that fits [`MAX_RETRY_WAIT`] and the deadline is waited out, as a
+/// `Retry-After` would be; a longer one is `UPSTREAM_RATE_LIMITED` with `retryAfterSeconds`, and
+/// an open breaker elsewhere is `UPSTREAM_UNAVAILABLE`, both without calling the upstream.
+async fn shared_pause(
+    source: Source,
+    policy: &Policy,
+    call: &Call,
+    deadline: Option<Instant>,
+) -> Result<(), SourceError> {
+    let Some(shared) = &policy.shared else {
+        return Ok(());
+    };
+    let Some(hint) = shared.hint(&hint_scope(source, policy, call)).await else {
+        return Ok(());
+    };
+    let seconds = hint.wait.as_millis().div_ceil(1000) as u64;
+    let err = match hint.kind {
+        HintKind::RateLimited => {
+            policy.note_retry_after(Some(seconds));
+            let fits = remaining(deadline).is_none_or(|left| hint.wait < left);
+            if hint.wait <= MAX_RETRY_WAIT && fits {
+                tokio::time::sleep(hint.wait).await;
+                return Ok(());
+            }
+            SourceError::upstream(
+                source,
+                ErrorCode::UpstreamRateLimited,
+                format!(
+                    "{} rate limit reached; calls are paused until its wait is over",
+                    source.as_str()
+                ),
+            )
+        }
+        HintKind::BreakerOpen => SourceError::upstream(
+            source,
+            ErrorCode::UpstreamUnavailable,
+            format!(
+                "{} is failing repeatedly; calls are paused (circuit open, shared between replicas)",
+                source.as_str()
+            ),
+        ),
+    };
+    policy.metrics.shared_pauses.fetch_add(1, Ordering::Relaxed);
+    Err(err.with_retry_after(Some(seconds.max(1))))
+}
+
+/// After a failed attempt, share what it taught: a 429's wait, or that the breaker is now open
+/// (for the rest of its cooldown).
+async fn publish_pause(source: Source, policy: &Policy, call: &Call, err: &SourceError) {
+    let Some(shared) = &policy.shared else {
+        return;
+    };
+    let pause = match err.code {
+        ErrorCode::UpstreamRateLimited => {
+            err.retry_after_seconds.map(|s| (HintKind::RateLimited, s))
+        }
+        ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => policy
+            .breaker
+            .retry_after()
+            .map(|s| (HintKind::BreakerOpen, s)),
+        _ => None,
+    };
+    if let Some((kind, seconds)) = pause {
+        let scope = hint_scope(source, policy, call);
+        shared
+            .publish_hint(&scope, kind, Duration::from_secs(seconds))
+            .await;
     }
 }
 

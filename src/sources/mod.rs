@@ -253,6 +253,7 @@ impl Sources {
     pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Result<Sources, SourceError> {
         let client = http::build_client()?;
         let cache = ResponseCache::new(config.cache.max_bytes, metrics.clone());
+        let shared = crate::shared_store::SharedStore::from_config(&config.cache, metrics.clone())?;
         let mut configured = HashMap::new();
         let mut poll_intervals = HashMap::new();
         let mut forwarding = Vec::new();
@@ -268,7 +269,8 @@ impl Sources {
                 Source::Truto => truto::Truto::source_set(client.clone(), cfg)?,
             };
             if let Some(upstream) = &set.upstream {
-                upstream.install(Arc::new(policy_for(cfg, cache.clone(), metrics.clone())));
+                let policy = policy_for(cfg, cache.clone(), metrics.clone());
+                upstream.install(Arc::new(policy.with_shared(shared.clone())));
                 if let Some(header) = &cfg.credential_header {
                     if !has_own_credentials(source, cfg) {
                         upstream.require_caller_credential(header);

@@ -250,3 +250,14 @@ pub fn example(name: &str) -> String {
     let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} exists"))
 }
+
+impl Gateway {
+    /// A second gateway (a replica) in front of this gateway's fakes, with its own config
+    /// tweaks, for state that replicas share. Its own `upstreams` are idle fakes: count the
+    /// calls on `self`.
+    pub async fn replica(&self, tweak: impl FnOnce(&mut Config)) -> Gateway {
+        let mut config = self.upstreams.config("127.0.0.1:0");
+        tweak(&mut config);
+        Gateway::start_options(DemoOptions::default(), move |c| *c = config).await
+    }
+}
