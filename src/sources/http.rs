@@ -110,6 +110,15 @@ impl RequestScope {
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.lock().map(|l| l.clone()).unwrap_or_default()
     }
+
+    /// Forget every read made so far in this request, so a read after a write (a mutation's
+    /// answer, the next mutation of the same operation) goes upstream instead of reusing an
+    /// answer from before the write.
+    pub fn forget_reads(&self) {
+        if let Ok(mut inflight) = self.inflight.lock() {
+            inflight.clear();
+        }
+    }
 }
 
 /// Counts upstream calls per source, for `/metrics`, `Query.sources` and benchmarks.
@@ -191,6 +200,9 @@ pub struct Policy {
     pub metrics: Arc<Metrics>,
     inflight: Mutex<HashMap<String, SharedAttempt>>,
     hints: Mutex<RateHints>,
+    /// Counts writes: a read that started before a write neither fills the cache nor is shared
+    /// with reads that start after it.
+    writes: AtomicU64,
 }
 
 /// What the upstream last said about its rate limit.
@@ -223,6 +235,7 @@ impl Policy {
             metrics,
             inflight: Mutex::new(HashMap::new()),
             hints: Mutex::new(RateHints::default()),
+            writes: AtomicU64::new(0),
         }
     }
 
@@ -538,6 +551,76 @@ impl Upstream {
             format!("{} {what}", self.inner.source.as_str()),
         )
     }
+
+    /// Send one write (`POST`, `PUT`, `PATCH`, `DELETE`) with an optional JSON body and the
+    /// source's credentials. A write changes upstream state, so it is never retried (not on a
+    /// 429, a 5xx or a timeout either: the first attempt may have been applied), never cached
+    /// and never shared; an open breaker refuses it with `UPSTREAM_UNAVAILABLE`. A non-2xx
+    /// answer maps onto DESIGN.md §6 as a read's does, and a 400/422 also names the field the
+    /// vendor rejected. Afterwards this request forgets what it read before, and reads that
+    /// started before the write no longer fill the cache; the adapter drops the cached answers
+    /// the write changed with [`Upstream::invalidate`].
+    pub async fn send_write(
+        &self,
+        scope: &RequestScope,
+        method: http::Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        let inner = &self.inner;
+        let policy = inner.policy.get();
+        let permit = match policy {
+            Some(policy) => Some(admit(inner.source, policy, scope.deadline).await?),
+            None => None,
+        };
+        let result = attempt_request(inner, method, &url, body, scope.deadline, policy).await;
+        drop(permit);
+        scope.forget_reads();
+        if let Some(policy) = policy {
+            policy.writes.fetch_add(1, Ordering::AcqRel);
+        }
+        let outcome = result.and_then(|fetched| match status_failure(inner.source, &fetched) {
+            None => Ok(fetched),
+            Some(err) => Err(with_rejected_field(err, &fetched.body)),
+        });
+        inner.stats.record(outcome.as_ref().map(|_| ()));
+        if let Some(policy) = policy {
+            match &outcome {
+                Ok(fetched) => {
+                    policy.note_headers(&fetched.headers);
+                    policy.breaker.success();
+                }
+                Err(err) => match err.code {
+                    ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => {
+                        policy.breaker.failure()
+                    }
+                    ErrorCode::UpstreamRateLimited => {
+                        policy.note_retry_after(err.retry_after_seconds)
+                    }
+                    _ => policy.breaker.success(),
+                },
+            }
+        }
+        outcome.map(Arc::new).map_err(Arc::new)
+    }
+
+    /// Drop the cached answers of `url` and of its `Link`-paged continuations (`url?…`), and
+    /// with `subtree` of everything under it (`url/…`), for this source's credentials: what a
+    /// write changed must be read again.
+    pub fn invalidate(&self, url: &Url, subtree: bool) {
+        let Some(policy) = self.inner.policy.get() else {
+            return;
+        };
+        let Some(cache) = &policy.cache else {
+            return;
+        };
+        let exact = cache_key(&self.inner, policy, url);
+        let paged = format!("{exact}?");
+        let below = format!("{exact}/");
+        cache.invalidate_where(move |key| {
+            key == exact || key.starts_with(&paged) || (subtree && key.starts_with(&below))
+        });
+    }
 }
 
 impl Fetched {
@@ -610,7 +693,8 @@ async fn fetch(
         inner.stats.record(result.as_ref().map(|_| ()));
         return result.map(|f| (Arc::new(f), false)).map_err(Arc::new);
     };
-    let key = format!("{}|{}|{}", inner.source.as_str(), policy.identity, url);
+    let key = cache_key(&inner, &policy, &url);
+    let epoch = policy.writes.load(Ordering::Acquire);
     let cache = policy.cache.as_ref().filter(|_| options.cache);
     let cached = match cache {
         Some(cache) => cache.get(&key).await,
@@ -630,7 +714,7 @@ async fn fetch(
         shared_attempts(
             inner.clone(),
             policy.clone(),
-            key.clone(),
+            format!("{key}#{epoch}"),
             url,
             options,
             deadline,
@@ -641,7 +725,9 @@ async fn fetch(
     };
     match result {
         Ok(fetched) => {
-            if let Some(cache) = cache.filter(|_| (200..300).contains(&fetched.status)) {
+            let unchanged = policy.writes.load(Ordering::Acquire) == epoch;
+            if let Some(cache) = cache.filter(|_| unchanged && (200..300).contains(&fetched.status))
+            {
                 cache
                     .insert(key, fetched.clone(), policy.ttl, policy.stale_if_error)
                     .await;
@@ -718,27 +804,7 @@ async fn attempts(
     deadline: Option<Instant>,
 ) -> Result<Arc<Fetched>, SharedError> {
     let source = inner.source;
-    if !policy.breaker.admit() {
-        let err = SourceError::upstream(
-            source,
-            ErrorCode::UpstreamUnavailable,
-            format!(
-                "{} is failing repeatedly; calls are paused (circuit open)",
-                source.as_str()
-            ),
-        )
-        .with_retry_after(policy.breaker.retry_after());
-        return Err(Arc::new(err));
-    }
-    let permit = match remaining(deadline) {
-        Some(left) => tokio::time::timeout(left, policy.limiter.acquire())
-            .await
-            .ok(),
-        None => Some(policy.limiter.acquire().await),
-    };
-    let Some(Ok(_permit)) = permit else {
-        return Err(Arc::new(timeout_error(source)));
-    };
+    let _permit = admit(source, &policy, deadline).await?;
     let mut attempt_no = 0u32;
     loop {
         let result = attempt(&inner, &url, deadline, Some(&policy)).await;
@@ -799,6 +865,41 @@ async fn attempts(
     }
 }
 
+/// Pass the breaker and take a slot of the source's concurrency limit before the deadline.
+async fn admit(
+    source: Source,
+    policy: &Policy,
+    deadline: Option<Instant>,
+) -> Result<tokio::sync::SemaphorePermit<'_>, SharedError> {
+    if !policy.breaker.admit() {
+        let err = SourceError::upstream(
+            source,
+            ErrorCode::UpstreamUnavailable,
+            format!(
+                "{} is failing repeatedly; calls are paused (circuit open)",
+                source.as_str()
+            ),
+        )
+        .with_retry_after(policy.breaker.retry_after());
+        return Err(Arc::new(err));
+    }
+    let permit = match remaining(deadline) {
+        Some(left) => tokio::time::timeout(left, policy.limiter.acquire())
+            .await
+            .ok(),
+        None => Some(policy.limiter.acquire().await),
+    };
+    match permit {
+        Some(Ok(permit)) => Ok(permit),
+        _ => Err(Arc::new(timeout_error(source))),
+    }
+}
+
+/// The cache key of a GET: the credentials' identity keeps tenants apart.
+fn cache_key(inner: &Inner, policy: &Policy, url: &Url) -> String {
+    format!("{}|{}|{}", inner.source.as_str(), policy.identity, url)
+}
+
 fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
@@ -821,12 +922,29 @@ async fn attempt(
     deadline: Option<Instant>,
     policy: Option<&Arc<Policy>>,
 ) -> Result<Fetched, SourceError> {
+    attempt_request(inner, http::Method::GET, url, None, deadline, policy).await
+}
+
+/// One HTTP attempt of any method, counted in the stats and metrics.
+async fn attempt_request(
+    inner: &Inner,
+    method: http::Method,
+    url: &Url,
+    body: Option<&serde_json::Value>,
+    deadline: Option<Instant>,
+    policy: Option<&Arc<Policy>>,
+) -> Result<Fetched, SourceError> {
     let timeout = match remaining(deadline) {
         Some(left) if left.is_zero() => return Err(timeout_error(inner.source)),
         Some(left) => inner.timeout.min(left),
         None => inner.timeout,
     };
-    let request = build_request(inner, url.clone(), timeout);
+    let mut request = build_request(inner, method, url.clone(), timeout);
+    if let Some(body) = body {
+        request = request
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+    }
     inner.stats.calls.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let span = tracing::debug_span!("upstream", source = inner.source.as_str(), route = %route_label(url.path()));
@@ -854,10 +972,15 @@ async fn attempt(
     result
 }
 
-fn build_request(inner: &Inner, url: Url, timeout: Duration) -> reqwest::RequestBuilder {
+fn build_request(
+    inner: &Inner,
+    method: http::Method,
+    url: Url,
+    timeout: Duration,
+) -> reqwest::RequestBuilder {
     let builder = inner
         .client
-        .get(url)
+        .request(method, url)
         .timeout(timeout)
         .header(http::header::ACCEPT, "application/json");
     match &inner.auth {
@@ -998,6 +1121,34 @@ fn vendor_message(body: &[u8]) -> Option<String> {
     let text = candidates.into_iter().flatten().find_map(|v| v.as_str())?;
     let clean: String = text.chars().filter(|c| !c.is_control()).collect();
     (!clean.trim().is_empty()).then(|| truncate_message(clean.trim(), 200))
+}
+
+/// Add the field a vendor named in a 400/422 envelope (`errors[0].field`) to the message, so
+/// a client knows which input to fix.
+fn with_rejected_field(err: SourceError, body: &[u8]) -> SourceError {
+    if err.code != ErrorCode::BadUserInput {
+        return err;
+    }
+    let field = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/errors/0/field")
+                .and_then(|f| f.as_str())
+                .map(str::to_string)
+        })
+        .map(|f| f.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|f| !f.trim().is_empty());
+    match field {
+        Some(field) => SourceError {
+            message: format!(
+                "{} (field `{}`)",
+                err.message,
+                truncate_message(field.trim(), 60)
+            ),
+            ..err
+        },
+        None => err,
+    }
 }
 
 /// Seconds to wait, from `Retry-After` (seconds), `X-RateLimit-Reset` (epoch ms, Rocket.Chat)
