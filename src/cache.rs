@@ -70,6 +70,7 @@ impl ResponseCache {
                 u32::try_from(key.len() + value.fetched.body.len() + 256).unwrap_or(u32::MAX)
             })
             .expire_after(KeepFor)
+            .support_invalidation_closures()
             .eviction_listener(move |_key, _value, cause| {
                 if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
                     metrics.cache_evictions.fetch_add(1, Ordering::Relaxed);
@@ -101,5 +102,13 @@ impl ResponseCache {
     /// Store an answer built elsewhere (an aged one from Redis) for what is left of its life.
     pub async fn insert_answer(&self, key: String, answer: CachedAnswer) {
         self.inner.insert(key, answer).await;
+    }
+
+    /// Drop every entry whose key `matches` (a write invalidates the answers it changed). Takes
+    /// effect at once for lookups; moka frees the memory in the background.
+    pub fn invalidate_where(&self, matches: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        if let Err(err) = self.inner.invalidate_entries_if(move |key, _| matches(key)) {
+            tracing::warn!(error = %err, "cache invalidation was refused");
+        }
     }
 }

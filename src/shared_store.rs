@@ -53,7 +53,7 @@ const KEPT_HEADERS: [&str; 2] = ["content-type", "link"];
 
 /// Format tag of a stored answer; a value with another tag (an older or newer Chronograph)
 /// reads as a miss.
-const ANSWER_TAG: &[u8; 4] = b"CGA1";
+const ANSWER_TAG: &[u8; 4] = b"CGA2";
 
 /// Why calls to an upstream are paused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,40 +128,73 @@ impl SharedStore {
         })))
     }
 
-    /// The shared answer under a moka cache key, if one is stored and readable.
-    pub async fn answer(&self, cache_key: &str) -> Option<SharedAnswer> {
+    /// The shared answer under a moka cache key, if one is stored, readable and written in the
+    /// current generation of `scope` (a source and its credentials); and that generation, to
+    /// write a fresh answer under. `None` when Redis could not be read.
+    pub async fn answer(
+        &self,
+        cache_key: &str,
+        scope: &str,
+    ) -> Option<(Option<SharedAnswer>, u64)> {
         let key = self.key("answer", cache_key);
         let read = redis::pipe()
             .atomic()
+            .cmd("GET")
+            .arg(self.key("generation", scope))
             .cmd("GET")
             .arg(&key)
             .cmd("PTTL")
             .arg(&key)
             .clone();
-        let (value, left_ms): (Option<Vec<u8>>, i64) = self
+        let (generation, value, left_ms): (Option<u64>, Option<Vec<u8>>, i64) = self
             .run(|mut c| async move { read.query_async(&mut c).await })
             .await?;
-        let (fetched, keep_for_ms) = decode_answer(&value?)?;
-        let left_ms = u64::try_from(left_ms).ok()?;
-        let age = Duration::from_millis(keep_for_ms.saturating_sub(left_ms));
-        Some(SharedAnswer { fetched, age })
+        let generation = generation.unwrap_or(0);
+        let answer = value
+            .as_deref()
+            .and_then(decode_answer)
+            .filter(|(_, _, written_in)| *written_in == generation)
+            .and_then(|(fetched, keep_for_ms, _)| {
+                let left_ms = u64::try_from(left_ms).ok()?;
+                let age = Duration::from_millis(keep_for_ms.saturating_sub(left_ms));
+                Some(SharedAnswer { fetched, age })
+            });
+        Some((answer, generation))
     }
 
-    /// Share a fresh upstream answer for `keep_for` (fresh TTL + stale-if-error window).
-    /// Oversized answers and empty lifetimes are not shared.
-    pub async fn store_answer(&self, cache_key: &str, fetched: &Fetched, keep_for: Duration) {
+    /// Share a fresh upstream answer for `keep_for` (fresh TTL + stale-if-error window), as of
+    /// `generation` (read by [`SharedStore::answer`] before the upstream call: an answer that
+    /// raced a write is then never served). Oversized answers and empty lifetimes are not shared.
+    pub async fn store_answer(
+        &self,
+        cache_key: &str,
+        generation: u64,
+        fetched: &Fetched,
+        keep_for: Duration,
+    ) {
         let millis = keep_for.as_millis() as u64;
         if millis == 0 || fetched.body.len() > MAX_SHARED_BODY_BYTES {
             return;
         }
         let set = redis::cmd("SET")
             .arg(self.key("answer", cache_key))
-            .arg(encode_answer(fetched, millis))
+            .arg(encode_answer(fetched, millis, generation))
             .arg("PX")
             .arg(millis)
             .clone();
         let _: Option<()> = self
             .run(|mut c| async move { set.query_async(&mut c).await })
+            .await;
+    }
+
+    /// A write changed upstream state for `scope`: every shared answer of it becomes a miss on
+    /// every replica at once (their in-process caches keep theirs until `cache_ttl_s` ends).
+    pub async fn invalidate(&self, scope: &str) {
+        let bump = redis::cmd("INCR")
+            .arg(self.key("generation", scope))
+            .clone();
+        let _: Option<u64> = self
+            .run(|mut c| async move { bump.query_async(&mut c).await })
             .await;
     }
 
@@ -284,10 +317,10 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// `CGA1`, the lifetime in ms the value was written with (u64), status (u16), header count
+/// `CGA2`, the lifetime in ms the value was written with (u64), the generation (u64), status (u16), header count
 /// (u16), per header name length (u16) + name + value length (u32) + value, then the body.
 /// Big-endian throughout.
-pub fn encode_answer(fetched: &Fetched, keep_for_ms: u64) -> Vec<u8> {
+pub fn encode_answer(fetched: &Fetched, keep_for_ms: u64, generation: u64) -> Vec<u8> {
     let headers: Vec<(&HeaderName, &HeaderValue)> = fetched
         .headers
         .iter()
@@ -296,6 +329,7 @@ pub fn encode_answer(fetched: &Fetched, keep_for_ms: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(fetched.body.len() + 64);
     out.extend_from_slice(ANSWER_TAG);
     out.extend_from_slice(&keep_for_ms.to_be_bytes());
+    out.extend_from_slice(&generation.to_be_bytes());
     out.extend_from_slice(&fetched.status.to_be_bytes());
     out.extend_from_slice(&(headers.len() as u16).to_be_bytes());
     for (name, value) in headers {
@@ -308,14 +342,15 @@ pub fn encode_answer(fetched: &Fetched, keep_for_ms: u64) -> Vec<u8> {
     out
 }
 
-/// The answer and the lifetime it was written with, or `None` for anything not written by
-/// [`encode_answer`] (another format version, a cut value, invalid header bytes).
-pub fn decode_answer(bytes: &[u8]) -> Option<(Fetched, u64)> {
+/// The answer, the lifetime and the generation it was written with, or `None` for anything not
+/// written by [`encode_answer`] (another format version, a cut value, invalid header bytes).
+pub fn decode_answer(bytes: &[u8]) -> Option<(Fetched, u64, u64)> {
     let mut reader = Reader(bytes);
     if reader.take(ANSWER_TAG.len())? != ANSWER_TAG {
         return None;
     }
     let keep_for_ms = u64::from_be_bytes(reader.take(8)?.try_into().ok()?);
+    let generation = u64::from_be_bytes(reader.take(8)?.try_into().ok()?);
     let status = u16::from_be_bytes(reader.take(2)?.try_into().ok()?);
     let count = u16::from_be_bytes(reader.take(2)?.try_into().ok()?);
     let mut headers = HeaderMap::new();
@@ -331,7 +366,7 @@ pub fn decode_answer(bytes: &[u8]) -> Option<(Fetched, u64)> {
         headers,
         body: Bytes::copy_from_slice(reader.0),
     };
-    Some((fetched, keep_for_ms))
+    Some((fetched, keep_for_ms, generation))
 }
 
 /// A cursor over a stored value that fails instead of reading past its end.
@@ -374,9 +409,10 @@ mod tests {
 
     #[test]
     fn answers_round_trip_with_the_headers_adapters_read() {
-        let encoded = encode_answer(&answer(), 90_000);
-        let (decoded, keep_for_ms) = decode_answer(&encoded).expect("decodes");
+        let encoded = encode_answer(&answer(), 90_000, 7);
+        let (decoded, keep_for_ms, generation) = decode_answer(&encoded).expect("decodes");
         assert_eq!(keep_for_ms, 90_000);
+        assert_eq!(generation, 7);
         assert_eq!(decoded.status, 200);
         assert_eq!(decoded.body, answer().body);
         assert_eq!(
@@ -400,23 +436,23 @@ mod tests {
             headers: HeaderMap::new(),
             body: Bytes::new(),
         };
-        let (decoded, _) = decode_answer(&encode_answer(&fetched, 0)).expect("decodes");
+        let (decoded, _, _) = decode_answer(&encode_answer(&fetched, 0, 0)).expect("decodes");
         assert_eq!(decoded.status, 204);
         assert!(decoded.body.is_empty() && decoded.headers.is_empty());
     }
 
     #[test]
     fn foreign_or_damaged_values_read_as_misses() {
-        let encoded = encode_answer(&answer(), 5);
+        let encoded = encode_answer(&answer(), 5, 0);
         assert!(decode_answer(b"").is_none());
-        assert!(decode_answer(b"CGA2rest").is_none(), "other format version");
-        let header_end = 4 + 8 + 2 + 2 + 2 + "content-type".len() + 4 + 3;
+        assert!(decode_answer(b"CGA1rest").is_none(), "other format version");
+        let header_end = 4 + 8 + 8 + 2 + 2 + 2 + "content-type".len() + 4 + 3;
         assert!(
             decode_answer(&encoded[..header_end]).is_none(),
             "cut inside the headers"
         );
         let mut bad_name = encoded.clone();
-        bad_name[4 + 8 + 2 + 2 + 2] = b' ';
+        bad_name[4 + 8 + 8 + 2 + 2 + 2] = b' ';
         assert!(decode_answer(&bad_name).is_none(), "invalid header name");
     }
 

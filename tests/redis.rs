@@ -456,3 +456,46 @@ async fn a_redis_that_comes_back_is_used_again() {
         3
     );
 }
+
+#[tokio::test]
+async fn a_write_on_one_replica_drops_the_shared_answers_it_changed() {
+    use chronograph::domain::ids::{GlobalId, NodeType};
+    use chronograph::domain::Source;
+    let redis = RedisServer::start();
+    let (a, b) = replicas(settings(Some(redis.url()), 300, 0)).await;
+    let list = "{ integrations(source: CELIGO, first: 20) { nodes { sourceId raw } } }";
+    let tag_of = |response: &Value, id: &str| {
+        response["data"]["integrations"]["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["sourceId"] == id))
+            .map(|n| n["raw"]["tag"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let target = a.upstreams.celigo_fake.data().integrations[0]["_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let before = a.query(list, json!({})).await;
+    assert!(before["errors"].is_null(), "{before}");
+    assert_ne!(tag_of(&before, &target), json!("after-the-write"));
+
+    let gid = GlobalId::new(NodeType::Integration, Source::Celigo, vec![target.clone()]).encode();
+    let write = a
+        .query(
+            "mutation($id: ID!) { updateIntegration(integrationId: $id, input: { tag: \"after-the-write\" }) { sourceId } }",
+            json!({ "id": gid }),
+        )
+        .await;
+    assert!(write["errors"].is_null(), "{write}");
+
+    // B never read the list itself: without the write's invalidation it would be served the
+    // list A stored in Redis before the write.
+    a.reset_calls();
+    let after = b.query(list, json!({})).await;
+    assert_eq!(tag_of(&after, &target), json!("after-the-write"), "{after}");
+    assert_eq!(
+        a.celigo_calls("/v1/integrations"),
+        3,
+        "B read the list from Celigo again"
+    );
+}

@@ -454,3 +454,45 @@ async fn a_forwarded_hexabase_token_is_used_as_is_without_logging_in() {
         .iter()
         .all(|r| !r.path.contains("login")));
 }
+
+#[tokio::test]
+async fn writes_go_out_with_the_callers_credential() {
+    use chronograph::domain::ids::{GlobalId, NodeType};
+    use chronograph::domain::Source;
+    let gw = Gateway::start_options(
+        DemoOptions {
+            celigo_integrations: 3,
+            ..DemoOptions::default()
+        },
+        |config| {
+            let celigo = config.sources.celigo.as_mut().expect("celigo");
+            celigo.credential_header = Some("X-Celigo-Token".into());
+            celigo.token = None;
+        },
+    )
+    .await;
+    let token = gw.upstreams.celigo_token.clone();
+    let target = gw.upstreams.celigo_fake.data().integrations[0]["_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let gid = GlobalId::new(NodeType::Integration, Source::Celigo, vec![target]).encode();
+    let mutation = format!(
+        r#"mutation {{ updateIntegration(integrationId: "{gid}", input: {{ tag: "t2" }}) {{ sourceId }} }}"#
+    );
+    let (_, refused) = query_as(&gw, &mutation, &[]).await;
+    assert_eq!(codes(&refused), vec!["UNAUTHENTICATED"], "{refused}");
+    assert!(
+        gw.upstreams.celigo.control.requests().is_empty(),
+        "nothing written"
+    );
+
+    let (_, response) = query_as(&gw, &mutation, &[("X-Celigo-Token", &token)]).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let expected = format!("Bearer {token}");
+    let requests = gw.upstreams.celigo.control.requests();
+    assert!(requests.iter().any(|r| r.method == "PATCH"));
+    assert!(requests
+        .iter()
+        .all(|r| r.header("authorization") == Some(expected.as_str())));
+}

@@ -3,6 +3,8 @@
 //! `exclude` projection, audit `from` / `to`, an optional leaky-bucket limiter and 204 for empty
 //! lists. Data is generated deterministically from a seed.
 
+mod writes;
+
 use super::fake::{iso_ms, json_response, Rng};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -58,6 +60,14 @@ pub struct CeligoData {
     pub ashares: Vec<Value>,
     /// Every audit entry of the account, newest first.
     pub audit: Vec<Value>,
+    /// Revisions (snapshots) created through the API, oldest first.
+    pub revisions: Vec<Value>,
+    /// The user the API token belongs to: the actor of changes made through the API.
+    pub api_user: Value,
+    /// Integrations snapshotted at least once, and those changed since their last snapshot
+    /// (`revisions/create?ignoreIfNoChanges=true` answers 204 for the others).
+    snapshotted: HashSet<String>,
+    changed_since_snapshot: HashSet<String>,
 }
 
 const INTEGRATION_NAMES: [&str; 48] = [
@@ -198,6 +208,7 @@ impl CeligoData {
                 "lastModified": iso_ms(created + Duration::days(rng.between(1, 300) as i64)),
             }));
         }
+        data.api_user = users[0].clone();
         for user in &users {
             data.ashares.push(
                 json!({ "_id": rng.hex24(), "accessLevel": "manage", "sharedWithUser": user }),
@@ -475,6 +486,8 @@ pub struct CeligoFake {
     config: CeligoFakeConfig,
     data: RwLock<CeligoData>,
     bucket: Mutex<(f64, Instant)>,
+    /// Mints the ids of objects created through the API.
+    rng: Mutex<Rng>,
 }
 
 impl CeligoFake {
@@ -485,6 +498,7 @@ impl CeligoFake {
             config,
             data: RwLock::new(data),
             bucket: Mutex::new((burst, Instant::now())),
+            rng: Mutex::new(Rng::new(0x5EED_C0DE)),
         })
     }
 
@@ -529,6 +543,7 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     let expected = format!("Bearer {}", fake.config.token);
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
@@ -540,9 +555,6 @@ async fn handle(
             &[("Retry-After".into(), wait.to_string())],
             ERROR_429.into(),
         );
-    }
-    if method != Method::GET {
-        return error(StatusCode::NOT_FOUND, ERROR_404);
     }
     let params: Vec<(String, String)> = uri
         .query()
@@ -567,6 +579,9 @@ async fn handle(
         })
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if method != Method::GET {
+        return writes::handle(&fake, &method, &segments, &params, &headers, &body);
+    }
     let data = fake.data.read().unwrap_or_else(PoisonError::into_inner);
     let host = headers
         .get("host")

@@ -2,21 +2,22 @@
 
 pub mod connection;
 pub mod context;
+pub mod mutation;
 pub mod node;
 pub mod query;
 pub mod scalars;
 pub mod types;
 
 use crate::config::ServerConfig;
-use async_graphql::{EmptyMutation, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 use context::AppState;
 use std::sync::Arc;
 
 /// The Chronograph schema type.
-pub type ChronoSchema = Schema<query::Query, EmptyMutation, query::Subscription>;
+pub type ChronoSchema = Schema<query::Query, mutation::Mutation, query::Subscription>;
 
-fn builder() -> SchemaBuilder<query::Query, EmptyMutation, query::Subscription> {
-    Schema::build(query::Query, EmptyMutation, query::Subscription)
+fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, query::Subscription> {
+    Schema::build(query::Query, mutation::Mutation, query::Subscription)
         .register_output_type::<node::Node>()
         .enable_federation()
 }

@@ -214,6 +214,15 @@ impl RequestScope {
     pub fn credential(&self, source: Source) -> Option<&Arc<CallerCredential>> {
         self.credentials.get(source)
     }
+
+    /// Forget every read made so far in this request, so a read after a write (a mutation's
+    /// answer, the next mutation of the same operation) goes upstream instead of reusing an
+    /// answer from before the write.
+    pub fn forget_reads(&self) {
+        if let Ok(mut inflight) = self.inflight.lock() {
+            inflight.clear();
+        }
+    }
 }
 
 /// Counts upstream calls per source, for `/metrics`, `Query.sources` and benchmarks.
@@ -297,6 +306,9 @@ pub struct Policy {
     hints: Mutex<RateHints>,
     /// Redis shared with other replicas (second-level cache, pause hints), if configured.
     shared: Option<Arc<SharedStore>>,
+    /// Counts writes: a read that started before a write neither fills the cache nor is shared
+    /// with reads that start after it.
+    writes: AtomicU64,
 }
 
 /// What the upstream last said about its rate limit.
@@ -330,6 +342,7 @@ impl Policy {
             inflight: Mutex::new(HashMap::new()),
             hints: Mutex::new(RateHints::default()),
             shared: None,
+            writes: AtomicU64::new(0),
         }
     }
 
@@ -683,6 +696,101 @@ impl Upstream {
             format!("{} {what}", self.inner.source.as_str()),
         )
     }
+
+    /// Send one write (`POST`, `PUT`, `PATCH`, `DELETE`) with an optional JSON body and the
+    /// source's credentials. A write changes upstream state, so it is never retried (not on a
+    /// 429, a 5xx or a timeout either: the first attempt may have been applied), never cached
+    /// and never shared; an open breaker refuses it with `UPSTREAM_UNAVAILABLE`. A non-2xx
+    /// answer maps onto DESIGN.md §6 as a read's does, and a 400/422 also names the field the
+    /// vendor rejected. Afterwards this request forgets what it read before, and reads that
+    /// started before the write no longer fill the cache; the adapter drops the cached answers
+    /// the write changed with [`Upstream::invalidate`].
+    pub async fn send_write(
+        &self,
+        scope: &RequestScope,
+        method: http::Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        let inner = &self.inner;
+        let credential = self.caller_credential(scope).map_err(Arc::new)?;
+        let policy = inner.policy.get();
+        let permit = match policy {
+            Some(policy) => Some(admit(inner.source, policy, scope.deadline).await?),
+            None => None,
+        };
+        let result = attempt_request(
+            inner,
+            method,
+            &url,
+            body,
+            scope.deadline,
+            credential.as_deref(),
+            policy,
+        )
+        .await;
+        drop(permit);
+        scope.forget_reads();
+        if let Some(policy) = policy {
+            policy.writes.fetch_add(1, Ordering::AcqRel);
+        }
+        let outcome = result.and_then(|fetched| match status_failure(inner.source, &fetched) {
+            None => Ok(fetched),
+            Some(err) => Err(with_rejected_field(err, &fetched.body)),
+        });
+        inner.stats.record(outcome.as_ref().map(|_| ()));
+        if let Some(policy) = policy {
+            match &outcome {
+                Ok(fetched) => {
+                    policy.note_headers(&fetched.headers);
+                    policy.breaker.success();
+                }
+                Err(err) => match err.code {
+                    ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => {
+                        policy.breaker.failure()
+                    }
+                    ErrorCode::UpstreamRateLimited => {
+                        policy.note_retry_after(err.retry_after_seconds)
+                    }
+                    _ => policy.breaker.success(),
+                },
+            }
+        }
+        outcome.map(Arc::new).map_err(Arc::new)
+    }
+
+    /// Drop the cached answers of `url` and of its `Link`-paged continuations (`url?…`), and
+    /// with `subtree` of everything under it (`url/…`), for the credentials `scope` reads with:
+    /// what a write changed must be read again. Shared (Redis) answers of these credentials
+    /// are all dropped at once, on every replica.
+    pub async fn invalidate(&self, scope: &RequestScope, url: &Url, subtree: bool) {
+        let Some(policy) = self.inner.policy.get() else {
+            return;
+        };
+        if let Some(shared) = &policy.shared {
+            let call = Call {
+                url: url.clone(),
+                deadline: None,
+                credential: scope.credential(self.inner.source).cloned(),
+            };
+            shared
+                .invalidate(&hint_scope(self.inner.source, policy, &call))
+                .await;
+        }
+        let Some(cache) = &policy.cache else {
+            return;
+        };
+        let credential = scope.credential(self.inner.source);
+        let exact = format!(
+            "{}{url}",
+            cache_key(&self.inner, policy, credential.map(Arc::as_ref))
+        );
+        let paged = format!("{exact}?");
+        let below = format!("{exact}/");
+        cache.invalidate_where(move |key| {
+            key == exact || key.starts_with(&paged) || (subtree && key.starts_with(&below))
+        });
+    }
 }
 
 impl Fetched {
@@ -761,11 +869,12 @@ async fn fetch(
         inner.stats.record(result.as_ref().map(|_| ()));
         return result.map(|f| (Arc::new(f), false)).map_err(Arc::new);
     };
-    let identity = call
-        .credential
-        .as_ref()
-        .map_or(policy.identity.as_str(), |c| c.identity());
-    let key = format!("{}|{}|{}", inner.source.as_str(), identity, call.url);
+    let key = format!(
+        "{}{}",
+        cache_key(&inner, &policy, call.credential.as_deref()),
+        call.url
+    );
+    let epoch = policy.writes.load(Ordering::Acquire);
     let cache = policy.cache.as_ref().filter(|_| options.cache);
     let cached = match cache {
         Some(cache) => cache.get(&key).await,
@@ -783,25 +892,38 @@ async fn fetch(
     }
     let keeps = !(policy.ttl + policy.stale_if_error).is_zero();
     let shared = policy.shared.as_ref().filter(|_| options.cache && keeps);
-    let cached = match shared {
-        Some(shared) => match second_level(shared, &policy, cache, &key, cached).await {
+    let scope = hint_scope(inner.source, &policy, &call);
+    let (cached, generation) = match shared {
+        Some(shared) => match second_level(shared, &policy, cache, &key, &scope, cached).await {
             ControlFlow::Break(fresh) => return Ok((fresh, false)),
-            ControlFlow::Continue(cached) => cached,
+            ControlFlow::Continue(found) => found,
         },
-        None => cached,
+        None => (cached, None),
     };
     let result = if options.share {
-        shared_attempts(inner.clone(), policy.clone(), key.clone(), call, options).await
+        shared_attempts(
+            inner.clone(),
+            policy.clone(),
+            format!("{key}#{epoch}"),
+            call,
+            options,
+        )
+        .await
     } else {
         attempts(inner.clone(), policy.clone(), call, options).await
     };
     match result {
         Ok(fetched) => {
-            if let Some(shared) = shared.filter(|_| (200..300).contains(&fetched.status)) {
+            // A read that started before a write may hold the old state: serve it, keep it not.
+            let keep = policy.writes.load(Ordering::Acquire) == epoch
+                && (200..300).contains(&fetched.status);
+            if let (Some(shared), Some(generation)) = (shared.filter(|_| keep), generation) {
                 let keep_for = policy.ttl + policy.stale_if_error;
-                shared.store_answer(&key, &fetched, keep_for).await;
+                shared
+                    .store_answer(&key, generation, &fetched, keep_for)
+                    .await;
             }
-            if let Some(cache) = cache.filter(|_| (200..300).contains(&fetched.status)) {
+            if let Some(cache) = cache.filter(|_| keep) {
                 cache
                     .insert(key, fetched.clone(), policy.ttl, policy.stale_if_error)
                     .await;
@@ -881,27 +1003,7 @@ async fn attempts(
         inner.stats.record(Err(&err));
         return Err(Arc::new(err));
     }
-    if !policy.breaker.admit() {
-        let err = SourceError::upstream(
-            source,
-            ErrorCode::UpstreamUnavailable,
-            format!(
-                "{} is failing repeatedly; calls are paused (circuit open)",
-                source.as_str()
-            ),
-        )
-        .with_retry_after(policy.breaker.retry_after());
-        return Err(Arc::new(err));
-    }
-    let permit = match remaining(deadline) {
-        Some(left) => tokio::time::timeout(left, policy.limiter.acquire())
-            .await
-            .ok(),
-        None => Some(policy.limiter.acquire().await),
-    };
-    let Some(Ok(_permit)) = permit else {
-        return Err(Arc::new(timeout_error(source)));
-    };
+    let _permit = admit(source, &policy, deadline).await?;
     let mut attempt_no = 0u32;
     loop {
         let result = attempt(&inner, &call, Some(&policy)).await;
@@ -972,9 +1074,13 @@ async fn second_level(
     policy: &Policy,
     cache: Option<&ResponseCache>,
     key: &str,
+    scope: &str,
     cached: Option<CachedAnswer>,
-) -> ControlFlow<Arc<Fetched>, Option<CachedAnswer>> {
-    let stored = shared.answer(key).await.and_then(|stored| {
+) -> ControlFlow<Arc<Fetched>, (Option<CachedAnswer>, Option<u64>)> {
+    let Some((stored, generation)) = shared.answer(key, scope).await else {
+        return ControlFlow::Continue((cached, None));
+    };
+    let stored = stored.and_then(|stored| {
         let fetched = Arc::new(stored.fetched);
         CachedAnswer::aged(fetched, stored.age, policy.ttl, policy.stale_if_error)
     });
@@ -983,7 +1089,7 @@ async fn second_level(
             .metrics
             .cache_l2_misses
             .fetch_add(1, Ordering::Relaxed);
-        return ControlFlow::Continue(cached);
+        return ControlFlow::Continue((cached, Some(generation)));
     };
     if stored.stored_at.elapsed() < policy.ttl {
         policy.metrics.cache_l2_hits.fetch_add(1, Ordering::Relaxed);
@@ -1001,7 +1107,7 @@ async fn second_level(
         Some(local) if local.stored_at >= stored.stored_at => local,
         _ => stored,
     };
-    ControlFlow::Continue(Some(younger))
+    ControlFlow::Continue((Some(younger), Some(generation)))
 }
 
 /// What pause hints are about: one source under one set of credentials.
@@ -1084,6 +1190,43 @@ async fn publish_pause(source: Source, policy: &Policy, call: &Call, err: &Sourc
     }
 }
 
+/// Pass the breaker and take a slot of the source's concurrency limit before the deadline.
+async fn admit(
+    source: Source,
+    policy: &Policy,
+    deadline: Option<Instant>,
+) -> Result<tokio::sync::SemaphorePermit<'_>, SharedError> {
+    if !policy.breaker.admit() {
+        let err = SourceError::upstream(
+            source,
+            ErrorCode::UpstreamUnavailable,
+            format!(
+                "{} is failing repeatedly; calls are paused (circuit open)",
+                source.as_str()
+            ),
+        )
+        .with_retry_after(policy.breaker.retry_after());
+        return Err(Arc::new(err));
+    }
+    let permit = match remaining(deadline) {
+        Some(left) => tokio::time::timeout(left, policy.limiter.acquire())
+            .await
+            .ok(),
+        None => Some(policy.limiter.acquire().await),
+    };
+    match permit {
+        Some(Ok(permit)) => Ok(permit),
+        _ => Err(Arc::new(timeout_error(source))),
+    }
+}
+
+/// The cache key of a GET: the credentials' identity (the caller's own, or the configured
+/// ones) keeps tenants apart. `url` is left out to give the prefix of a key.
+fn cache_key(inner: &Inner, policy: &Policy, credential: Option<&CallerCredential>) -> String {
+    let identity = credential.map_or(policy.identity.as_str(), |c| c.identity());
+    format!("{}|{}|", inner.source.as_str(), identity)
+}
+
 fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
@@ -1105,13 +1248,39 @@ async fn attempt(
     call: &Call,
     policy: Option<&Arc<Policy>>,
 ) -> Result<Fetched, SourceError> {
-    let url = &call.url;
-    let timeout = match remaining(call.deadline) {
+    attempt_request(
+        inner,
+        http::Method::GET,
+        &call.url,
+        None,
+        call.deadline,
+        call.credential.as_deref(),
+        policy,
+    )
+    .await
+}
+
+/// One HTTP attempt of any method, counted in the stats and metrics.
+async fn attempt_request(
+    inner: &Inner,
+    method: http::Method,
+    url: &Url,
+    body: Option<&serde_json::Value>,
+    deadline: Option<Instant>,
+    credential: Option<&CallerCredential>,
+    policy: Option<&Arc<Policy>>,
+) -> Result<Fetched, SourceError> {
+    let timeout = match remaining(deadline) {
         Some(left) if left.is_zero() => return Err(timeout_error(inner.source)),
         Some(left) => inner.timeout.min(left),
         None => inner.timeout,
     };
-    let request = build_request(inner, call, timeout);
+    let mut request = build_request(inner, method, url.clone(), timeout, credential);
+    if let Some(body) = body {
+        request = request
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+    }
     inner.stats.calls.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let span = tracing::debug_span!("upstream", source = inner.source.as_str(), route = %route_label(url.path()));
@@ -1147,13 +1316,19 @@ struct Call {
     credential: Option<Arc<CallerCredential>>,
 }
 
-fn build_request(inner: &Inner, call: &Call, timeout: Duration) -> reqwest::RequestBuilder {
+fn build_request(
+    inner: &Inner,
+    method: http::Method,
+    url: Url,
+    timeout: Duration,
+    credential: Option<&CallerCredential>,
+) -> reqwest::RequestBuilder {
     let builder = inner
         .client
-        .get(call.url.clone())
+        .request(method, url)
         .timeout(timeout)
         .header(http::header::ACCEPT, "application/json");
-    if let Some(credential) = &call.credential {
+    if let Some(credential) = credential {
         return match &credential.user_id {
             // Rocket.Chat: the caller's user id and token in the vendor's own two headers.
             Some(user_id) => builder
@@ -1300,6 +1475,34 @@ fn vendor_message(body: &[u8]) -> Option<String> {
     let text = candidates.into_iter().flatten().find_map(|v| v.as_str())?;
     let clean: String = text.chars().filter(|c| !c.is_control()).collect();
     (!clean.trim().is_empty()).then(|| truncate_message(clean.trim(), 200))
+}
+
+/// Add the field a vendor named in a 400/422 envelope (`errors[0].field`) to the message, so
+/// a client knows which input to fix.
+fn with_rejected_field(err: SourceError, body: &[u8]) -> SourceError {
+    if err.code != ErrorCode::BadUserInput {
+        return err;
+    }
+    let field = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/errors/0/field")
+                .and_then(|f| f.as_str())
+                .map(str::to_string)
+        })
+        .map(|f| f.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|f| !f.trim().is_empty());
+    match field {
+        Some(field) => SourceError {
+            message: format!(
+                "{} (field `{}`)",
+                err.message,
+                truncate_message(field.trim(), 60)
+            ),
+            ..err
+        },
+        None => err,
+    }
 }
 
 /// Seconds to wait, from `Retry-After` (seconds), `X-RateLimit-Reset` (epoch ms, Rocket.Chat)

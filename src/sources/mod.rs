@@ -149,6 +149,98 @@ pub trait TeamSource: Send + Sync {
     async fn team(&self, scope: &RequestScope, id: &str) -> SourceResult<Option<Arc<Team>>>;
 }
 
+/// A partial update of an integration: only the fields that are `Some` change. For the JSON
+/// fields, `Some(None)` removes the field upstream; the typed ones cannot be removed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IntegrationUpdate {
+    pub settings: Option<Option<serde_json::Value>>,
+    pub version: Option<String>,
+    pub tag: Option<Option<String>>,
+    pub update_in_progress: Option<bool>,
+    pub flow_groupings: Option<Vec<FlowGrouping>>,
+    pub aliases: Option<Option<serde_json::Value>>,
+}
+
+impl IntegrationUpdate {
+    /// Whether the update changes nothing (and should not reach the vendor).
+    pub fn is_empty(&self) -> bool {
+        *self == IntegrationUpdate::default()
+    }
+}
+
+/// A named group of an integration's flows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowGrouping {
+    /// The vendor id of an existing grouping; `None` creates one.
+    pub source_id: Option<String>,
+    pub name: String,
+    pub settings: Option<serde_json::Value>,
+}
+
+/// What creating a revision (snapshot) of an integration did.
+#[derive(Clone, Debug)]
+pub struct RevisionOutcome {
+    /// `false` when the vendor skipped it because nothing changed since the last one.
+    pub created: bool,
+    /// The vendor id of the new revision, when the answer names it.
+    pub revision_id: Option<String>,
+    /// The revision as the vendor returned it, if it returned one.
+    pub raw: Option<crate::domain::RawJson>,
+}
+
+/// An integration and the connections registered with it, after a registration change.
+#[derive(Clone, Debug)]
+pub struct Registration {
+    pub integration: Arc<Integration>,
+    pub connection_ids: Vec<String>,
+}
+
+/// Sources whose integrations can be changed through Chronograph (Celigo, DESIGN.md §2
+/// mutations). Every method is one upstream write, never retried; the adapter drops the cached
+/// reads the write changed and answers with the state after it.
+#[async_trait]
+pub trait IntegrationWriteSource: Send + Sync {
+    /// Register connections with an integration; answers the registered ids afterwards.
+    async fn register_connections(
+        &self,
+        scope: &RequestScope,
+        integration_id: &str,
+        connection_ids: &[String],
+    ) -> SourceResult<Registration>;
+
+    /// Unregister one connection from an integration; answers the registered ids afterwards.
+    async fn unregister_connection(
+        &self,
+        scope: &RequestScope,
+        integration_id: &str,
+        connection_id: &str,
+    ) -> SourceResult<Registration>;
+
+    /// Snapshot an integration; with `ignore_if_no_changes`, the vendor may skip it.
+    async fn create_revision(
+        &self,
+        scope: &RequestScope,
+        integration_id: &str,
+        ignore_if_no_changes: bool,
+    ) -> SourceResult<RevisionOutcome>;
+
+    /// Copy an integration (and its flows); answers the new integration.
+    async fn clone_integration(
+        &self,
+        scope: &RequestScope,
+        integration_id: &str,
+        name: Option<&str>,
+    ) -> SourceResult<Arc<Integration>>;
+
+    /// Change some fields of an integration; answers the integration afterwards.
+    async fn update_integration(
+        &self,
+        scope: &RequestScope,
+        integration_id: &str,
+        update: &IntegrationUpdate,
+    ) -> SourceResult<Arc<Integration>>;
+}
+
 /// What one configured source provides.
 #[derive(Clone, Default)]
 pub struct SourceSet {
@@ -157,6 +249,7 @@ pub struct SourceSet {
     pub flows: Option<Arc<dyn FlowSource>>,
     pub teams: Option<Arc<dyn TeamSource>>,
     pub upstream: Option<Arc<http::Upstream>>,
+    pub writes: Option<Arc<dyn IntegrationWriteSource>>,
 }
 
 /// Default retries of an idempotent GET (so up to three attempts).

@@ -5,6 +5,6 @@ mod entities;
 mod history;
 mod inputs;
 
-pub use entities::{ConnectionNode, FlowNode, IntegrationNode, TeamNode};
+pub use entities::{raw, ConnectionNode, FlowNode, IntegrationNode, TeamNode};
 pub use history::{history_connection, ActorObject, HistoryEntryNode, SubjectObject, MAX_SUBJECTS};
 pub use inputs::{HexabaseItemRef, HistoryFilterInput, HistorySubject, IntegrationRefInput};

@@ -3,6 +3,7 @@
 //! verbatim and only as far as the page being served needs.
 
 pub mod wire;
+mod writes;
 
 use super::decode_raw_item;
 use super::http::{Auth, RequestScope, Upstream};
@@ -52,9 +53,10 @@ impl Celigo {
         Ok(SourceSet {
             integrations: Some(celigo.clone()),
             history: Some(celigo.clone()),
-            flows: Some(celigo),
+            flows: Some(celigo.clone()),
             teams: None,
             upstream: Some(up),
+            writes: Some(celigo),
         })
     }
 

@@ -147,6 +147,7 @@ impl Dealcloud {
         Ok(SourceSet {
             history: Some(dealcloud),
             upstream: Some(up),
+            writes: None,
             ..SourceSet::default()
         })
     }

@@ -121,6 +121,7 @@ impl Hexabase {
         Ok(SourceSet {
             history: Some(hexabase),
             upstream: Some(up),
+            writes: None,
             ..SourceSet::default()
         })
     }

@@ -86,6 +86,7 @@ impl RocketChat {
             flows: None,
             teams: None,
             upstream: Some(up),
+            writes: None,
         })
     }
 

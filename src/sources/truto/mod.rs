@@ -61,6 +61,7 @@ impl Truto {
             flows: None,
             teams: Some(truto),
             upstream: Some(up),
+            writes: None,
         })
     }
 
