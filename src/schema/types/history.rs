@@ -201,49 +201,81 @@ pub async fn history_connection(
             vec![key; subjects.len()]
         }
     };
-    let page = engine::read_page(
-        sources,
-        &rq.scope,
-        &subjects,
-        &filter,
-        request.direction,
-        positions,
-        request.limit,
-        snapshot,
-    )
-    .await;
+    // The read (upstream calls, decoding, merging) and the edges' cursors run as their own
+    // task: the many history connections of one query (one per integration) then spread over
+    // every worker thread instead of all running inside the one task executing the query.
+    let read = {
+        let (sources, scope, fp) = (sources.clone(), rq.scope.clone(), fp.clone());
+        let direction = request.direction;
+        let limit = request.limit;
+        tokio::spawn(async move {
+            let page = engine::read_page(
+                &sources, &scope, &subjects, &filter, direction, positions, limit, snapshot,
+            )
+            .await;
+            let snapshot_ms = snapshot.timestamp_millis();
+            let cursors: Vec<String> = page
+                .entries
+                .iter()
+                .map(|entry| {
+                    let key = TimelineKey::of(entry, snapshot);
+                    let mut cursor = Cursor::new(&fp, snapshot_ms, key.to_cursor_key());
+                    if direction == Direction::Forward {
+                        cursor.hints = engine::positions_after(&page, &key);
+                    }
+                    cursor.encode()
+                })
+                .collect();
+            let edges: Vec<(String, HistoryEntryNode)> = cursors
+                .into_iter()
+                .zip(page.entries)
+                .map(|(cursor, entry)| {
+                    let node = HistoryEntryNode {
+                        entry: Arc::new(entry),
+                        observed_at: snapshot,
+                    };
+                    (cursor, node)
+                })
+                .collect();
+            (edges, page.failures, page.has_more)
+        })
+    };
+    let (edges, failures, more) = AbortOnDrop(read)
+        .await
+        .map_err(|_| SourceError::internal("history read failed").to_graphql())?;
     let mut reported = Vec::new();
-    for (_, err) in &page.failures {
+    for (_, err) in &failures {
         let key = (err.source, err.code);
         if !reported.contains(&key) {
             reported.push(key);
             report(ctx, err);
         }
     }
-    let snapshot_ms = snapshot.timestamp_millis();
-    let edges = page
-        .entries
-        .iter()
-        .map(|entry| {
-            let key = TimelineKey::of(entry, snapshot);
-            let mut cursor = Cursor::new(&fp, snapshot_ms, key.to_cursor_key());
-            if request.direction == Direction::Forward {
-                cursor.hints = engine::positions_after(&page, &key);
-            }
-            (
-                cursor.encode(),
-                HistoryEntryNode {
-                    entry: Arc::new(entry.clone()),
-                    observed_at: snapshot,
-                },
-            )
-        })
-        .collect();
-    let more = page.has_more;
     let has_cursor = request.cursor.is_some();
     let (has_next, has_previous) = match request.direction {
         Direction::Forward => (more, has_cursor),
         Direction::Backward => (has_cursor, more),
     };
     Ok(Conn::from_edges(edges, has_next, has_previous, None))
+}
+
+/// A spawned task that is aborted when the future awaiting it is dropped (a request cut by its
+/// deadline or a disconnecting client), so its work stops with the request.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
 }
