@@ -292,3 +292,27 @@ async fn introspection_and_suggestions_can_be_switched_off() {
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn one_unresolvable_entity_does_not_fail_the_whole_entities_batch() {
+    let gw = Gateway::start_with(Default::default(), 5, |_| {}).await;
+    let listed = gw
+        .query(
+            "{ integrations(source: CELIGO, first: 1) { nodes { id name } } }",
+            json!({}),
+        )
+        .await;
+    let node = &listed["data"]["integrations"]["nodes"][0];
+    let query =
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Integration { id name } } }";
+    let representations = json!([
+        { "__typename": "Integration", "id": "not-a-chronograph-id" },
+        { "__typename": "Integration", "id": node["id"] },
+    ]);
+    let response = gw.query(query, json!({ "r": representations })).await;
+    let entities = &response["data"]["_entities"];
+    assert!(entities[0].is_null(), "{response}");
+    assert_eq!(entities[1]["name"], node["name"], "{response}");
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+    assert_eq!(response["errors"][0]["path"][0], "_entities");
+}

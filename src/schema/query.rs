@@ -270,14 +270,17 @@ impl Query {
         })
     }
 
-    /// Federation: `Integration` by `@key(fields: "id")`.
+    /// Federation: `Integration` by `@key(fields: "id")`. Like every entity lookup, an id
+    /// that cannot be resolved (malformed, of an unconfigured source, or its source failing)
+    /// is `null` at its own place in `_entities` with an error there, so the other
+    /// representations of the same batch keep their data.
     #[graphql(entity)]
     async fn find_integration_by_id(
         &self,
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<IntegrationNode>> {
-        Ok(match resolve(ctx, &id).await? {
+        Ok(match entity(ctx, resolve(ctx, &id).await) {
             Some(Node::Integration(node)) => Some(node),
             _ => None,
         })
@@ -290,7 +293,7 @@ impl Query {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<FlowNode>> {
-        Ok(match resolve(ctx, &id).await? {
+        Ok(match entity(ctx, resolve(ctx, &id).await) {
             Some(Node::Flow(node)) => Some(node),
             _ => None,
         })
@@ -303,7 +306,7 @@ impl Query {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<ConnectionNode>> {
-        Ok(match resolve(ctx, &id).await? {
+        Ok(match entity(ctx, resolve(ctx, &id).await) {
             Some(Node::Connection(node)) => Some(node),
             _ => None,
         })
@@ -316,7 +319,7 @@ impl Query {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<TeamNode>> {
-        Ok(match resolve(ctx, &id).await? {
+        Ok(match entity(ctx, resolve(ctx, &id).await) {
             Some(Node::Team(node)) => Some(node),
             _ => None,
         })
@@ -329,7 +332,7 @@ impl Query {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<HistoryEntryNode>> {
-        Ok(match resolve(ctx, &id).await? {
+        Ok(match entity(ctx, resolve(ctx, &id).await) {
             Some(Node::HistoryEntry(node)) => Some(node),
             _ => None,
         })
@@ -429,5 +432,18 @@ impl Subscription {
                 }
             });
         Ok(stream)
+    }
+}
+
+/// An entity lookup's outcome for `_entities`: the node, or `null` with the error reported at
+/// the entity's own path (async-graphql would otherwise fail the whole `_entities` list).
+fn entity(ctx: &Context<'_>, found: async_graphql::Result<Option<Node>>) -> Option<Node> {
+    match found {
+        Ok(node) => node,
+        Err(err) => {
+            let error = ctx.set_error_path(err.into_server_error(ctx.item.pos));
+            ctx.add_error(error);
+            None
+        }
     }
 }
