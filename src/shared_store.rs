@@ -176,14 +176,8 @@ impl SharedStore {
         if millis == 0 || fetched.body.len() > MAX_SHARED_BODY_BYTES {
             return;
         }
-        let set = redis::cmd("SET")
-            .arg(self.key("answer", cache_key))
-            .arg(encode_answer(fetched, millis, generation))
-            .arg("PX")
-            .arg(millis)
-            .clone();
-        let _: Option<()> = self
-            .run(|mut c| async move { set.query_async(&mut c).await })
+        let value = encode_answer(fetched, millis, generation);
+        self.set_px(self.key("answer", cache_key), value, millis)
             .await;
     }
 
@@ -226,9 +220,16 @@ impl SharedStore {
         if millis == 0 {
             return;
         }
+        let until = now_ms().saturating_add(millis).to_string();
+        self.set_px(self.key(kind.key_part(), scope), until.into_bytes(), millis)
+            .await;
+    }
+
+    /// `SET key value PX millis`; a failure is only counted (see [`SharedStore::run`]).
+    async fn set_px(&self, key: String, value: Vec<u8>, millis: u64) {
         let set = redis::cmd("SET")
-            .arg(self.key(kind.key_part(), scope))
-            .arg(now_ms().saturating_add(millis).to_string())
+            .arg(key)
+            .arg(value)
             .arg("PX")
             .arg(millis)
             .clone();

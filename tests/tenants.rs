@@ -9,8 +9,8 @@ mod common;
 use chronograph::demo::fake::Fault;
 use chronograph::demo::truto::TrutoFakeConfig;
 use chronograph::demo::DemoOptions;
-use common::{codes, Gateway};
-use futures::{SinkExt, StreamExt};
+use common::{codes, ws_connect as connect, ws_next_json as next_json, ws_send as send, Gateway};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -39,6 +39,15 @@ async fn truto_tenants(keep_own_token: bool) -> Gateway {
         }
     })
     .await
+}
+
+/// The demo fakes (three Celigo integrations) behind a gateway configured by `tweak`.
+async fn demo_with(tweak: impl FnOnce(&mut chronograph::config::Config)) -> Gateway {
+    let options = DemoOptions {
+        celigo_integrations: 3,
+        ..DemoOptions::default()
+    };
+    Gateway::start_options(options, tweak).await
 }
 
 async fn query_as(gw: &Gateway, query: &str, headers: &[(&str, &str)]) -> (u16, Value) {
@@ -209,17 +218,11 @@ async fn an_unusable_credential_header_is_refused_before_anything_runs() {
 
 #[tokio::test]
 async fn rocketchat_callers_send_user_id_and_token() {
-    let gw = Gateway::start_options(
-        DemoOptions {
-            celigo_integrations: 3,
-            ..DemoOptions::default()
-        },
-        |config| {
-            let rc = config.sources.rocketchat.as_mut().expect("rocketchat");
-            rc.credential_header = Some("X-RC-Token".into());
-            rc.user_id_header = Some("X-RC-User".into());
-        },
-    )
+    let gw = demo_with(|config| {
+        let rc = config.sources.rocketchat.as_mut().expect("rocketchat");
+        rc.credential_header = Some("X-RC-Token".into());
+        rc.user_id_header = Some("X-RC-User".into());
+    })
     .await;
     let user = gw.upstreams.rocketchat_fake.config().user_id.clone();
     let token = gw.upstreams.rocketchat_fake.config().auth_token.clone();
@@ -247,19 +250,13 @@ async fn rocketchat_callers_send_user_id_and_token() {
 
 #[tokio::test]
 async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_key() {
-    let gw = Gateway::start_options(
-        DemoOptions {
-            celigo_integrations: 3,
-            ..DemoOptions::default()
-        },
-        |config| {
-            let celigo = config.sources.celigo.as_mut().expect("celigo");
-            celigo.credential_header = Some("X-Celigo-Token".into());
-            celigo.token = None;
-            celigo.poll_interval_ms = Some(100);
-            config.server.api_keys = vec!["gateway-key-1".to_string().into()];
-        },
-    )
+    let gw = demo_with(|config| {
+        let celigo = config.sources.celigo.as_mut().expect("celigo");
+        celigo.credential_header = Some("X-Celigo-Token".into());
+        celigo.token = None;
+        celigo.poll_interval_ms = Some(100);
+        config.server.api_keys = vec!["gateway-key-1".to_string().into()];
+    })
     .await;
     let celigo_token = gw.upstreams.celigo_token.clone();
     let target = gw.upstreams.celigo_fake.data().integrations[0]["_id"]
@@ -321,15 +318,7 @@ async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_k
     gw.upstreams.celigo.control.clear_requests();
     send(&mut socket, subscribe).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    {
-        let mut data = gw.upstreams.celigo_fake.data();
-        let mut fresh = data.audit_of_integration(&target)[0].clone();
-        fresh["_id"] = json!("6c00000000000000000000a1");
-        fresh["time"] = json!(chronograph::domain::datetime::format_utc_ms(
-            chrono::Utc::now()
-        ));
-        data.audit.insert(0, fresh);
-    }
+    common::insert_fresh_audit(&gw, &target, "6c00000000000000000000a1");
     let message = tokio::time::timeout(Duration::from_secs(5), next_json(&mut socket))
         .await
         .expect("an entry arrives");
@@ -346,66 +335,16 @@ async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_k
         .all(|r| r.header("authorization") == Some(expected.as_str())));
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(gw: &Gateway) -> Socket {
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://{}/graphql/ws",
-            gw.addr
-        ))
-        .expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket connects")
-        .0
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(tokio_tungstenite::tungstenite::Message::text(
-            message.to_string(),
-        ))
-        .await
-        .expect("send");
-}
-
-async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("a message in time");
-        match next {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
-                return serde_json::from_str(&text).unwrap_or(Value::Null)
-            }
-            Some(Ok(_)) => continue,
-            other => panic!("websocket ended: {other:?}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_forwarded_hexabase_token_is_used_as_is_without_logging_in() {
     use chronograph::demo::hexabase::{DEMO_APPLICATION_DISPLAY_ID, DEMO_DATASTORE_ID, DEMO_ITEMS};
-    let gw = Gateway::start_options(
-        DemoOptions {
-            celigo_integrations: 3,
-            ..DemoOptions::default()
-        },
-        |config| {
-            let hexabase = config.sources.hexabase.as_mut().expect("hexabase");
-            hexabase.credential_header = Some("X-Hexabase-Token".into());
-            hexabase.token = None;
-            hexabase.email = None;
-            hexabase.password = None;
-        },
-    )
+    let gw = demo_with(|config| {
+        let hexabase = config.sources.hexabase.as_mut().expect("hexabase");
+        hexabase.credential_header = Some("X-Hexabase-Token".into());
+        hexabase.token = None;
+        hexabase.email = None;
+        hexabase.password = None;
+    })
     .await;
     let token = gw.upstreams.hexabase_config.api_token.clone();
     let query = format!(
@@ -459,17 +398,11 @@ async fn a_forwarded_hexabase_token_is_used_as_is_without_logging_in() {
 async fn writes_go_out_with_the_callers_credential() {
     use chronograph::domain::ids::{GlobalId, NodeType};
     use chronograph::domain::Source;
-    let gw = Gateway::start_options(
-        DemoOptions {
-            celigo_integrations: 3,
-            ..DemoOptions::default()
-        },
-        |config| {
-            let celigo = config.sources.celigo.as_mut().expect("celigo");
-            celigo.credential_header = Some("X-Celigo-Token".into());
-            celigo.token = None;
-        },
-    )
+    let gw = demo_with(|config| {
+        let celigo = config.sources.celigo.as_mut().expect("celigo");
+        celigo.credential_header = Some("X-Celigo-Token".into());
+        celigo.token = None;
+    })
     .await;
     let token = gw.upstreams.celigo_token.clone();
     let target = gw.upstreams.celigo_fake.data().integrations[0]["_id"]

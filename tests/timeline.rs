@@ -6,7 +6,7 @@ mod common;
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::Fault;
 use common::{codes, history_source_ids, Gateway};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -291,22 +291,8 @@ async fn history_added_streams_new_entries_over_graphql_ws() {
     })
     .await;
     let target = ids(&gw, 1)[0].clone();
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://{}/graphql/ws",
-            gw.addr
-        ))
-        .expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request.clone())
-        .await
-        .expect("websocket connects");
-    let (mut second, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket connects");
+    let mut socket = common::ws_connect(&gw).await;
+    let mut second = common::ws_connect(&gw).await;
     use tokio_tungstenite::tungstenite::Message;
     for s in [&mut socket, &mut second] {
         s.send(Message::text(
@@ -314,7 +300,7 @@ async fn history_added_streams_new_entries_over_graphql_ws() {
         ))
         .await
         .expect("init");
-        let ack = next_json(s).await;
+        let ack = common::ws_next_json(s).await;
         assert_eq!(ack["type"], "connection_ack");
     }
     let subscription = json!({
@@ -339,16 +325,8 @@ async fn history_added_streams_new_entries_over_graphql_ws() {
         metrics.contains("chronograph_subscription_pollers 1\n"),
         "two subscribers share one poller: {metrics}"
     );
-    {
-        let mut data = gw.upstreams.celigo_fake.data();
-        let mut fresh = data.audit_of_integration(&target)[0].clone();
-        fresh["_id"] = json!("6c0000000000000000000001");
-        fresh["time"] = json!(chronograph::domain::datetime::format_utc_ms(
-            chrono::Utc::now()
-        ));
-        data.audit.insert(0, fresh);
-    }
-    let message = tokio::time::timeout(Duration::from_secs(5), next_json(&mut socket))
+    common::insert_fresh_audit(&gw, &target, "6c0000000000000000000001");
+    let message = tokio::time::timeout(Duration::from_secs(5), common::ws_next_json(&mut socket))
         .await
         .expect("an entry arrives");
     assert_eq!(message["type"], "next", "{message}");
@@ -357,31 +335,11 @@ async fn history_added_streams_new_entries_over_graphql_ws() {
         "6c0000000000000000000001"
     );
     assert_eq!(message["payload"]["data"]["historyAdded"]["kind"], "AUDIT");
-    let other = tokio::time::timeout(Duration::from_secs(5), next_json(&mut second))
+    let other = tokio::time::timeout(Duration::from_secs(5), common::ws_next_json(&mut second))
         .await
         .expect("the second subscriber too");
     assert_eq!(
         other["payload"]["data"]["historyAdded"]["sourceId"],
         "6c0000000000000000000001"
     );
-}
-
-async fn next_json<S>(socket: &mut S) -> Value
-where
-    S: futures::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
-    loop {
-        match socket.next().await {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
-                return serde_json::from_str(&text).unwrap_or(Value::Null)
-            }
-            Some(Ok(_)) => continue,
-            other => panic!("websocket ended: {other:?}"),
-        }
-    }
 }

@@ -261,3 +261,67 @@ impl Gateway {
         Gateway::start_options(DemoOptions::default(), move |c| *c = config).await
     }
 }
+
+/// Make a new audit entry of Celigo integration `target` appear upstream, now, with `id`
+/// (subscription tests wait for it).
+pub fn insert_fresh_audit(gw: &Gateway, target: &str, id: &str) {
+    let mut data = gw.upstreams.celigo_fake.data();
+    let mut fresh = data.audit_of_integration(target)[0].clone();
+    fresh["_id"] = json!(id);
+    fresh["time"] = json!(chronograph::domain::datetime::format_utc_ms(
+        chrono::Utc::now()
+    ));
+    data.audit.insert(0, fresh);
+}
+
+/// A client WebSocket of the tests.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws connection to the gateway's `/graphql/ws`.
+pub async fn ws_connect(gw: &Gateway) -> Socket {
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/graphql/ws",
+            gw.addr
+        ))
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects")
+        .0
+}
+
+/// Send one protocol message.
+pub async fn ws_send(socket: &mut Socket, message: Value) {
+    use futures::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            message.to_string(),
+        ))
+        .await
+        .expect("send");
+}
+
+/// The next text message as JSON (within 5 s).
+pub async fn ws_next_json(socket: &mut Socket) -> Value {
+    loop {
+        let next = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            futures::StreamExt::next(socket),
+        )
+        .await
+        .expect("a message in time");
+        match next {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                return serde_json::from_str(&text).unwrap_or(Value::Null)
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("websocket ended: {other:?}"),
+        }
+    }
+}
