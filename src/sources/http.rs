@@ -892,12 +892,14 @@ async fn fetch(
     }
     let keeps = !(policy.ttl + policy.stale_if_error).is_zero();
     let shared = policy.shared.as_ref().filter(|_| options.cache && keeps);
-    let scope = hint_scope(inner.source, &policy, &call);
     let (cached, generation) = match shared {
-        Some(shared) => match second_level(shared, &policy, cache, &key, &scope, cached).await {
-            ControlFlow::Break(fresh) => return Ok((fresh, false)),
-            ControlFlow::Continue(found) => found,
-        },
+        Some(shared) => {
+            let scope = hint_scope(inner.source, &policy, &call);
+            match second_level(shared, &policy, cache, &key, &scope, cached).await {
+                ControlFlow::Break(fresh) => return Ok((fresh, false)),
+                ControlFlow::Continue(found) => found,
+            }
+        }
         None => (cached, None),
     };
     let result = if options.share {

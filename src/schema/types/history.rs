@@ -2,7 +2,7 @@
 //! `Integration.history`.
 
 use super::super::connection::Conn;
-use super::super::context::{app, report, req};
+use super::super::context::{report, req, AppState};
 use super::super::scalars::{dt, DateTime};
 use super::entities::{integration_by_id, IntegrationNode};
 use crate::domain::ids::{GlobalId, NodeType};
@@ -185,7 +185,6 @@ pub async fn history_connection(
     let fp = fingerprint(&parts);
     let request = args.validate(&fp).map_err(|e| e.to_graphql())?;
     let rq = req(ctx)?;
-    let sources = &app(ctx)?.sources;
     let snapshot = request
         .cursor
         .as_ref()
@@ -205,12 +204,24 @@ pub async fn history_connection(
     // task: the many history connections of one query (one per integration) then spread over
     // every worker thread instead of all running inside the one task executing the query.
     let read = {
-        let (sources, scope, fp) = (sources.clone(), rq.scope.clone(), fp.clone());
+        // The application state by `Arc`: cloning `Sources` itself would copy its maps.
+        let state = ctx
+            .data::<Arc<AppState>>()
+            .map_err(|_| SourceError::internal("application state missing").to_graphql())?
+            .clone();
+        let (scope, fp) = (rq.scope.clone(), fp.clone());
         let direction = request.direction;
         let limit = request.limit;
         tokio::spawn(async move {
             let page = engine::read_page(
-                &sources, &scope, &subjects, &filter, direction, positions, limit, snapshot,
+                &state.sources,
+                &scope,
+                &subjects,
+                &filter,
+                direction,
+                positions,
+                limit,
+                snapshot,
             )
             .await;
             let snapshot_ms = snapshot.timestamp_millis();
