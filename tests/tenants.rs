@@ -199,6 +199,21 @@ async fn a_source_without_own_credentials_needs_the_callers() {
     let (_, response) = query_as(&gw, query, &[("X-Truto-Token", "not-a-real-token-93c1")]).await;
     assert_eq!(codes(&response), vec!["UPSTREAM_UNAUTHORIZED"]);
     assert!(!response.to_string().contains("not-a-real-token-93c1"));
+    assert_eq!(
+        source_health(&gw, "TRUTO").await,
+        json!({ "healthy": true, "lastError": null }),
+        "one caller's rejected token says nothing about Truto's health"
+    );
+}
+
+/// `healthy` and `lastError` of one source in `Query.sources`.
+async fn source_health(gw: &Gateway, source: &str) -> Value {
+    let (_, response) = query_as(gw, "{ sources { source healthy lastError } }", &[]).await;
+    response["data"]["sources"]
+        .as_array()
+        .and_then(|list| list.iter().find(|s| s["source"] == source))
+        .map(|s| json!({ "healthy": s["healthy"], "lastError": s["lastError"] }))
+        .unwrap_or(Value::Null)
 }
 
 #[tokio::test]
@@ -384,6 +399,10 @@ async fn a_forwarded_hexabase_token_is_used_as_is_without_logging_in() {
         codes(&response),
         vec!["UPSTREAM_UNAUTHORIZED"],
         "{response}"
+    );
+    assert_eq!(
+        source_health(&gw, "HEXABASE").await,
+        json!({ "healthy": true, "lastError": null })
     );
     assert!(gw
         .upstreams

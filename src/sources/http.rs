@@ -240,6 +240,19 @@ impl CallStats {
     }
 
     fn record(&self, outcome: Result<(), &SourceError>) {
+        self.record_as(outcome, false);
+    }
+
+    /// Record an outcome; `caller` when it was reached with a caller's own credential, whose
+    /// rejection (one tenant's bad token) says nothing about the source's health either.
+    fn record_as(&self, outcome: Result<(), &SourceError>, caller: bool) {
+        if caller
+            && outcome
+                .as_ref()
+                .is_err_and(|e| e.code == ErrorCode::UpstreamUnauthorized)
+        {
+            return;
+        }
         if let Ok(mut last) = self.last_error.lock() {
             // A client's unknown id or bad argument says nothing about the source's health.
             let health = outcome
@@ -663,13 +676,27 @@ impl Upstream {
     /// Map an answer of the any-status calls onto DESIGN.md §6 (every non-2xx is an error,
     /// exactly as `get` maps it) and record the outcome in the source's health.
     pub fn check(&self, fetched: Arc<Fetched>) -> Result<Arc<Fetched>, SharedError> {
+        self.check_as(fetched, false)
+    }
+
+    /// [`Upstream::check`] for an answer to a call made in `scope`: made with a caller's own
+    /// credential, its rejection is that caller's problem, not the source's health.
+    pub fn check_for(
+        &self,
+        scope: &RequestScope,
+        fetched: Arc<Fetched>,
+    ) -> Result<Arc<Fetched>, SharedError> {
+        self.check_as(fetched, scope.credential(self.inner.source).is_some())
+    }
+
+    fn check_as(&self, fetched: Arc<Fetched>, caller: bool) -> Result<Arc<Fetched>, SharedError> {
         match status_failure(self.inner.source, &fetched) {
             None => {
                 self.inner.stats.record(Ok(()));
                 Ok(fetched)
             }
             Some(err) => {
-                self.inner.stats.record(Err(&err));
+                self.inner.stats.record_as(Err(&err), caller);
                 Err(Arc::new(err))
             }
         }
@@ -738,7 +765,9 @@ impl Upstream {
             None => Ok(fetched),
             Some(err) => Err(with_rejected_field(err, &fetched.body)),
         });
-        inner.stats.record(outcome.as_ref().map(|_| ()));
+        inner
+            .stats
+            .record_as(outcome.as_ref().map(|_| ()), credential.is_some());
         if let Some(policy) = policy {
             match &outcome {
                 Ok(fetched) => {
@@ -866,7 +895,9 @@ async fn fetch(
                 _ => Ok(fetched),
             }
         });
-        inner.stats.record(result.as_ref().map(|_| ()));
+        inner
+            .stats
+            .record_as(result.as_ref().map(|_| ()), call.credential.is_some());
         return result.map(|f| (Arc::new(f), false)).map_err(Arc::new);
     };
     let key = format!(
@@ -1022,7 +1053,7 @@ async fn attempts(
             },
             Err(err) => (err, None),
         };
-        inner.stats.record(Err(&err));
+        inner.stats.record_as(Err(&err), call.credential.is_some());
         if let Some(answer) = &answer {
             policy.note_headers(&answer.headers);
         }

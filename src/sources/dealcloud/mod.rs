@@ -275,7 +275,7 @@ impl Dealcloud {
             );
             return Ok(Answer::TooOld);
         }
-        let fetched = self.up.check(fetched)?;
+        let fetched = self.up.check_for(scope, fetched)?;
         let values: Vec<Value> = self.up.decode(&fetched).map_err(Arc::new)?;
         Ok(Answer::Entries(
             values

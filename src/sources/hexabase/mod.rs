@@ -136,7 +136,7 @@ impl Hexabase {
         {
             // A caller's own token is used as it is: a 401 then is the caller's to fix.
             let fetched = self.up.get_no_retry(scope, url).await?;
-            return self.up.check(fetched);
+            return self.up.check_for(scope, fetched);
         }
         let seen = self.ensure_token().await?;
         let fetched = self.up.get_no_retry(scope, url.clone()).await?;
