@@ -556,28 +556,12 @@ async fn handle(
             ERROR_429.into(),
         );
     }
-    let params: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let params = super::fake::query_params(uri.query());
     let query = match ListQuery::parse(&params, fake.config.default_limit) {
         Ok(query) => query,
         Err(body) => return json_response(StatusCode::BAD_REQUEST, &[], body),
     };
-    let segments: Vec<String> = uri
-        .path()
-        .trim_matches('/')
-        .split('/')
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
+    let segments = super::fake::path_segments(uri.path());
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     if method != Method::GET {
         return writes::handle(&fake, &method, &segments, &params, &headers, &body);

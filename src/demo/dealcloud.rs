@@ -343,16 +343,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let segments: Vec<String> = uri
-        .path()
-        .trim_matches('/')
-        .split('/')
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
+    let segments = super::fake::path_segments(uri.path());
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method, segments.as_slice()) {
         (Method::POST, ["api", "rest", "v1", "oauth", "token"]) => {
@@ -430,12 +421,10 @@ fn history(
     if !scopes.iter().any(|s| s == "data") {
         return json_response(StatusCode::FORBIDDEN, &[], String::new());
     }
-    let since_text: Option<String> = query.and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .find(|(k, _)| k == "modifiedSince")
-            .map(|(_, v)| v)
-    });
+    let since_text: Option<String> = super::fake::query_params(query)
+        .into_iter()
+        .find(|(k, _)| k == "modifiedSince")
+        .map(|(_, v)| v);
     let now = fake.now();
     let since = match since_text.as_deref() {
         None => None,

@@ -53,15 +53,32 @@ impl RecordedRequest {
 
     /// Query parameters in order, percent-decoded (`+` decodes to a space, as in forms).
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        self.query
-            .as_deref()
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        query_params(self.query.as_deref())
     }
+}
+
+/// Query parameters of a raw query string in order, percent-decoded (`+` is a space, as in
+/// forms); none without a query. Every fake reads its parameters this way.
+pub fn query_params(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The percent-decoded segments of a request path, so an encoded id is matched as sent.
+pub fn path_segments(path: &str) -> Vec<String> {
+    path.trim_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 /// Misbehaviour a test can inject in front of a vendor handler.

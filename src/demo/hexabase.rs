@@ -433,16 +433,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let segments: Vec<String> = uri
-        .path()
-        .trim_matches('/')
-        .split('/')
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
+    let segments = super::fake::path_segments(uri.path());
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method, segments.as_slice()) {
         (Method::POST, ["api", "v0", "login"]) => login(&fake, &body),
@@ -493,13 +484,7 @@ struct Window {
 impl Window {
     /// The window, or the body of the 400 that rejects it.
     fn parse(query: Option<&str>) -> Result<Window, String> {
-        let params: Vec<(String, String)> = query
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let params = super::fake::query_params(query);
         let get = |name: &str| {
             params
                 .iter()

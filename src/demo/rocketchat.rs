@@ -701,14 +701,7 @@ async fn handle(
         });
         return respond(StatusCode::TOO_MANY_REQUESTS, body.to_string());
     }
-    let params: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let params = super::fake::query_params(uri.query());
     let data = fake.data.read().unwrap_or_else(PoisonError::into_inner);
     let result = match route.as_str() {
         "/api/v1/integrations.history" => history(&fake.config, &data, &params),
