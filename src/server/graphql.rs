@@ -395,9 +395,13 @@ fn dedupe_key(request: &Request, caller: &Caller) -> u64 {
 
 /// Execute one validated request with fresh per-request state and the request deadline.
 async fn run(state: ServerState, request: Request, caller: &Caller) -> Outcome {
+    // Upstream calls must end a little before the whole request does: a slow source then
+    // fails only its own fields (partial data), instead of racing the request-wide timeout
+    // below, which answers without any data.
+    let margin = (state.deadline / 10).min(std::time::Duration::from_millis(100));
     let ctx = RequestCtx::new(
         &state.app.sources,
-        std::time::Instant::now() + state.deadline,
+        std::time::Instant::now() + state.deadline.saturating_sub(margin),
         caller.credentials.clone(),
     );
     let scope = ctx.scope.clone();
