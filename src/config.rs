@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_aliases: usize,
+    /// Most fields (and fragment spreads) one document may select once its fragments are
+    /// expanded: a 1 KB document of nested fragments can otherwise stand for millions.
+    pub max_fields: usize,
     pub max_batch: usize,
     pub body_limit_bytes: usize,
     /// Identical concurrent queries (same document, variables and credentials) share one
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             max_depth: 15,
             max_complexity: 5_000,
             max_aliases: 50,
+            max_fields: 3_000,
             max_batch: 10,
             body_limit_bytes: 1024 * 1024,
             dedupe_requests: true,
@@ -326,6 +330,7 @@ impl Config {
             ("server.max_depth", self.server.max_depth),
             ("server.max_complexity", self.server.max_complexity),
             ("server.max_aliases", self.server.max_aliases),
+            ("server.max_fields", self.server.max_fields),
             ("server.max_batch", self.server.max_batch),
             ("server.body_limit_bytes", self.server.body_limit_bytes),
         ];

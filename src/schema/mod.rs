@@ -2,6 +2,8 @@
 
 pub mod connection;
 pub mod context;
+pub mod guard;
+pub mod limits;
 pub mod mutation;
 pub mod node;
 pub mod query;
@@ -29,7 +31,8 @@ pub fn build_schema(state: Arc<AppState>, server: &ServerConfig) -> ChronoSchema
         .limit_depth(server.max_depth)
         .limit_complexity(server.max_complexity)
         .limit_recursive_depth(64)
-        .limit_directives(50);
+        .limit_directives(50)
+        .extension(guard::Guard::new(server));
     if !server.introspection {
         schema = schema.disable_introspection();
     }

@@ -5,6 +5,7 @@
 use super::ServerState;
 use crate::error::ErrorCode;
 use crate::schema::context::RequestCtx;
+use crate::schema::guard::{coded, Guard};
 use crate::sources::http::CallerCredentials;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
@@ -296,14 +297,14 @@ fn inspect(state: &ServerState, request: &Request) -> Inspection {
     if let Some(known) = state.inspected.get(&key) {
         return known;
     }
-    let verdict = inspect_document(state, request);
+    let verdict = inspect_document(request);
     state.inspected.insert(key, verdict.clone());
     verdict
 }
 
-fn inspect_document(state: &ServerState, request: &Request) -> Inspection {
+fn inspect_document(request: &Request) -> Inspection {
     let rejected = |error: ServerError, code: ErrorCode| {
-        Inspection::Rejected(Arc::new(Outcome::rejected(with_code(error, code))))
+        Inspection::Rejected(Arc::new(Outcome::rejected(coded(error, code))))
     };
     let document = match async_graphql::parser::parse_query(&request.query) {
         Ok(document) => document,
@@ -313,14 +314,6 @@ fn inspect_document(state: &ServerState, request: &Request) -> Inspection {
             return rejected(error, ErrorCode::GraphqlParseFailed);
         }
     };
-    if super::limits::count_aliases(&document, state.max_aliases) > state.max_aliases {
-        let message = format!("the query uses more than {} aliases", state.max_aliases);
-        return rejected(ServerError::new(message, None), ErrorCode::QueryTooComplex);
-    }
-    if !state.introspection && super::limits::uses_introspection(&document) {
-        let error = ServerError::new("introspection is disabled on this gateway", None);
-        return rejected(error, ErrorCode::GraphqlValidationFailed);
-    }
     let is_query = document
         .operations
         .iter()
@@ -395,13 +388,9 @@ fn dedupe_key(request: &Request, caller: &Caller) -> u64 {
 
 /// Execute one validated request with fresh per-request state and the request deadline.
 async fn run(state: ServerState, request: Request, caller: &Caller) -> Outcome {
-    // Upstream calls must end a little before the whole request does: a slow source then
-    // fails only its own fields (partial data), instead of racing the request-wide timeout
-    // below, which answers without any data.
-    let margin = (state.deadline / 10).min(std::time::Duration::from_millis(100));
     let ctx = RequestCtx::new(
         &state.app.sources,
-        std::time::Instant::now() + state.deadline.saturating_sub(margin),
+        Guard::upstream_deadline(state.deadline),
         caller.credentials.clone(),
     );
     let scope = ctx.scope.clone();
@@ -413,13 +402,10 @@ async fn run(state: ServerState, request: Request, caller: &Caller) -> Outcome {
                 "the request deadline passed before every field was resolved",
                 None,
             );
-            Response::from_errors(vec![with_code(error, ErrorCode::UpstreamTimeout)])
+            Response::from_errors(vec![coded(error, ErrorCode::UpstreamTimeout)])
         }
     };
     let has_data = response.data != Value::Null;
-    for error in response.errors.iter_mut() {
-        classify(error, has_data);
-    }
     let executed = has_data
         || response
             .errors
@@ -449,41 +435,6 @@ fn is_request_error(error: &ServerError) -> bool {
     ]
     .iter()
     .any(|c| code == Some(&Value::from(c.as_str())))
-}
-
-/// Give every error a code: ours already have one; async-graphql's own errors are parse,
-/// validation or limit errors (before execution) or argument errors (during it).
-fn classify(error: &mut ServerError, executed: bool) {
-    if error
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some())
-    {
-        return;
-    }
-    let code = if error.message.starts_with("Query is too complex")
-        || error.message.starts_with("Query is nested too deep")
-    {
-        ErrorCode::QueryTooComplex
-    } else if !executed && error.path.is_empty() {
-        ErrorCode::GraphqlValidationFailed
-    } else if error.message.contains("Failed to parse")
-        || error.message.contains("Invalid value")
-        || error.message.starts_with("Variable ")
-    {
-        ErrorCode::BadUserInput
-    } else {
-        ErrorCode::Internal
-    };
-    *error = with_code(std::mem::replace(error, ServerError::new("", None)), code);
-}
-
-fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code.as_str());
-    error
 }
 
 /// Status for one response: with `application/graphql-response+json`, a request that never
@@ -551,7 +502,7 @@ fn coded_error(
     code: ErrorCode,
     message: &str,
 ) -> HttpResponse {
-    let response = Response::from_errors(vec![with_code(ServerError::new(message, None), code)]);
+    let response = Response::from_errors(vec![coded(ServerError::new(message, None), code)]);
     json_response(status, media, &response)
 }
 
@@ -560,7 +511,7 @@ fn request_error(media: MediaType, status: StatusCode, message: &str) -> HttpRes
 }
 
 fn not_acceptable() -> HttpResponse {
-    let response = Response::from_errors(vec![with_code(
+    let response = Response::from_errors(vec![coded(
         ServerError::new(
             "accept application/graphql-response+json or application/json",
             None,

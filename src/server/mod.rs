@@ -1,7 +1,6 @@
 //! The HTTP surface (DESIGN.md §7): GraphQL over HTTP, GraphiQL, graphql-ws, health.
 
 mod graphql;
-mod limits;
 mod ws;
 
 use crate::config::Config;
@@ -27,8 +26,6 @@ pub struct ServerState {
     pub app: Arc<AppState>,
     pub api_keys: Arc<Vec<SecretString>>,
     pub max_batch: usize,
-    pub max_aliases: usize,
-    pub introspection: bool,
     /// Run identical concurrent queries from the same caller once.
     pub dedupe: bool,
     pub inflight: Arc<std::sync::Mutex<std::collections::HashMap<u64, graphql::SharedOutcome>>>,
@@ -65,8 +62,6 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         app,
         api_keys: Arc::new(config.server.api_keys.clone()),
         max_batch: config.server.max_batch,
-        max_aliases: config.server.max_aliases,
-        introspection: config.server.introspection,
         dedupe: config.server.dedupe_requests,
         inflight: Default::default(),
         inspected: moka::sync::Cache::new(1_000),

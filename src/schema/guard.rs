@@ -1,0 +1,257 @@
+//! The one gate every operation passes, whatever the transport (HTTP GET, POST, batches,
+//! WebSocket): document limits before validation, `extensions.code` on every error, and the
+//! per-request state resolvers need. An async-graphql extension, so `Schema::execute` and
+//! `Schema::execute_stream` both run it.
+
+use super::context::{AppState, RequestCtx};
+use super::limits;
+use crate::config::ServerConfig;
+use crate::error::ErrorCode;
+use crate::sources::http::CallerCredentials;
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+    NextSubscribe, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{
+    Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The limits and deadline of `[server]` that every operation is held to.
+#[derive(Clone, Debug)]
+pub struct Guard {
+    max_fields: usize,
+    max_aliases: usize,
+    introspection: bool,
+    deadline: Duration,
+}
+
+impl Guard {
+    pub fn new(server: &ServerConfig) -> Self {
+        Guard {
+            max_fields: server.max_fields,
+            max_aliases: server.max_aliases,
+            introspection: server.introspection,
+            deadline: Duration::from_millis(server.request_timeout_ms),
+        }
+    }
+
+    /// How long upstream calls of a request started now may run: a little less than the
+    /// request itself, so a slow source fails only its own fields (partial data) instead of
+    /// racing the request-wide timeout, which answers without any data.
+    pub fn upstream_deadline(deadline: Duration) -> Instant {
+        let margin = (deadline / 10).min(Duration::from_millis(100));
+        Instant::now() + deadline.saturating_sub(margin)
+    }
+
+    /// Refuse a parsed document that would cost more than the limits allow, before any
+    /// validation or execution: validation alone walks every expanded fragment.
+    pub fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
+        let cost = limits::cost(document);
+        if cost.fields > self.max_fields {
+            let message = format!(
+                "the query selects more than {} fields once its fragments are expanded (server.max_fields)",
+                self.max_fields
+            );
+            return Err(coded(
+                ServerError::new(message, None),
+                ErrorCode::QueryTooComplex,
+            ));
+        }
+        if cost.aliases > self.max_aliases {
+            let message = format!(
+                "the query uses more than {} aliases (server.max_aliases)",
+                self.max_aliases
+            );
+            return Err(coded(
+                ServerError::new(message, None),
+                ErrorCode::QueryTooComplex,
+            ));
+        }
+        if !self.introspection && limits::uses_introspection(document) {
+            let error = ServerError::new("introspection is disabled on this gateway", None);
+            return Err(coded(error, ErrorCode::GraphqlValidationFailed));
+        }
+        Ok(())
+    }
+}
+
+impl ExtensionFactory for Guard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for Guard {
+    /// Parse and check the document first: async-graphql's own parse step walks every
+    /// expanded fragment for its depth and directive limits, so a fragment bomb must be refused
+    /// before it. Then the per-request state: HTTP brings its own (it keeps the scope for
+    /// warnings); a WebSocket operation gets one here, with the connection's caller credentials
+    /// and the same deadline.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let document = request
+            .parsed_query()
+            .map_err(|error| coded(error, ErrorCode::GraphqlParseFailed))?;
+        self.check(document)?;
+        if !request
+            .data
+            .contains_key(&std::any::TypeId::of::<RequestCtx>())
+        {
+            let app = ctx.data_opt::<Arc<AppState>>().ok_or_else(|| {
+                coded(
+                    ServerError::new("application state missing", None),
+                    ErrorCode::Internal,
+                )
+            })?;
+            let credentials = ctx
+                .data_opt::<CallerCredentials>()
+                .cloned()
+                .unwrap_or_default();
+            let state = RequestCtx::new(
+                &app.sources,
+                Self::upstream_deadline(self.deadline),
+                credentials,
+            );
+            request = request.data(state);
+        }
+        next.run(ctx, request).await
+    }
+
+    /// The depth and directive limits async-graphql applies while parsing.
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|error| {
+            let code = if error.message.contains("recursion") || error.message.contains("directive")
+            {
+                ErrorCode::QueryTooComplex
+            } else {
+                ErrorCode::GraphqlParseFailed
+            };
+            coded(error, code)
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|mut errors| {
+            for error in &mut errors {
+                classify(error, false);
+            }
+            errors
+        })
+    }
+
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        classify_response(next.run(ctx).await)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream.map(classify_response).boxed())
+    }
+}
+
+fn classify_response(mut response: Response) -> Response {
+    let has_data = response.data != Value::Null;
+    for error in response.errors.iter_mut() {
+        classify(error, has_data);
+    }
+    response
+}
+
+/// Give every error a code: ours already have one; async-graphql's own errors are parse,
+/// validation or limit errors (before execution) or argument errors (during it).
+pub fn classify(error: &mut ServerError, executed: bool) {
+    if error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
+    {
+        return;
+    }
+    let code = if error.message.starts_with("Query is too complex")
+        || error.message.starts_with("Query is nested too deep")
+    {
+        ErrorCode::QueryTooComplex
+    } else if !executed && error.path.is_empty() {
+        ErrorCode::GraphqlValidationFailed
+    } else if error.message.contains("Failed to parse")
+        || error.message.contains("Invalid value")
+        || error.message.starts_with("Variable ")
+    {
+        ErrorCode::BadUserInput
+    } else {
+        ErrorCode::Internal
+    };
+    *error = coded(std::mem::replace(error, ServerError::new("", None)), code);
+}
+
+/// The error with `extensions.code` set.
+pub fn coded(mut error: ServerError, code: ErrorCode) -> ServerError {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard() -> Guard {
+        Guard::new(&ServerConfig::default())
+    }
+
+    fn code(error: &ServerError) -> Option<String> {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .map(|v| v.to_string())
+    }
+
+    #[test]
+    fn refuses_a_fragment_bomb_before_validation() {
+        let document =
+            async_graphql::parser::parse_query(limits::tests::fragment_bomb(24)).expect("parses");
+        let error = guard().check(&document).expect_err("refused");
+        assert_eq!(code(&error).as_deref(), Some("\"QUERY_TOO_COMPLEX\""));
+        assert!(
+            error.message.contains("server.max_fields"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn lets_ordinary_queries_through() {
+        let document = async_graphql::parser::parse_query(
+            "{ sources { source } ...F } fragment F on Query { a: sources { healthy } }",
+        )
+        .expect("parses");
+        assert!(guard().check(&document).is_ok());
+    }
+}

@@ -1,0 +1,207 @@
+//! Static document limits async-graphql does not enforce itself (DESIGN.md §7): fields and
+//! aliases counted after fragment expansion, and introspection when it is switched off. One
+//! check for every transport: [`super::guard::Guard`] runs it on each parsed document, before
+//! validation and execution.
+
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::Name;
+use std::collections::HashMap;
+
+/// What one document would select once every fragment is expanded where it is spread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Field selections, fragment spreads and inline fragments: the work validation and
+    /// execution do. `query { ...F0 }` with `F{i} { ...F{i+1} ...F{i+1} }` doubles per level,
+    /// so a 1 KB document can stand for millions of them.
+    pub fields: usize,
+    /// Aliased fields.
+    pub aliases: usize,
+}
+
+impl Cost {
+    fn add(self, other: Cost) -> Cost {
+        Cost {
+            fields: self.fields.saturating_add(other.fields),
+            aliases: self.aliases.saturating_add(other.aliases),
+        }
+    }
+}
+
+/// The cost of every operation of a document together. Each fragment is walked once (its
+/// cost is remembered), so this is linear in the document's size whatever it expands to; the
+/// sums saturate. Fragment cycles count nothing here (validation rejects them).
+pub fn cost(document: &ExecutableDocument) -> Cost {
+    let mut counter = Counter {
+        document,
+        memo: HashMap::new(),
+        visiting: Vec::new(),
+    };
+    document
+        .operations
+        .iter()
+        .map(|(_, op)| counter.selection_set(&op.node.selection_set.node))
+        .fold(Cost::default(), Cost::add)
+}
+
+/// Number of aliased fields the document can produce, with fragments expanded where they are
+/// spread (so one fragment of 50 aliases spread 20 times counts 1,000).
+pub fn count_aliases(document: &ExecutableDocument) -> usize {
+    cost(document).aliases
+}
+
+struct Counter<'a> {
+    document: &'a ExecutableDocument,
+    memo: HashMap<&'a Name, Cost>,
+    visiting: Vec<&'a Name>,
+}
+
+impl<'a> Counter<'a> {
+    fn selection_set(&mut self, set: &'a SelectionSet) -> Cost {
+        let mut total = Cost::default();
+        for selection in &set.items {
+            let own = match &selection.node {
+                Selection::Field(field) => Cost {
+                    fields: 1,
+                    aliases: usize::from(field.node.alias.is_some()),
+                }
+                .add(self.selection_set(&field.node.selection_set.node)),
+                Selection::InlineFragment(fragment) => Cost {
+                    fields: 1,
+                    aliases: 0,
+                }
+                .add(self.selection_set(&fragment.node.selection_set.node)),
+                Selection::FragmentSpread(spread) => Cost {
+                    fields: 1,
+                    aliases: 0,
+                }
+                .add(self.fragment(&spread.node.fragment_name.node)),
+            };
+            total = total.add(own);
+        }
+        total
+    }
+
+    fn fragment(&mut self, name: &'a Name) -> Cost {
+        if let Some(cost) = self.memo.get(name) {
+            return *cost;
+        }
+        if self.visiting.contains(&name) {
+            return Cost::default();
+        }
+        let Some(definition) = self.document.fragments.get(name) else {
+            return Cost::default();
+        };
+        self.visiting.push(name);
+        let cost = self.selection_set(&definition.node.selection_set.node);
+        self.visiting.pop();
+        self.memo.insert(name, cost);
+        cost
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> ExecutableDocument {
+        async_graphql::parser::parse_query(query).expect("parses")
+    }
+
+    #[test]
+    fn counts_aliases_through_fragments() {
+        let count = |q: &str| count_aliases(&parse(q));
+        assert_eq!(count("{ a: __typename b: __typename __typename }"), 2);
+        assert_eq!(
+            count("{ ...F ...F } fragment F on Query { x: __typename y: __typename }"),
+            4
+        );
+        assert_eq!(count("{ ... on Query { x: __typename } }"), 1);
+        assert_eq!(
+            count(
+                "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A z: __typename }"
+            ),
+            1
+        );
+    }
+
+    /// `query { ...F0 }`, `F{i} on Query { ...F{i+1} ...F{i+1} }`, `F{n} on Query { __typename }`.
+    pub(crate) fn fragment_bomb(levels: usize) -> String {
+        let mut query = String::from("query { ...F0 }");
+        for i in 0..levels {
+            query.push_str(&format!(
+                " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+                n = i + 1
+            ));
+        }
+        query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
+        query
+    }
+
+    #[test]
+    fn counts_fields_after_fragment_expansion_without_expanding() {
+        assert_eq!(cost(&parse("{ sources { source } }")).fields, 2);
+        assert_eq!(
+            cost(&parse(
+                "{ ...F } fragment F on Query { a { b } ... on Query { c } }"
+            ))
+            .fields,
+            5
+        );
+        // 2^24 leaves and 2^25 - 2 spreads from a document under 1 KB.
+        let bomb = fragment_bomb(24);
+        assert!(bomb.len() < 1_100, "{}", bomb.len());
+        assert_eq!(
+            cost(&parse(&bomb)).fields,
+            (1usize << 24) + (1usize << 25) - 1
+        );
+        // 2^40 leaves: a walk that expanded fragments instead of remembering them would not end.
+        assert_eq!(
+            cost(&parse(&fragment_bomb(40))).fields,
+            (1usize << 40) + (1usize << 41) - 1
+        );
+        // Saturates instead of overflowing.
+        assert_eq!(super::cost(&parse(&fragment_bomb(200))).fields, usize::MAX);
+    }
+}
+
+/// Whether any operation asks for `__schema` or `__type` (directly, or through fragments
+/// spread at the root). async-graphql answers them with null when introspection is off; a
+/// production gateway refuses them outright instead.
+pub fn uses_introspection(document: &ExecutableDocument) -> bool {
+    document
+        .operations
+        .iter()
+        .any(|(_, op)| root_introspects(document, &op.node.selection_set.node, 0))
+}
+
+fn root_introspects(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    set.items.iter().any(|selection| match &selection.node {
+        Selection::Field(field) => matches!(field.node.name.node.as_str(), "__schema" | "__type"),
+        Selection::InlineFragment(fragment) => {
+            root_introspects(document, &fragment.node.selection_set.node, depth + 1)
+        }
+        Selection::FragmentSpread(spread) => document
+            .fragments
+            .get(&spread.node.fragment_name.node)
+            .is_some_and(|f| root_introspects(document, &f.node.selection_set.node, depth + 1)),
+    })
+}
+
+#[cfg(test)]
+mod introspection_tests {
+    use super::*;
+
+    #[test]
+    fn finds_introspection_at_the_root_only() {
+        let check =
+            |q: &str| uses_introspection(&async_graphql::parser::parse_query(q).expect("parses"));
+        assert!(check("{ __schema { queryType { name } } }"));
+        assert!(check(
+            "{ ...F } fragment F on Query { __type(name: \"Query\") { name } }"
+        ));
+        assert!(!check("{ __typename sources { source } }"));
+    }
+}
