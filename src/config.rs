@@ -52,7 +52,14 @@ pub struct ServerConfig {
     /// expanded: a 1 KB document of nested fragments can otherwise stand for millions.
     pub max_fields: usize,
     pub max_batch: usize,
+    /// Largest request body, and largest WebSocket message.
     pub body_limit_bytes: usize,
+    /// Operations one WebSocket may run at once.
+    pub max_subscriptions_per_connection: usize,
+    /// Subscription pollers the process runs at most (one per subject set and caller).
+    pub max_pollers: usize,
+    /// How long a WebSocket may wait before `connection_init` (then close 4408).
+    pub ws_init_timeout_ms: u64,
     /// Identical concurrent queries (same document, variables and credentials) share one
     /// execution; mutations never do.
     pub dedupe_requests: bool,
@@ -73,6 +80,9 @@ impl Default for ServerConfig {
             max_fields: 3_000,
             max_batch: 10,
             body_limit_bytes: 1024 * 1024,
+            max_subscriptions_per_connection: 100,
+            max_pollers: 500,
+            ws_init_timeout_ms: 10_000,
             dedupe_requests: true,
         }
     }
@@ -333,6 +343,15 @@ impl Config {
             ("server.max_fields", self.server.max_fields),
             ("server.max_batch", self.server.max_batch),
             ("server.body_limit_bytes", self.server.body_limit_bytes),
+            (
+                "server.max_subscriptions_per_connection",
+                self.server.max_subscriptions_per_connection,
+            ),
+            ("server.max_pollers", self.server.max_pollers),
+            (
+                "server.ws_init_timeout_ms",
+                self.server.ws_init_timeout_ms as usize,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {

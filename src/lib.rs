@@ -23,7 +23,7 @@ pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceE
     let app = Arc::new(schema::context::AppState {
         sources,
         metrics,
-        pollers: Default::default(),
+        pollers: timeline::pollers::Pollers::new(config.server.max_pollers),
     });
     Ok(server::router(config, app))
 }

@@ -101,13 +101,6 @@ fn ws_errors(message: &Value) -> Vec<Value> {
     }
 }
 
-/// After a `next` that carried a refusal, the `complete` that follows it.
-async fn skip_complete(socket: &mut common::Socket, answer: &Value) {
-    if answer["type"] == "next" {
-        assert_eq!(ws_next_json(socket).await["type"], "complete");
-    }
-}
-
 async fn ws_ready(gw: &Gateway) -> common::Socket {
     let mut socket = ws_connect(gw).await;
     ws_send(&mut socket, json!({ "type": "connection_init" })).await;
@@ -131,7 +124,6 @@ async fn a_fragment_bomb_is_refused_over_websocket() {
             .expect("answered in time");
         assert_eq!(answer["id"], id, "{answer}");
         let errors = ws_errors(&answer);
-        skip_complete(&mut socket, &answer).await;
         assert_eq!(errors.len(), 1, "{answer}");
         assert_eq!(
             errors[0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
@@ -183,9 +175,184 @@ async fn queries_and_mutations_run_over_websocket_with_request_state() {
         )
         .await;
         let answer = ws_next_json(&mut socket).await;
-        skip_complete(&mut socket, &answer).await;
         let errors = ws_errors(&answer);
         assert_eq!(errors.len(), 1, "{answer}");
         assert_eq!(errors[0]["extensions"]["code"], code, "{answer}");
     }
+}
+
+use tokio_tungstenite::tungstenite::Message;
+
+/// The close code the server ends the socket with (within 5 s).
+async fn close_code(socket: &mut common::Socket) -> Option<u16> {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(socket))
+            .await
+            .expect("closed in time");
+        match next {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+fn history_subscription(id: &str, target: &str) -> Value {
+    json!({ "id": id, "type": "subscribe", "payload": {
+        "query": "subscription($s: [HistorySubject!]!) { historyAdded(subjects: $s) { sourceId } }",
+        "variables": { "s": [{ "integration": { "source": "CELIGO", "sourceId": target } }] } } })
+}
+
+fn celigo_ids(gw: &Gateway, n: usize) -> Vec<String> {
+    gw.upstreams.celigo_fake.data().integrations[..n]
+        .iter()
+        .filter_map(|i| i["_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn websocket_protocol_errors_close_with_the_protocol_codes() {
+    let gw = Gateway::start_options(Default::default(), |config| {
+        config.server.ws_init_timeout_ms = 300;
+    })
+    .await;
+    let ids = celigo_ids(&gw, 1);
+
+    // Subscribe before connection_init: 4401.
+    let mut socket = ws_connect(&gw).await;
+    ws_send(&mut socket, history_subscription("1", &ids[0])).await;
+    assert_eq!(close_code(&mut socket).await, Some(4401));
+
+    // Not JSON, or an unknown type: 4400.
+    for bad in ["{not json", r#"{"type":"launch"}"#] {
+        let mut socket = ws_ready(&gw).await;
+        futures::SinkExt::send(&mut socket, Message::text(bad))
+            .await
+            .expect("send");
+        assert_eq!(close_code(&mut socket).await, Some(4400), "{bad}");
+    }
+
+    // The same id twice while the first runs: 4409.
+    let mut socket = ws_ready(&gw).await;
+    ws_send(&mut socket, history_subscription("dup", &ids[0])).await;
+    ws_send(&mut socket, history_subscription("dup", &ids[0])).await;
+    assert_eq!(close_code(&mut socket).await, Some(4409));
+
+    // A second connection_init: 4429.
+    let mut socket = ws_ready(&gw).await;
+    ws_send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(close_code(&mut socket).await, Some(4429));
+
+    // No connection_init in time: 4408.
+    let mut socket = ws_connect(&gw).await;
+    assert_eq!(close_code(&mut socket).await, Some(4408));
+
+    // A refused caller: 4403.
+    let gw = Gateway::start_options(Default::default(), |config| {
+        config.server.api_keys = vec!["k".to_string().into()];
+    })
+    .await;
+    let mut socket = ws_connect(&gw).await;
+    ws_send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(close_code(&mut socket).await, Some(4403));
+}
+
+#[tokio::test]
+async fn a_websocket_message_over_the_body_limit_is_closed_not_run() {
+    let gw = Gateway::start_options(Default::default(), |config| {
+        config.server.body_limit_bytes = 64 * 1024;
+    })
+    .await;
+    let mut socket = ws_ready(&gw).await;
+    let padding = " ".repeat(100 * 1024);
+    let big = json!({ "id": "1", "type": "subscribe",
+        "payload": { "query": format!("{{ __typename {padding} }}") } });
+    futures::SinkExt::send(&mut socket, Message::text(big.to_string()))
+        .await
+        .expect("send");
+    assert_eq!(close_code(&mut socket).await, Some(1009));
+    // Under the limit still runs, and the server still answers.
+    let mut socket = ws_ready(&gw).await;
+    ws_send(
+        &mut socket,
+        json!({ "id": "2", "type": "subscribe", "payload": { "query": "{ __typename }" } }),
+    )
+    .await;
+    assert_eq!(
+        ws_next_json(&mut socket).await["payload"]["data"]["__typename"],
+        "Query"
+    );
+}
+
+#[tokio::test]
+async fn websocket_documents_have_the_http_limits() {
+    let gw = Gateway::start().await;
+    let mut socket = ws_ready(&gw).await;
+    let aliases: String = (0..60).map(|i| format!(" a{i}: __typename")).collect();
+    ws_send(
+        &mut socket,
+        json!({ "id": "a", "type": "subscribe", "payload": { "query": format!("{{{aliases} }}") } }),
+    )
+    .await;
+    let answer = ws_next_json(&mut socket).await;
+    assert_eq!(
+        ws_errors(&answer)[0]["extensions"]["code"],
+        "QUERY_TOO_COMPLEX",
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_are_capped_per_connection_and_pollers_per_process() {
+    let gw = Gateway::start_options(Default::default(), |config| {
+        config.server.max_subscriptions_per_connection = 3;
+        config.server.max_pollers = 4;
+    })
+    .await;
+    let ids = celigo_ids(&gw, 6);
+    let mut socket = ws_ready(&gw).await;
+    for (n, id) in ids[..3].iter().enumerate() {
+        ws_send(&mut socket, history_subscription(&n.to_string(), id)).await;
+    }
+    ws_send(&mut socket, history_subscription("3", &ids[3])).await;
+    let refused = ws_next_json(&mut socket).await;
+    assert_eq!(refused["id"], "3", "{refused}");
+    let errors = ws_errors(&refused);
+    assert_eq!(errors[0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
+    assert!(errors[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("server.max_subscriptions_per_connection"));
+
+    // Completing one makes room on this connection.
+    ws_send(&mut socket, json!({ "id": "0", "type": "complete" })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ws_send(&mut socket, history_subscription("4", &ids[0])).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(gw
+        .metrics()
+        .await
+        .contains("chronograph_subscription_pollers 3\n"));
+
+    // The process runs at most four pollers: a fifth subject set is refused, a watched one is not.
+    let mut other = ws_ready(&gw).await;
+    ws_send(&mut other, history_subscription("x", &ids[3])).await;
+    ws_send(&mut other, history_subscription("y", &ids[4])).await;
+    let refused = ws_next_json(&mut other).await;
+    assert_eq!(refused["id"], "y", "{refused}");
+    assert_eq!(refused["type"], "next", "{refused}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{refused}"
+    );
+    assert!(refused["payload"]["errors"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("server.max_pollers"));
+    ws_send(&mut other, history_subscription("z", &ids[1])).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(gw
+        .metrics()
+        .await
+        .contains("chronograph_subscription_pollers 4\n"));
 }

@@ -414,7 +414,21 @@ impl Subscription {
                     .map_err(|e| e.to_graphql())?;
             }
         }
-        let (poller, receiver) = state.pollers.join(&state.sources, subjects, credentials);
+        let (poller, receiver) = state
+            .pollers
+            .join(&state.sources, subjects, credentials)
+            .map_err(|full| {
+                SourceError {
+                    code: crate::error::ErrorCode::QueryTooComplex,
+                    source: None,
+                    message: format!(
+                        "the gateway already runs its {} subscription pollers (server.max_pollers); subscribe to subjects already watched or retry later",
+                        full.max
+                    ),
+                    retry_after_seconds: None,
+                }
+                .to_graphql()
+            })?;
         let stream =
             futures::stream::unfold((receiver, poller), |(mut receiver, poller)| async move {
                 loop {

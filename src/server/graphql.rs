@@ -405,12 +405,7 @@ async fn run(state: ServerState, request: Request, caller: &Caller) -> Outcome {
             Response::from_errors(vec![coded(error, ErrorCode::UpstreamTimeout)])
         }
     };
-    let has_data = response.data != Value::Null;
-    let executed = has_data
-        || response
-            .errors
-            .iter()
-            .any(|e| !e.path.is_empty() || !is_request_error(e));
+    let executed = was_executed(&response);
     let warnings = scope.warnings();
     if !warnings.is_empty() {
         response.extensions.insert(
@@ -423,6 +418,16 @@ async fn run(state: ServerState, request: Request, caller: &Caller) -> Outcome {
         executed,
         body: Default::default(),
     }
+}
+
+/// Whether execution started: GraphQL-over-HTTP answers a request that never ran (parse,
+/// validation or limit failures) without `data`, and graphql-transport-ws with `error`.
+pub fn was_executed(response: &Response) -> bool {
+    response.data != Value::Null
+        || response
+            .errors
+            .iter()
+            .any(|e| !e.path.is_empty() || !is_request_error(e))
 }
 
 /// Errors that stop a request before execution.

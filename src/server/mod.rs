@@ -33,6 +33,10 @@ pub struct ServerState {
     pub inspected: moka::sync::Cache<u64, graphql::Inspection>,
     pub deadline: Duration,
     pub graphiql: bool,
+    /// Largest WebSocket message (the body limit).
+    pub body_limit: usize,
+    pub max_subscriptions: usize,
+    pub ws_init_timeout: Duration,
 }
 
 impl ServerState {
@@ -67,6 +71,9 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         inspected: moka::sync::Cache::new(1_000),
         deadline: Duration::from_millis(config.server.request_timeout_ms),
         graphiql: config.server.graphiql,
+        body_limit: config.server.body_limit_bytes,
+        max_subscriptions: config.server.max_subscriptions_per_connection,
+        ws_init_timeout: Duration::from_millis(config.server.ws_init_timeout_ms),
     };
     // Browsers may send the callers' own vendor credentials too (multi-tenant front ends).
     let allowed_headers: Vec<header::HeaderName> =

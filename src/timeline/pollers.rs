@@ -35,21 +35,43 @@ impl Poller {
 }
 
 /// The registry of running pollers, keyed by subject set and the callers' credentials.
-#[derive(Default)]
 pub struct Pollers {
     running: Mutex<HashMap<String, Weak<Poller>>>,
+    /// Most pollers running at once (`server.max_pollers`): each one calls upstreams every
+    /// poll interval, so one client must not be able to start thousands.
+    max: usize,
+}
+
+/// A new subject set was refused: the process already runs `max` pollers.
+#[derive(Debug)]
+pub struct TooManyPollers {
+    pub max: usize,
+}
+
+impl Default for Pollers {
+    fn default() -> Self {
+        Pollers::new(500)
+    }
 }
 
 impl Pollers {
+    pub fn new(max: usize) -> Self {
+        Pollers {
+            running: Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
     /// The poller for `subjects` read with `credentials` (callers' own vendor credentials, if
     /// any), started if none runs yet: subscribers with other credentials never share one.
-    /// Returns the handle (keep it alive while subscribed) and a receiver.
+    /// Returns the handle (keep it alive while subscribed) and a receiver; joining a running
+    /// poller always works, starting one more than `max` does not.
     pub fn join(
         &self,
         sources: &Sources,
         subjects: Vec<SubjectRef>,
         credentials: CallerCredentials,
-    ) -> (Arc<Poller>, broadcast::Receiver<Arc<HistoryEntry>>) {
+    ) -> Result<(Arc<Poller>, broadcast::Receiver<Arc<HistoryEntry>>), TooManyPollers> {
         let mut key: Vec<String> = subjects.iter().map(SubjectRef::canonical).collect();
         key.push(credentials.identities());
         let key = key.join("\u{1f}");
@@ -60,7 +82,10 @@ impl Pollers {
         running.retain(|_, poller| poller.strong_count() > 0);
         if let Some(poller) = running.get(&key).and_then(Weak::upgrade) {
             let receiver = poller.subscribe();
-            return (poller, receiver);
+            return Ok((poller, receiver));
+        }
+        if running.len() >= self.max {
+            return Err(TooManyPollers { max: self.max });
         }
         let (sender, receiver) = broadcast::channel(CHANNEL_CAPACITY);
         let interval = subjects
@@ -77,7 +102,7 @@ impl Pollers {
         ));
         let poller = Arc::new(Poller { sender, task });
         running.insert(key, Arc::downgrade(&poller));
-        (poller, receiver)
+        Ok((poller, receiver))
     }
 
     /// Number of pollers running (for tests and metrics).
