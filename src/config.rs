@@ -54,12 +54,21 @@ pub struct ServerConfig {
     pub max_batch: usize,
     /// Largest request body, and largest WebSocket message.
     pub body_limit_bytes: usize,
+    /// Representations one `_entities` call may resolve (federation gateways batch them).
+    pub max_entities: usize,
     /// Operations one WebSocket may run at once.
     pub max_subscriptions_per_connection: usize,
     /// Subscription pollers the process runs at most (one per subject set and caller).
     pub max_pollers: usize,
     /// How long a WebSocket may wait before `connection_init` (then close 4408).
     pub ws_init_timeout_ms: u64,
+    /// A request's headers must arrive within this; also how long an idle keep-alive
+    /// connection stays open.
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this.
+    pub body_read_timeout_ms: u64,
+    /// Open client connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
     /// Identical concurrent queries (same document, variables and credentials) share one
     /// execution; mutations never do.
     pub dedupe_requests: bool,
@@ -80,9 +89,13 @@ impl Default for ServerConfig {
             max_fields: 3_000,
             max_batch: 10,
             body_limit_bytes: 1024 * 1024,
+            max_entities: 100,
             max_subscriptions_per_connection: 100,
             max_pollers: 500,
             ws_init_timeout_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            max_connections: 1_024,
             dedupe_requests: true,
         }
     }
@@ -323,6 +336,41 @@ impl Config {
         Ok(config)
     }
 
+    /// Every secret of the configuration, for [`crate::redact`]: vendor credentials, API keys
+    /// and the Redis URL's password.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .server
+            .api_keys
+            .iter()
+            .map(|k| k.expose_secret().to_string())
+            .collect();
+        if let Some(url) = &self.cache.redis_url {
+            if let Some(password) = url::Url::parse(url.expose_secret())
+                .ok()
+                .and_then(|u| u.password().map(str::to_string))
+            {
+                out.push(password);
+            }
+        }
+        for source in Source::ALL {
+            if let Some(cfg) = self.sources.get(source) {
+                for secret in [
+                    &cfg.token,
+                    &cfg.auth_token,
+                    &cfg.password,
+                    &cfg.client_secret,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    out.push(secret.expose_secret().to_string());
+                }
+            }
+        }
+        out
+    }
+
     /// Check cross-field rules and vendor keys; collect every problem, not just the first.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
@@ -348,10 +396,20 @@ impl Config {
                 self.server.max_subscriptions_per_connection,
             ),
             ("server.max_pollers", self.server.max_pollers),
+            ("server.max_entities", self.server.max_entities),
             (
                 "server.ws_init_timeout_ms",
                 self.server.ws_init_timeout_ms as usize,
             ),
+            (
+                "server.header_read_timeout_ms",
+                self.server.header_read_timeout_ms as usize,
+            ),
+            (
+                "server.body_read_timeout_ms",
+                self.server.body_read_timeout_ms as usize,
+            ),
+            ("server.max_connections", self.server.max_connections),
         ];
         for (key, value) in positive {
             if value == 0 {

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod redact;
 pub mod schema;
 pub mod server;
 pub mod shared_store;
@@ -33,9 +34,8 @@ pub async fn serve(config: config::Config) -> anyhow::Result<()> {
     let app = build_app(&config).map_err(|e| anyhow::anyhow!(e.message))?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr()).await?;
     tracing::info!(addr = %listener.local_addr()?, sources = ?config_sources(&config), "chronograph listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let limits = server::listen::ConnectionLimits::from_config(&config.server);
+    server::listen::serve(listener, app, limits, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -356,3 +356,296 @@ async fn subscriptions_are_capped_per_connection_and_pollers_per_process() {
         .await
         .contains("chronograph_subscription_pollers 4\n"));
 }
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Whether the server closes `stream` (EOF or reset) within 5 s, and what it sent before.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> (bool, String) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return (false, String::from_utf8_lossy(&seen).into_owned()),
+            Ok(Ok(0)) | Ok(Err(_)) => return (true, String::from_utf8_lossy(&seen).into_owned()),
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_and_capped() {
+    let gw = Gateway::start_options(Default::default(), |config| {
+        config.server.header_read_timeout_ms = 300;
+        config.server.body_read_timeout_ms = 300;
+        config.server.max_connections = 4;
+    })
+    .await;
+
+    // Half-sent headers, and a socket that sends nothing: both closed.
+    let mut half = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    half.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut silent = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    assert!(
+        closed_by_server(&mut half).await.0,
+        "half-sent headers kept open"
+    );
+    assert!(
+        closed_by_server(&mut silent).await.0,
+        "silent socket kept open"
+    );
+
+    // A body that never completes: answered with a JSON error, not held.
+    let mut slow_body = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    slow_body
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":")
+        .await
+        .expect("write");
+    let (closed, answer) = closed_by_server(&mut slow_body).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"code\":\"BAD_USER_INPUT\""), "{answer}");
+    assert!(answer.contains("body_read_timeout_ms"), "{answer}");
+    let _ = closed;
+
+    // More idle sockets than the cap: a normal query still answers once they time out.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(
+            tokio::net::TcpStream::connect(gw.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        gw.query("{ __typename }", json!({})),
+    )
+    .await
+    .expect("answered while idle sockets hold the slots");
+    assert_eq!(response["data"]["__typename"], "Query");
+    drop(idle);
+}
+
+#[tokio::test]
+async fn other_methods_and_broken_bodies_get_the_json_error_shape() {
+    let gw = Gateway::start().await;
+    let put = gw
+        .client
+        .put(&gw.url)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status().as_u16(), 405);
+    assert_eq!(
+        put.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
+    let body = json_of(put).await;
+    assert_eq!(codes(&body), vec!["BAD_USER_INPUT"], "{body}");
+
+    // A chunk size that is not hexadecimal.
+    let mut stream = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n")
+        .await
+        .expect("write");
+    let (_, answer) = closed_by_server(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("application/json"), "{answer}");
+    assert!(answer.contains("\"code\":\"BAD_USER_INPUT\""), "{answer}");
+}
+
+use chronograph::demo::fake::Fault;
+
+#[tokio::test]
+async fn credentials_echoed_by_a_vendor_never_leave_the_gateway() {
+    let gw = Gateway::start().await;
+    let token = gw.upstreams.celigo_token.clone();
+    assert!(
+        token.len() >= 6,
+        "the demo token is long enough to be recognised"
+    );
+    // A 401 that repeats the Authorization header, a 400 that repeats a secret-looking query
+    // string, and a 403 with the token in a JSON field.
+    let echoes = [
+        (
+            401,
+            format!(
+                r#"{{"errors":[{{"code":"unauthorized","message":"Invalid header Authorization: Bearer {token}"}}]}}"#
+            ),
+        ),
+        (
+            400,
+            format!(
+                r#"{{"errors":[{{"code":"bad","message":"bad query ?api_key=k3y-v4lue-99&token={token}"}}]}}"#
+            ),
+        ),
+        (
+            403,
+            format!(r#"{{"message":"{{\"token\": \"{token}\"}} is not allowed"}}"#),
+        ),
+    ];
+    for (status, body) in echoes {
+        gw.upstreams.celigo.control.inject(
+            "/v1/integrations",
+            Fault::Respond {
+                status,
+                headers: vec![],
+                body: body.clone(),
+            },
+            Some(1),
+        );
+        let response = gw
+            .query(
+                "{ integrations(source: CELIGO, first: 1) { nodes { name } } }",
+                json!({}),
+            )
+            .await;
+        let text = response.to_string();
+        assert!(!codes(&response).is_empty(), "{response}");
+        assert!(!text.contains(&token), "token in the error: {text}");
+        assert!(
+            !text.contains("k3y-v4lue-99"),
+            "api_key in the error: {text}"
+        );
+        let sources = gw
+            .query("{ sources { source lastError } }", json!({}))
+            .await
+            .to_string();
+        assert!(!sources.contains(&token), "token in lastError: {sources}");
+        let ready = gw
+            .client
+            .get(format!("http://{}/readyz", gw.addr))
+            .send()
+            .await
+            .expect("readyz")
+            .text()
+            .await
+            .expect("text");
+        assert!(!ready.contains(&token), "token in /readyz: {ready}");
+        assert!(
+            !ready.contains("lastError\""),
+            "upstream text in /readyz: {ready}"
+        );
+    }
+    // The 401 is still reported as what it is.
+    gw.upstreams.celigo.control.inject(
+        "/v1/integrations",
+        Fault::Respond {
+            status: 401,
+            headers: vec![],
+            body: format!(r#"{{"message":"Bearer {token} rejected"}}"#),
+        },
+        Some(1),
+    );
+    let response = gw
+        .query(
+            "{ integrations(source: CELIGO, first: 1) { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        codes(&response),
+        vec!["UPSTREAM_UNAUTHORIZED"],
+        "{response}"
+    );
+    let ready = gw
+        .client
+        .get(format!("http://{}/readyz", gw.addr))
+        .send()
+        .await
+        .expect("readyz")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        ready.contains("\"lastErrorCode\":\"UPSTREAM_UNAUTHORIZED\""),
+        "{ready}"
+    );
+}
+
+#[tokio::test]
+async fn entities_are_capped_and_flows_among_them_batched() {
+    let gw = Gateway::start_with(Default::default(), 8, |_| {}).await;
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Integration { name } ... on Flow { name } } }";
+
+    // Over the cap: refused before any upstream call, as a literal or through a variable.
+    gw.reset_calls();
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({ "__typename": "Integration", "id": format!("x{i}") }))
+        .collect();
+    let response = gw.query(query, json!({ "r": many })).await;
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    assert!(response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("server.max_entities"));
+    let literal = format!(
+        "{{ _entities(representations: [{}]) {{ __typename }} }}",
+        (0..101)
+            .map(|i| format!("{{__typename: \"Integration\", id: \"x{i}\"}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let response = gw.query(&literal, json!({})).await;
+    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    assert_eq!(gw.celigo_calls("/v1/"), 0);
+
+    // Flows of several integrations resolve through the request's loader: one bulk read.
+    let listed = gw
+        .query(
+            "{ integrations(source: CELIGO, first: 5) { nodes { flows(first: 2) { nodes { id name } } } } }",
+            json!({}),
+        )
+        .await;
+    let flows: Vec<Value> = listed["data"]["integrations"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|i| i["flows"]["nodes"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert!(flows.len() >= 5, "{listed}");
+    let representations: Vec<Value> = flows
+        .iter()
+        .map(|f| json!({ "__typename": "Flow", "id": f["id"] }))
+        .collect();
+    // A fresh gateway, so nothing is cached.
+    let fresh = Gateway::start_with(Default::default(), 8, |config| {
+        config.cache.max_bytes = 0;
+    })
+    .await;
+    let response = fresh.query(query, json!({ "r": representations })).await;
+    assert!(response.get("errors").is_none(), "{response}");
+    let names: Vec<&Value> = flows.iter().map(|f| &f["name"]).collect();
+    let got: Vec<&Value> = response["data"]["_entities"]
+        .as_array()
+        .map(|a| a.iter().map(|e| &e["name"]).collect())
+        .unwrap_or_default();
+    assert_eq!(got, names);
+    let per_integration = fresh
+        .upstreams
+        .celigo
+        .control
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/flows") && r.path.starts_with("/v1/integrations/"))
+        .count();
+    assert_eq!(
+        per_integration, 0,
+        "one read per integration instead of a batch"
+    );
+    assert_eq!(fresh.celigo_calls("/v1/flows"), 1);
+}

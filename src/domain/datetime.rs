@@ -37,7 +37,7 @@ pub fn parse_field(source: &str, field: &str, value: Option<&str>) -> Option<Dat
     let text = value?;
     let parsed = parse_lenient(text);
     if parsed.is_none() {
-        tracing::warn!(source, field, value = %crate::error::truncate_message(text, 40), "unparseable datetime, using null");
+        tracing::warn!(source, field, value = %crate::error::truncate_message(&crate::redact::scrub(text), 40), "unparseable datetime, using null");
     }
     parsed
 }

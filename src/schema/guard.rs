@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 pub struct Guard {
     max_fields: usize,
     max_aliases: usize,
+    max_entities: usize,
     introspection: bool,
     deadline: Duration,
 }
@@ -35,6 +36,7 @@ impl Guard {
         Guard {
             max_fields: server.max_fields,
             max_aliases: server.max_aliases,
+            max_entities: server.max_entities,
             introspection: server.introspection,
             deadline: Duration::from_millis(server.request_timeout_ms),
         }
@@ -99,10 +101,25 @@ impl Extension for Guard {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let document = request
+        request
             .parsed_query()
             .map_err(|error| coded(error, ErrorCode::GraphqlParseFailed))?;
-        self.check(document)?;
+        let variables = std::mem::take(&mut request.variables);
+        let document = request.parsed_query()?;
+        let checked = self.check(document);
+        let representations = limits::entity_representations(document, &variables);
+        request.variables = variables;
+        checked?;
+        if representations > self.max_entities {
+            let message = format!(
+                "`_entities` takes at most {} representations (server.max_entities), got {representations}",
+                self.max_entities
+            );
+            return Err(coded(
+                ServerError::new(message, None),
+                ErrorCode::BadUserInput,
+            ));
+        }
         if !request
             .data
             .contains_key(&std::any::TypeId::of::<RequestCtx>())

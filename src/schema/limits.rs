@@ -164,6 +164,63 @@ pub(crate) mod tests {
     }
 }
 
+/// The largest number of representations any `_entities` field at the root of the document
+/// asks for, literal or through a variable (a list variable's length in `variables`).
+pub fn entity_representations(
+    document: &ExecutableDocument,
+    variables: &async_graphql::Variables,
+) -> usize {
+    use async_graphql::Value;
+    fn walk(
+        document: &ExecutableDocument,
+        set: &SelectionSet,
+        variables: &async_graphql::Variables,
+        depth: usize,
+    ) -> usize {
+        if depth > 32 {
+            return 0;
+        }
+        set.items
+            .iter()
+            .map(|selection| match &selection.node {
+                Selection::Field(field) if field.node.name.node == "_entities" => field
+                    .node
+                    .get_argument("representations")
+                    .map(|arg| {
+                        let value = arg
+                            .node
+                            .clone()
+                            .into_const_with(|name| variables.get(&name).cloned().ok_or(()));
+                        match value {
+                            Ok(Value::List(items)) => items.len(),
+                            _ => 0,
+                        }
+                    })
+                    .unwrap_or(0),
+                Selection::Field(_) => 0,
+                Selection::InlineFragment(fragment) => walk(
+                    document,
+                    &fragment.node.selection_set.node,
+                    variables,
+                    depth + 1,
+                ),
+                Selection::FragmentSpread(spread) => document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .map(|f| walk(document, &f.node.selection_set.node, variables, depth + 1))
+                    .unwrap_or(0),
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    document
+        .operations
+        .iter()
+        .map(|(_, op)| walk(document, &op.node.selection_set.node, variables, 0))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Whether any operation asks for `__schema` or `__type` (directly, or through fragments
 /// spread at the root). async-graphql answers them with null when introspection is off; a
 /// production gateway refuses them outright instead.

@@ -39,19 +39,21 @@ pub async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Optio
                 .map(|i| Node::Integration(IntegrationNode(i))),
             None => None,
         },
+        // Through the request's DataLoader: `nodes` and `_entities` batches of flows share
+        // one upstream read per source instead of one per id.
         NodeType::Flow => match (&set.flows, gid.parent(0)) {
-            (Some(src), Some(integration_id)) => {
-                let mut flows = src
-                    .flows(scope, &[integration_id.to_string()])
-                    .await
-                    .map_err(gql)?;
-                flows
-                    .remove(integration_id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .find(|f| f.source_id == gid.source_id())
-                    .map(|f| Node::Flow(FlowNode(f)))
-            }
+            (Some(_), Some(integration_id)) => rq
+                .flows
+                .load_one((gid.source, integration_id.to_string()))
+                .await
+                .map_err(gql)?
+                .and_then(|flows| {
+                    flows
+                        .iter()
+                        .find(|f| f.source_id == gid.source_id())
+                        .cloned()
+                })
+                .map(|f| Node::Flow(FlowNode(f))),
             _ => None,
         },
         NodeType::Connection => match &set.flows {

@@ -11,6 +11,7 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Request, Response, ServerError, Value};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response as HttpResponse};
@@ -126,10 +127,24 @@ pub async fn get_graphql(
 pub async fn post_graphql(
     State(state): State<ServerState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> HttpResponse {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            // Over the size cap (413), malformed chunking, a body cut short or not sent within
+            // server.body_read_timeout_ms (400): the same JSON error shape as every other refusal.
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "the request body is over server.body_limit_bytes"
+            } else {
+                "the request body could not be read: cut short, malformed chunked encoding, or not sent within server.body_read_timeout_ms"
+            };
+            return request_error(media, status, message);
+        }
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -524,6 +539,20 @@ fn not_acceptable() -> HttpResponse {
         ErrorCode::BadUserInput,
     )]);
     json_response(StatusCode::NOT_ACCEPTABLE, MediaType::Json, &response)
+}
+
+/// Any other method on `/graphql`: 405 with `Allow` and a JSON error, not an empty body.
+pub async fn method_not_allowed(headers: HeaderMap) -> HttpResponse {
+    let media = negotiate(&headers).unwrap_or(MediaType::Json);
+    let mut response = request_error(
+        media,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "`/graphql` takes GET (queries) and POST",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    response
 }
 
 fn graphiql() -> String {

@@ -1,6 +1,7 @@
 //! The HTTP surface (DESIGN.md §7): GraphQL over HTTP, GraphiQL, graphql-ws, health.
 
 mod graphql;
+pub mod listen;
 mod ws;
 
 use crate::config::Config;
@@ -96,7 +97,9 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
     Router::new()
         .route(
             "/graphql",
-            get(graphql::get_graphql).post(graphql::post_graphql),
+            get(graphql::get_graphql)
+                .post(graphql::post_graphql)
+                .fallback(graphql::method_not_allowed),
         )
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(healthz))
@@ -113,7 +116,7 @@ async fn healthz() -> &'static str {
 }
 
 /// Ready once the config is loaded and not every configured source has an open breaker;
-/// lists each source's health as last observed.
+/// lists each source's health as last observed, as states and codes (never upstream text).
 async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
     let health = state.app.sources.health();
     let sources: Vec<serde_json::Value> = health
@@ -123,7 +126,8 @@ async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
                 "source": h.source.as_str(),
                 "healthy": h.healthy,
                 "breaker": h.breaker.as_str(),
-                "lastError": h.last_error,
+                // States and codes only: /readyz needs no API key, so no upstream text.
+                "lastErrorCode": h.last_error_code.map(|c| c.as_str()),
                 "retryAfterSeconds": h.retry_after_seconds,
             })
         })

@@ -98,6 +98,7 @@ impl CallerCredential {
     /// A credential for the upstream at `base_url`: a token (bearer, or Rocket.Chat's
     /// `X-Auth-Token`) and, for Rocket.Chat, the user id that goes with it.
     pub fn new(base_url: &str, token: SecretString, user_id: Option<String>) -> Self {
+        crate::redact::remember(token.expose_secret());
         let identity = secret_fingerprint(&[
             "caller",
             base_url,
@@ -230,13 +231,24 @@ impl RequestScope {
 pub struct CallStats {
     pub calls: AtomicU64,
     pub failures: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<(ErrorCode, String)>>,
 }
 
 impl CallStats {
     /// The message of the last failed call, cleared by the next success.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|e| e.clone())
+        self.last_error
+            .lock()
+            .ok()
+            .and_then(|e| e.as_ref().map(|(_, message)| message.clone()))
+    }
+
+    /// The code of the last failed call, cleared by the next success.
+    pub fn last_error_code(&self) -> Option<ErrorCode> {
+        self.last_error
+            .lock()
+            .ok()
+            .and_then(|e| e.as_ref().map(|(code, _)| *code))
     }
 
     fn record(&self, outcome: Result<(), &SourceError>) {
@@ -258,7 +270,7 @@ impl CallStats {
             let health = outcome
                 .err()
                 .filter(|e| !matches!(e.code, ErrorCode::NotFound | ErrorCode::BadUserInput));
-            *last = health.map(|e| e.message.clone());
+            *last = health.map(|e| (e.code, e.message.clone()));
         }
     }
 }
@@ -591,7 +603,7 @@ impl Upstream {
             &fetched.body
         };
         serde_json::from_slice(body).map_err(|err| {
-            tracing::warn!(source = self.inner.source.as_str(), error = %err, "upstream body not in the documented shape");
+            tracing::warn!(source = self.inner.source.as_str(), error = %crate::redact::scrub(&err.to_string()), "upstream body not in the documented shape");
             let what = if err.is_eof() { "was cut short" } else { "is not in the documented shape" };
             self.bad_response(&format!("response body {what}"))
         })
@@ -859,6 +871,7 @@ impl DynamicToken {
 
     /// Install a new token and return its generation.
     pub fn replace(&self, token: SecretString) -> u64 {
+        crate::redact::remember(token.expose_secret());
         match self.state.lock() {
             Ok(mut state) => {
                 state.0 += 1;
@@ -1507,6 +1520,7 @@ fn vendor_message(body: &[u8]) -> Option<String> {
     ];
     let text = candidates.into_iter().flatten().find_map(|v| v.as_str())?;
     let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    let clean = crate::redact::scrub(clean.trim());
     (!clean.trim().is_empty()).then(|| truncate_message(clean.trim(), 200))
 }
 
@@ -1523,7 +1537,7 @@ fn with_rejected_field(err: SourceError, body: &[u8]) -> SourceError {
                 .and_then(|f| f.as_str())
                 .map(str::to_string)
         })
-        .map(|f| f.chars().filter(|c| !c.is_control()).collect::<String>())
+        .map(|f| crate::redact::scrub(&f.chars().filter(|c| !c.is_control()).collect::<String>()))
         .filter(|f| !f.trim().is_empty());
     match field {
         Some(field) => SourceError {

@@ -38,7 +38,7 @@ pub fn decode_item<'a, T: serde::Deserialize<'a>>(
     match T::deserialize(value) {
         Ok(item) => Some(item),
         Err(err) => {
-            tracing::warn!(source = source.as_str(), what, error = %err, "skipping an element not in the documented shape");
+            tracing::warn!(source = source.as_str(), what, error = %crate::redact::scrub(&err.to_string()), "skipping an element not in the documented shape");
             None
         }
     }
@@ -55,7 +55,7 @@ pub fn decode_raw_item<T: serde::de::DeserializeOwned>(
     match serde_json::from_str(raw.get()) {
         Ok(item) => Some(item),
         Err(err) => {
-            tracing::warn!(source = source.as_str(), what, error = %err, "skipping an element not in the documented shape");
+            tracing::warn!(source = source.as_str(), what, error = %crate::redact::scrub(&err.to_string()), "skipping an element not in the documented shape");
             None
         }
     }
@@ -305,6 +305,7 @@ pub struct SourceHealth {
     pub healthy: bool,
     pub breaker: BreakerState,
     pub last_error: Option<String>,
+    pub last_error_code: Option<crate::error::ErrorCode>,
     pub rate_limit_remaining: Option<i64>,
     pub retry_after_seconds: Option<u64>,
 }
@@ -345,6 +346,9 @@ impl Sources {
     /// concurrency policy.
     pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Result<Sources, SourceError> {
         let client = http::build_client()?;
+        for secret in config.secrets() {
+            crate::redact::remember_configured(&secret);
+        }
         let cache = ResponseCache::new(config.cache.max_bytes, metrics.clone());
         let shared = crate::shared_store::SharedStore::from_config(&config.cache, metrics.clone())?;
         let mut configured = HashMap::new();
@@ -486,11 +490,13 @@ impl Sources {
                 let policy = upstream.and_then(|u| u.policy());
                 let breaker = policy.map_or(BreakerState::Closed, |p| p.breaker.state());
                 let last_error = upstream.and_then(|u| u.stats().last_error());
+                let last_error_code = upstream.and_then(|u| u.stats().last_error_code());
                 SourceHealth {
                     source,
                     healthy: breaker == BreakerState::Closed && last_error.is_none(),
                     breaker,
                     last_error,
+                    last_error_code,
                     rate_limit_remaining: policy.and_then(|p| p.rate_limit_remaining()),
                     retry_after_seconds: policy.and_then(|p| p.retry_after_seconds()),
                 }

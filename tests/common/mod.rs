@@ -48,8 +48,11 @@ impl Gateway {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let limits = chronograph::server::listen::ConnectionLimits::from_config(&config.server);
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ =
+                chronograph::server::listen::serve(listener, app, limits, std::future::pending())
+                    .await;
         });
         Gateway {
             addr,

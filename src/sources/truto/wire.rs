@@ -55,7 +55,7 @@ fn sharing(value: Option<&str>) -> Option<Sharing> {
         other => {
             tracing::warn!(
                 source = SOURCE,
-                value = other,
+                value = %crate::redact::scrub(other),
                 "unknown sharing value, using null"
             );
             None
