@@ -649,3 +649,106 @@ async fn entities_are_capped_and_flows_among_them_batched() {
     );
     assert_eq!(fresh.celigo_calls("/v1/flows"), 1);
 }
+
+#[tokio::test]
+async fn a_callers_oversize_id_neither_reaches_the_vendor_nor_opens_the_breaker() {
+    let gw = Gateway::start().await;
+    let huge = "x".repeat(70 * 1024);
+    let query = "query($id: String!) { integration(source: ROCKETCHAT, sourceId: $id) { name } }";
+    for _ in 0..6 {
+        let response = gw.query(query, json!({ "id": huge })).await;
+        assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    }
+    let carried = gw
+        .upstreams
+        .rocketchat
+        .control
+        .requests()
+        .iter()
+        .filter(|r| r.path.len() + r.query.as_deref().unwrap_or("").len() > 4096)
+        .count();
+    assert_eq!(carried, 0, "the oversize id reached Rocket.Chat");
+
+    // A vendor that refuses a request as too long (414) blames the caller, not itself.
+    for i in 0..8 {
+        let id = format!("long{i}");
+        gw.upstreams.celigo.control.inject(
+            &format!("/v1/integrations/{id}"),
+            Fault::Respond {
+                status: 414,
+                headers: vec![],
+                body: String::new(),
+            },
+            Some(1),
+        );
+        let response = gw
+            .query(
+                "query($id: String!) { integration(source: CELIGO, sourceId: $id) { name } }",
+                json!({ "id": id }),
+            )
+            .await;
+        // Celigo reads a refused id as "no such integration" (null), never as an outage.
+        assert!(
+            codes(&response).iter().all(|c| c == "BAD_USER_INPUT"),
+            "{response}"
+        );
+    }
+    let sources = gw.query("{ sources { source breaker } }", json!({})).await;
+    for source in sources["data"]["sources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        assert_eq!(source["breaker"], "CLOSED", "{sources}");
+    }
+    let response = gw
+        .query(
+            "{ rc: integrations(source: ROCKETCHAT, first: 1) { nodes { name } } celigo: integrations(source: CELIGO, first: 1) { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert!(response.get("errors").is_none(), "{response}");
+}
+
+#[tokio::test]
+async fn malformed_vendor_items_are_an_error_or_a_warning_never_silence() {
+    let gw = Gateway::start().await;
+    let query = "{ integrations(source: CELIGO, first: 5) { nodes { name } } }";
+    gw.upstreams.celigo.control.inject(
+        "/v1/integrations",
+        Fault::Respond {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: r#"[{"_id":null},{"_id":12345},{}]"#.into(),
+        },
+        Some(1),
+    );
+    let response = gw.query(query, json!({})).await;
+    assert_eq!(
+        codes(&response),
+        vec!["UPSTREAM_BAD_RESPONSE"],
+        "{response}"
+    );
+
+    let good = gw.upstreams.celigo_fake.data().integrations[0].clone();
+    gw.upstreams.celigo.control.inject(
+        "/v1/integrations",
+        Fault::Respond {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: json!([good, { "_id": null }, {}]).to_string(),
+        },
+        Some(1),
+    );
+    let response = gw.query(query, json!({})).await;
+    assert!(response.get("errors").is_none(), "{response}");
+    assert_eq!(
+        response["data"]["integrations"]["nodes"][0]["name"], good["name"],
+        "{response}"
+    );
+    let warnings = common::warnings(&response);
+    assert!(
+        warnings.iter().any(|w| w.contains("skipped 2 of 3 items")),
+        "{response}"
+    );
+}

@@ -106,10 +106,11 @@ impl Extension for Guard {
             .map_err(|error| coded(error, ErrorCode::GraphqlParseFailed))?;
         let variables = std::mem::take(&mut request.variables);
         let document = request.parsed_query()?;
-        let checked = self.check(document);
-        let representations = limits::entity_representations(document, &variables);
+        let checked = self
+            .check(document)
+            .map(|()| limits::entity_representations(document, &variables));
         request.variables = variables;
-        checked?;
+        let representations = checked?;
         if representations > self.max_entities {
             let message = format!(
                 "`_entities` takes at most {} representations (server.max_entities), got {representations}",

@@ -124,6 +124,19 @@ pub(crate) mod tests {
         );
     }
 
+    #[test]
+    fn finds_entity_representations_without_expanding_fragments() {
+        let vars = async_graphql::Variables::from_json(serde_json::json!({
+            "r": [{"__typename": "Integration", "id": "a"}, {"__typename": "Integration", "id": "b"}]
+        }));
+        let doc = parse("query($r: [_Any!]!) { ...E } fragment E on Query { _entities(representations: $r) { __typename } }");
+        assert_eq!(entity_representations(&doc, &vars), 2);
+        let literal = parse("{ _entities(representations: [{}, {}, {}]) { __typename } }");
+        assert_eq!(entity_representations(&literal, &vars), 3);
+        // 2^40 spreads are visited once each.
+        assert_eq!(entity_representations(&parse(&fragment_bomb(40)), &vars), 0);
+    }
+
     /// `query { ...F0 }`, `F{i} on Query { ...F{i+1} ...F{i+1} }`, `F{n} on Query { __typename }`.
     pub(crate) fn fragment_bomb(levels: usize) -> String {
         let mut query = String::from("query { ...F0 }");
@@ -171,54 +184,50 @@ pub fn entity_representations(
     variables: &async_graphql::Variables,
 ) -> usize {
     use async_graphql::Value;
-    fn walk(
-        document: &ExecutableDocument,
-        set: &SelectionSet,
-        variables: &async_graphql::Variables,
-        depth: usize,
-    ) -> usize {
-        if depth > 32 {
-            return 0;
-        }
-        set.items
-            .iter()
-            .map(|selection| match &selection.node {
-                Selection::Field(field) if field.node.name.node == "_entities" => field
-                    .node
-                    .get_argument("representations")
-                    .map(|arg| {
-                        let value = arg
-                            .node
-                            .clone()
-                            .into_const_with(|name| variables.get(&name).cloned().ok_or(()));
-                        match value {
-                            Ok(Value::List(items)) => items.len(),
-                            _ => 0,
-                        }
-                    })
-                    .unwrap_or(0),
-                Selection::Field(_) => 0,
-                Selection::InlineFragment(fragment) => walk(
-                    document,
-                    &fragment.node.selection_set.node,
-                    variables,
-                    depth + 1,
-                ),
-                Selection::FragmentSpread(spread) => document
-                    .fragments
-                    .get(&spread.node.fragment_name.node)
-                    .map(|f| walk(document, &f.node.selection_set.node, variables, depth + 1))
-                    .unwrap_or(0),
-            })
-            .max()
-            .unwrap_or(0)
-    }
-    document
+    // Root fields only, and each fragment once: a fragment spread twice adds no new fields.
+    let mut visited: std::collections::HashSet<&Name> = std::collections::HashSet::new();
+    let mut pending: Vec<&SelectionSet> = document
         .operations
         .iter()
-        .map(|(_, op)| walk(document, &op.node.selection_set.node, variables, 0))
-        .max()
-        .unwrap_or(0)
+        .map(|(_, op)| &op.node.selection_set.node)
+        .collect();
+    let mut most = 0;
+    while let Some(set) = pending.pop() {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) if field.node.name.node == "_entities" => {
+                    let count = field
+                        .node
+                        .get_argument("representations")
+                        .map(|arg| {
+                            let value = arg
+                                .node
+                                .clone()
+                                .into_const_with(|name| variables.get(&name).cloned().ok_or(()));
+                            match value {
+                                Ok(Value::List(items)) => items.len(),
+                                _ => 0,
+                            }
+                        })
+                        .unwrap_or(0);
+                    most = most.max(count);
+                }
+                Selection::Field(_) => {}
+                Selection::InlineFragment(fragment) => {
+                    pending.push(&fragment.node.selection_set.node)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    if visited.insert(name) {
+                        if let Some(fragment) = document.fragments.get(name) {
+                            pending.push(&fragment.node.selection_set.node);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    most
 }
 
 /// Whether any operation asks for `__schema` or `__type` (directly, or through fragments

@@ -77,8 +77,8 @@ impl Mutation {
     async fn register_connections(
         &self,
         ctx: &Context<'_>,
-        integration_id: ID,
-        connection_ids: Vec<ID>,
+        #[graphql(validator(max_length = 512))] integration_id: ID,
+        #[graphql(validator(list, max_length = 512))] connection_ids: Vec<ID>,
     ) -> async_graphql::Result<Option<ConnectionRegistrationPayload>> {
         let result = async {
             let integration = target(&integration_id, NodeType::Integration, "integrationId")?;
@@ -112,8 +112,8 @@ impl Mutation {
     async fn unregister_connection(
         &self,
         ctx: &Context<'_>,
-        integration_id: ID,
-        connection_id: ID,
+        #[graphql(validator(max_length = 512))] integration_id: ID,
+        #[graphql(validator(max_length = 512))] connection_id: ID,
     ) -> async_graphql::Result<Option<ConnectionRegistrationPayload>> {
         let result = async {
             let integration = target(&integration_id, NodeType::Integration, "integrationId")?;
@@ -139,7 +139,7 @@ impl Mutation {
     async fn create_integration_revision(
         &self,
         ctx: &Context<'_>,
-        integration_id: ID,
+        #[graphql(validator(max_length = 512))] integration_id: ID,
         #[graphql(default = false)] ignore_if_no_changes: bool,
     ) -> async_graphql::Result<Option<IntegrationRevisionPayload>> {
         let result = async {
@@ -169,7 +169,7 @@ impl Mutation {
     async fn clone_integration(
         &self,
         ctx: &Context<'_>,
-        integration_id: ID,
+        #[graphql(validator(max_length = 512))] integration_id: ID,
         name: Option<String>,
     ) -> async_graphql::Result<Option<IntegrationNode>> {
         let result = async {
@@ -195,7 +195,7 @@ impl Mutation {
     async fn update_integration(
         &self,
         ctx: &Context<'_>,
-        integration_id: ID,
+        #[graphql(validator(max_length = 512))] integration_id: ID,
         input: IntegrationUpdateInput,
     ) -> async_graphql::Result<Option<IntegrationNode>> {
         let result = async {

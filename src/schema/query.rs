@@ -166,7 +166,7 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         source: Source,
-        source_id: String,
+        #[graphql(validator(max_length = 512))] source_id: String,
     ) -> async_graphql::Result<Option<IntegrationNode>> {
         let rq = req(ctx)?;
         let set = app(ctx)?.sources.get(source).map_err(|e| e.to_graphql())?;
@@ -185,7 +185,7 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         source: Source,
-        source_id: String,
+        #[graphql(validator(max_length = 512))] source_id: String,
     ) -> async_graphql::Result<Option<TeamNode>> {
         if source != Source::Truto {
             return Err(

@@ -1306,6 +1306,10 @@ async fn attempt(
     .await
 }
 
+/// Longest upstream URL Chronograph sends; vendors refuse far shorter ones than servers
+/// accept (Rocket.Chat drops the connection), and no real id comes near it.
+const MAX_URL_BYTES: usize = 2_048;
+
 /// One HTTP attempt of any method, counted in the stats and metrics.
 async fn attempt_request(
     inner: &Inner,
@@ -1316,6 +1320,18 @@ async fn attempt_request(
     credential: Option<&CallerCredential>,
     policy: Option<&Arc<Policy>>,
 ) -> Result<Fetched, SourceError> {
+    // Ids and arguments come from callers: an oversize one is refused here, before any call,
+    // so it can neither reach the vendor nor count against the source's health.
+    if url.as_str().len() > MAX_URL_BYTES {
+        return Err(SourceError::upstream(
+            inner.source,
+            ErrorCode::BadUserInput,
+            format!(
+                "an id or argument for {} is too long (the request would be over {MAX_URL_BYTES} bytes)",
+                inner.source.as_str()
+            ),
+        ));
+    }
     let timeout = match remaining(deadline) {
         Some(left) if left.is_zero() => return Err(timeout_error(inner.source)),
         Some(left) => inner.timeout.min(left),
@@ -1414,7 +1430,13 @@ async fn receive(
     {
         return Err(too_large(source));
     }
-    let mut body = Vec::new();
+    // Sized from Content-Length where given (already checked against the cap), so a large
+    // body is not grown by doubling into twice its size.
+    let mut body = Vec::with_capacity(
+        response
+            .content_length()
+            .map_or(0, |len| (len as usize).min(max_body)),
+    );
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
@@ -1433,6 +1455,11 @@ async fn receive(
                 ))
             }
         }
+    }
+    // `Bytes` keeps the whole allocation alive (in caches too, which weigh only the length):
+    // give back what doubling left unused.
+    if body.capacity() - body.len() > body.len() / 8 {
+        body.shrink_to_fit();
     }
     Ok(Fetched {
         status,
@@ -1489,6 +1516,13 @@ pub fn status_error(source: Source, status: u16, headers: &HeaderMap, body: &[u8
             format!("{name} refused the credentials ({status}){detail}"),
         ),
         404 => (ErrorCode::NotFound, format!("{name} has no such object")),
+        // The request was too long: provoked by a caller's argument, not a sign of ill health.
+        414 | 431 => (
+            ErrorCode::BadUserInput,
+            format!(
+                "{name} refused the request as too long ({status}): an id or argument is too long"
+            ),
+        ),
         408 | 504 => (
             ErrorCode::UpstreamTimeout,
             format!("{name} timed out ({status})"),
@@ -1552,8 +1586,9 @@ fn with_rejected_field(err: SourceError, body: &[u8]) -> SourceError {
     }
 }
 
-/// Seconds to wait, from `Retry-After` (seconds), `X-RateLimit-Reset` (epoch ms, Rocket.Chat)
-/// or `ratelimit-reset` (seconds from now, Truto). Only meaningful on 429/503.
+/// Seconds to wait, from `Retry-After` (seconds), `X-RateLimit-Reset` (Rocket.Chat: epoch ms)
+/// or `ratelimit-reset` (Truto: seconds from now), whatever unit the reset header turns out
+/// to carry (see [`reset_in_seconds`]). Only meaningful on 429/503.
 pub fn retry_after_seconds(headers: &HeaderMap, status: u16) -> Option<u64> {
     if status != 429 && status != 503 {
         return None;
@@ -1567,14 +1602,30 @@ pub fn retry_after_seconds(headers: &HeaderMap, status: u16) -> Option<u64> {
     if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
         return Some(secs);
     }
-    if let Some(reset_ms) = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok()) {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        return Some(reset_ms.saturating_sub(now_ms).div_ceil(1000));
+    let reset = header("x-ratelimit-reset").or_else(|| header("ratelimit-reset"));
+    reset
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(reset_in_seconds)
+}
+
+/// A rate-limit reset header's value as seconds from now. Vendors disagree on its unit
+/// (upstreams/README.md hazard 6): Rocket.Chat's `X-RateLimit-Reset` is an epoch in
+/// milliseconds, Truto's `ratelimit-reset` seconds from now, and other APIs send epoch
+/// seconds under the same names. The magnitude tells them apart: no wait is 30 years long,
+/// and no epoch of this century is under 10^9.
+fn reset_in_seconds(value: u64) -> u64 {
+    const EPOCH_SECONDS_MIN: u64 = 1_000_000_000;
+    const EPOCH_MILLIS_MIN: u64 = 1_000_000_000_000;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    if value >= EPOCH_MILLIS_MIN {
+        value.saturating_sub(now.as_millis() as u64).div_ceil(1000)
+    } else if value >= EPOCH_SECONDS_MIN {
+        value.saturating_sub(now.as_secs())
+    } else {
+        value
     }
-    header("ratelimit-reset").and_then(|v| v.parse::<u64>().ok())
 }
 
 /// The shared `reqwest` client: connection pooling across all sources.
@@ -1661,6 +1712,17 @@ mod tests {
         h.insert("ratelimit-reset", "10".parse().expect("header"));
         assert_eq!(retry_after_seconds(&h, 429), Some(10));
         assert_eq!(retry_after_seconds(&h, 500), None);
+        // Epoch seconds under either name, and seconds-from-now under Rocket.Chat's name.
+        let now_s = now_ms / 1000;
+        for name in ["x-ratelimit-reset", "ratelimit-reset"] {
+            let mut h = HeaderMap::new();
+            h.insert(name, (now_s + 30).to_string().parse().expect("header"));
+            let wait = retry_after_seconds(&h, 429).expect("a wait");
+            assert!((29..=31).contains(&wait), "{name}: {wait}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset", "12".parse().expect("header"));
+        assert_eq!(retry_after_seconds(&h, 429), Some(12));
     }
 
     #[test]

@@ -61,6 +61,50 @@ pub fn decode_raw_item<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Decode a page of vendor items with `map` (which logs and drops the ones not in the
+/// documented shape), and never in silence: a page none of whose items decode is
+/// `UPSTREAM_BAD_RESPONSE`; one where only some do keeps those and warns how many were skipped
+/// (DESIGN.md §10: partial results carry warnings).
+pub fn decode_page<R, T>(
+    source: Source,
+    scope: &http::RequestScope,
+    items: Vec<R>,
+    mut map: impl FnMut(R) -> Option<T>,
+) -> Result<Vec<T>, SourceError> {
+    let total = items.len();
+    let decoded: Vec<T> = items.into_iter().filter_map(&mut map).collect();
+    check_skipped(source, scope, total, decoded.len())?;
+    Ok(decoded)
+}
+
+/// The rule of [`decode_page`] for adapters that decode item by item: `decoded` of `total`
+/// items of one page were in the documented shape.
+pub fn check_skipped(
+    source: Source,
+    scope: &http::RequestScope,
+    total: usize,
+    decoded: usize,
+) -> Result<(), SourceError> {
+    let skipped = total.saturating_sub(decoded);
+    if skipped > 0 && decoded == 0 {
+        return Err(SourceError::upstream(
+            source,
+            crate::error::ErrorCode::UpstreamBadResponse,
+            format!(
+                "{}: none of the {total} items of a page is in the documented shape",
+                source.as_str()
+            ),
+        ));
+    }
+    if skipped > 0 {
+        scope.warn(format!(
+            "{}: skipped {skipped} of {total} items of a page that are not in the documented shape",
+            source.as_str()
+        ));
+    }
+    Ok(())
+}
+
 /// A prefix of a vendor-ordered list; `complete` when nothing follows it upstream.
 #[derive(Clone, Debug)]
 pub struct Listing<T> {

@@ -11,6 +11,7 @@ pub enum HistorySubject {
     Integration(IntegrationRefInput),
     HexabaseItem(HexabaseItemRef),
     /// Entry type id ("2013") or apiName ("interaction").
+    #[graphql(validator(max_length = 512))]
     DealcloudEntryType(String),
 }
 
@@ -19,14 +20,19 @@ pub enum HistorySubject {
 #[graphql(name = "IntegrationRef")]
 pub struct IntegrationRefInput {
     pub source: Source,
+    /// At most 512 bytes, like every id a caller gives.
+    #[graphql(validator(max_length = 512))]
     pub source_id: String,
 }
 
 /// A Hexabase datastore item.
 #[derive(InputObject, Clone, Debug)]
 pub struct HexabaseItemRef {
+    #[graphql(validator(max_length = 512))]
     pub application_id: String,
+    #[graphql(validator(max_length = 512))]
     pub datastore_id: String,
+    #[graphql(validator(max_length = 512))]
     pub item_id: String,
 }
 
@@ -37,6 +43,7 @@ pub struct HistoryFilterInput {
     pub since: Option<DateTime>,
     pub until: Option<DateTime>,
     pub kinds: Option<Vec<HistoryKind>>,
+    #[graphql(validator(max_length = 512))]
     pub actor_id: Option<String>,
 }
 

@@ -90,7 +90,9 @@ impl Celigo {
                 Some(link) => Some(self.up.follow(&link).map_err(Arc::new)?),
                 None => None,
             };
-            let enough = on_page(page.into_iter().filter_map(&mut map).collect());
+            let items =
+                super::decode_page(Source::Celigo, scope, page, &mut map).map_err(Arc::new)?;
+            let enough = on_page(items);
             if enough && next.is_some() {
                 return Ok(false);
             }

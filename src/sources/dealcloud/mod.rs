@@ -277,15 +277,12 @@ impl Dealcloud {
         }
         let fetched = self.up.check_for(scope, fetched)?;
         let values: Vec<Value> = self.up.decode(&fetched).map_err(Arc::new)?;
-        Ok(Answer::Entries(
-            values
-                .iter()
-                .filter_map(|v| {
-                    decode_item::<WireEntry>(Source::Dealcloud, v, "history entry")
-                        .map(|w| w.into_domain(v, subject))
-                })
-                .collect(),
-        ))
+        let entries = super::decode_page(Source::Dealcloud, scope, values.iter().collect(), |v| {
+            decode_item::<WireEntry>(Source::Dealcloud, v, "history entry")
+                .map(|w| w.into_domain(v, subject))
+        })
+        .map_err(Arc::new)?;
+        Ok(Answer::Entries(entries))
     }
 
     /// Every change of one entry type for `plan`, as of `snapshot`, in timeline order.

@@ -431,11 +431,13 @@ impl Reader<'_> {
         let body: WireHistories = self.hexabase.up.decode(&fetched).map_err(Arc::new)?;
         let full = body.histories.len() >= size;
         let mut entries = Vec::with_capacity(body.histories.len());
+        let mut decoded = 0;
         for value in &body.histories {
             let Some(wire) = decode_item::<WireHistory>(Source::Hexabase, value, "history entry")
             else {
                 continue;
             };
+            decoded += 1;
             let mut entry = wire.into_domain(value, self.subject);
             entry.unread = *self
                 .first_unread
@@ -443,6 +445,8 @@ impl Reader<'_> {
                 .or_insert(entry.unread);
             entries.push(entry);
         }
+        super::check_skipped(Source::Hexabase, self.scope, body.histories.len(), decoded)
+            .map_err(Arc::new)?;
         Ok((entries, full))
     }
 
