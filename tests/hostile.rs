@@ -160,6 +160,40 @@ async fn queries_and_mutations_run_over_websocket_with_request_state() {
     assert_eq!(nodes.len(), 2, "{next}");
     assert_eq!(ws_next_json(&mut socket).await["type"], "complete");
 
+    // A mutation runs too, with the same request state.
+    let listed = gw
+        .query(
+            "{ integrations(source: CELIGO, first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let integration = listed["data"]["integrations"]["nodes"][0]["id"].clone();
+    ws_send(
+        &mut socket,
+        json!({ "id": "m", "type": "subscribe", "payload": {
+            "query": "mutation($i: ID!) { createIntegrationRevision(integrationId: $i) { createdRevision noChanges } }",
+            "variables": { "i": integration } } }),
+    )
+    .await;
+    let next = ws_next_json(&mut socket).await;
+    assert_eq!(next["type"], "next", "{next}");
+    assert!(next["payload"].get("errors").is_none(), "{next}");
+    assert!(
+        next["payload"]["data"]["createIntegrationRevision"].is_object(),
+        "{next}"
+    );
+    assert_eq!(ws_next_json(&mut socket).await["type"], "complete");
+    assert_eq!(
+        gw.upstreams
+            .celigo
+            .control
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.contains("/revisions/create"))
+            .count(),
+        1
+    );
+
     // Validation and parse errors carry codes over WebSocket as over HTTP.
     for (id, query, code) in [
         (
@@ -749,6 +783,31 @@ async fn malformed_vendor_items_are_an_error_or_a_warning_never_silence() {
     let warnings = common::warnings(&response);
     assert!(
         warnings.iter().any(|w| w.contains("skipped 2 of 3 items")),
+        "{response}"
+    );
+
+    // The same rule for Truto's `result` pages.
+    let good = gw.upstreams.truto_fake.data().integrations[0].clone();
+    gw.upstreams.truto.control.inject(
+        "/integration",
+        Fault::Respond {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: json!({ "result": [good, { "id": 7 }], "next_cursor": null }).to_string(),
+        },
+        Some(1),
+    );
+    let response = gw
+        .query(
+            "{ integrations(source: TRUTO, first: 5) { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert!(response.get("errors").is_none(), "{response}");
+    assert!(
+        common::warnings(&response)
+            .iter()
+            .any(|w| w.contains("TRUTO: skipped 1 of 2 items")),
         "{response}"
     );
 }

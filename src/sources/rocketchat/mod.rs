@@ -152,7 +152,10 @@ impl RocketChat {
             let page = self
                 .history_page(scope, integration_id, walk.offset, count, walk.order)
                 .await?;
-            match walk.absorb(&page, count, integration_id) {
+            let next = walk.absorb(&page, count, integration_id);
+            super::check_skipped(Source::Rocketchat, scope, walk.page_seen, walk.page_decoded)
+                .map_err(Arc::new)?;
+            match next {
                 Next::Done => break,
                 Next::Read => {}
                 Next::Seek => {
@@ -284,6 +287,9 @@ struct Walk<'a> {
     /// Set once a read has been positioned by a seek, so a second seek is never attempted.
     sought: bool,
     exhausted: bool,
+    /// Records of the last page looked at, and how many of them decoded.
+    page_seen: usize,
+    page_decoded: usize,
 }
 
 impl<'a> Walk<'a> {
@@ -298,6 +304,8 @@ impl<'a> Walk<'a> {
             admitted: Vec::new(),
             last_rank: None,
             sought: false,
+            page_seen: 0,
+            page_decoded: 0,
             exhausted: false,
         }
     }
@@ -373,12 +381,15 @@ impl<'a> Walk<'a> {
     fn absorb(&mut self, page: &WirePage, asked: usize, integration_id: &str) -> Next {
         let snapshot = self.window.snapshot;
         let read = page.history.len();
+        (self.page_seen, self.page_decoded) = (0, 0);
         for raw in &page.history {
+            self.page_seen += 1;
             let Some(wire) =
                 decode_item::<WireExecution>(Source::Rocketchat, raw, "history record")
             else {
                 continue;
             };
+            self.page_decoded += 1;
             if !self.seen.insert(wire.id.clone()) {
                 continue;
             }
@@ -531,14 +542,20 @@ impl IntegrationSource for RocketChat {
             );
             let page: WirePage = self.fetch(scope, url).await.map_err(refused_request)?;
             offset += page.integrations.len();
-            for raw in &page.integrations {
-                if let Some(wire) =
+            let decoded = super::decode_page(
+                Source::Rocketchat,
+                scope,
+                page.integrations.iter().collect(),
+                |raw| {
                     decode_item::<WireIntegration>(Source::Rocketchat, raw, "integration")
-                {
-                    // An insert at the head between two pages shifts a record into both.
-                    if seen.insert(wire.id.clone()) {
-                        items.push(Arc::new(wire.into_domain(raw)));
-                    }
+                        .map(|wire| (wire, raw))
+                },
+            )
+            .map_err(Arc::new)?;
+            for (wire, raw) in decoded {
+                // An insert at the head between two pages shifts a record into both.
+                if seen.insert(wire.id.clone()) {
+                    items.push(Arc::new(wire.into_domain(raw)));
                 }
             }
             let complete =

@@ -92,7 +92,12 @@ impl Truto {
                 .get_json::<WireList>(scope, url)
                 .await
                 .map_err(refused_request)?;
-            items.extend(page.result.iter().filter_map(|raw| self.map(raw)));
+            items.extend(
+                super::decode_page(Source::Truto, scope, page.result.iter().collect(), |raw| {
+                    self.map(raw)
+                })
+                .map_err(Arc::new)?,
+            );
             cursor = page.next_cursor.filter(|c| !c.is_empty());
             let Some(next) = cursor.as_ref() else {
                 return Ok(Listing {
