@@ -1,6 +1,5 @@
 //! Chronograph: one GraphQL graph over the history that integration platforms keep.
 
-pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -10,10 +9,10 @@ pub mod metrics;
 pub mod redact;
 pub mod schema;
 pub mod server;
-pub mod shared_store;
 pub mod sources;
 pub mod telemetry;
 pub mod timeline;
+pub mod upstream;
 
 use std::sync::Arc;
 

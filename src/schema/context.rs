@@ -3,8 +3,8 @@
 
 use crate::domain::{Flow, Source};
 use crate::error::{SharedError, SourceError};
-use crate::sources::http::{CallerCredentials, RequestScope};
 use crate::sources::Sources;
+use crate::upstream::{CallerCredentials, RequestScope};
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::Context;
 use chrono::{DateTime, Utc};

@@ -7,7 +7,7 @@ use super::context::{AppState, RequestCtx};
 use super::limits;
 use crate::config::ServerConfig;
 use crate::error::ErrorCode;
-use crate::sources::http::CallerCredentials;
+use crate::upstream::CallerCredentials;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
     NextSubscribe, NextValidation,

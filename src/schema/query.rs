@@ -10,12 +10,12 @@ use super::types::{
 use crate::domain::{Source, SubjectRef};
 use crate::error::{gql, SourceError};
 use crate::schema::types::MAX_SUBJECTS;
-use crate::sources::http::RequestScope;
-use crate::sources::resilience::BreakerState as Breaker;
 use crate::sources::Listing;
 use crate::timeline::cursor::fingerprint;
 use crate::timeline::engine;
 use crate::timeline::PageArgs;
+use crate::upstream::resilience::BreakerState as Breaker;
+use crate::upstream::RequestScope;
 use async_graphql::{Context, Enum, Object, SimpleObject, Subscription, ID};
 use futures::Stream;
 use std::sync::Arc;
@@ -398,7 +398,7 @@ impl Subscription {
         // The connection's caller credentials (set at `connection_init`); none over other
         // transports.
         let credentials = ctx
-            .data_opt::<crate::sources::http::CallerCredentials>()
+            .data_opt::<crate::upstream::CallerCredentials>()
             .cloned()
             .unwrap_or_default();
         for subject in &subjects {

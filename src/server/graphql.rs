@@ -6,7 +6,7 @@ use super::ServerState;
 use crate::error::ErrorCode;
 use crate::schema::context::RequestCtx;
 use crate::schema::guard::{coded, Guard};
-use crate::sources::http::CallerCredentials;
+use crate::upstream::CallerCredentials;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Request, Response, ServerError, Value};

@@ -7,7 +7,7 @@ mod ws;
 use crate::config::Config;
 use crate::schema::context::AppState;
 use crate::schema::{build_schema, ChronoSchema};
-use crate::sources::resilience::BreakerState;
+use crate::upstream::resilience::BreakerState;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};

@@ -6,27 +6,26 @@
 pub mod celigo;
 pub mod dealcloud;
 pub mod hexabase;
-pub mod http;
-pub mod resilience;
 pub mod rocketchat;
+pub mod stream;
 pub mod truto;
 
-use crate::cache::ResponseCache;
 use crate::config::{Config, SourceConfig};
 use crate::domain::{
     Connection, Flow, HistoryEntry, HistoryFilter, Integration, Source, SubjectRef, Team,
 };
 use crate::error::{SourceError, SourceResult};
 use crate::metrics::Metrics;
-use crate::timeline::merge::{StreamPage, StreamWindow};
+use crate::upstream::cache::ResponseCache;
+use crate::upstream::resilience::BreakerState;
+use crate::upstream::{self as http, RequestScope};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use http::RequestScope;
-use resilience::BreakerState;
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use stream::{StreamPage, StreamWindow};
 
 /// Decode one element of a vendor list into its wire struct. Elements not in the documented
 /// shape are skipped and logged so the rest of the page survives (DESIGN.md §4).
@@ -394,7 +393,8 @@ impl Sources {
             crate::redact::remember_configured(&secret);
         }
         let cache = ResponseCache::new(config.cache.max_bytes, metrics.clone());
-        let shared = crate::shared_store::SharedStore::from_config(&config.cache, metrics.clone())?;
+        let shared =
+            crate::upstream::shared::SharedStore::from_config(&config.cache, metrics.clone())?;
         let mut configured = HashMap::new();
         let mut poll_intervals = HashMap::new();
         let mut forwarding = Vec::new();
@@ -402,22 +402,24 @@ impl Sources {
             let Some(cfg) = config.sources.get(source) else {
                 continue;
             };
-            let set = match source {
-                Source::Celigo => celigo::Celigo::source_set(client.clone(), cfg)?,
-                Source::Hexabase => hexabase::Hexabase::source_set(client.clone(), cfg)?,
-                Source::Dealcloud => dealcloud::Dealcloud::source_set(client.clone(), cfg)?,
-                Source::Rocketchat => rocketchat::RocketChat::source_set(client.clone(), cfg)?,
-                Source::Truto => truto::Truto::source_set(client.clone(), cfg)?,
+            let wiring = crate::upstream::Wiring {
+                client: client.clone(),
+                policy: Arc::new(
+                    policy_for(cfg, cache.clone(), metrics.clone()).with_shared(shared.clone()),
+                ),
+                // Without credentials of its own, every call needs the caller's.
+                caller_header: cfg
+                    .credential_header
+                    .clone()
+                    .filter(|_| !has_own_credentials(source, cfg)),
             };
-            if let Some(upstream) = &set.upstream {
-                let policy = policy_for(cfg, cache.clone(), metrics.clone());
-                upstream.install(Arc::new(policy.with_shared(shared.clone())));
-                if let Some(header) = &cfg.credential_header {
-                    if !has_own_credentials(source, cfg) {
-                        upstream.require_caller_credential(header);
-                    }
-                }
-            }
+            let set = match source {
+                Source::Celigo => celigo::Celigo::source_set(&wiring, cfg)?,
+                Source::Hexabase => hexabase::Hexabase::source_set(&wiring, cfg)?,
+                Source::Dealcloud => dealcloud::Dealcloud::source_set(&wiring, cfg)?,
+                Source::Rocketchat => rocketchat::RocketChat::source_set(&wiring, cfg)?,
+                Source::Truto => truto::Truto::source_set(&wiring, cfg)?,
+            };
             if let Some(header) = &cfg.credential_header {
                 forwarding.push(Forwarding {
                     source,
@@ -531,7 +533,7 @@ impl Sources {
                     .configured
                     .get(&source)
                     .and_then(|s| s.upstream.as_ref());
-                let policy = upstream.and_then(|u| u.policy());
+                let policy = upstream.map(|u| u.policy());
                 let breaker = policy.map_or(BreakerState::Closed, |p| p.breaker.state());
                 let last_error = upstream.and_then(|u| u.stats().last_error());
                 let last_error_code = upstream.and_then(|u| u.stats().last_error_code());

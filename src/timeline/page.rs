@@ -21,14 +21,7 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
-/// Which way a page reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// `first` / `after`: from the head (or the cursor) towards the tail.
-    Forward,
-    /// `last` / `before`: the items just before the cursor (or the tail).
-    Backward,
-}
+pub use crate::sources::stream::Direction;
 
 /// Validated paging arguments.
 #[derive(Clone, Debug)]

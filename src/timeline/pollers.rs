@@ -4,8 +4,8 @@
 
 use super::engine::{read_changes, start_marks};
 use crate::domain::{HistoryEntry, SubjectRef};
-use crate::sources::http::{CallerCredentials, RequestScope};
 use crate::sources::Sources;
+use crate::upstream::{CallerCredentials, RequestScope};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};

@@ -6,7 +6,6 @@ pub mod wire;
 mod writes;
 
 use super::decode_raw_item;
-use super::http::{Auth, RequestScope, Upstream};
 use super::{FlowSource, HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::config::SourceConfig;
 use crate::domain::datetime::format_utc_ms;
@@ -14,8 +13,8 @@ use crate::domain::{
     Connection, Flow, HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef,
 };
 use crate::error::{ErrorCode, SourceError, SourceResult};
-use crate::timeline::merge::{sort_timeline, StreamPage, StreamWindow, TimelineKey};
-use crate::timeline::Direction;
+use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow, TimelineKey};
+use crate::upstream::{Auth, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -37,14 +36,11 @@ pub struct Celigo {
 
 impl Celigo {
     /// Build the adapter and register what it provides.
-    pub fn source_set(
-        client: reqwest::Client,
-        cfg: &SourceConfig,
-    ) -> Result<SourceSet, SourceError> {
+    pub fn source_set(wiring: &Wiring, cfg: &SourceConfig) -> Result<SourceSet, SourceError> {
         let token = cfg.token.clone().unwrap_or_else(|| SecretString::from(""));
         let up = Arc::new(Upstream::new(
             Source::Celigo,
-            client,
+            wiring,
             cfg.base(),
             Auth::Bearer(token),
             cfg.timeout(),

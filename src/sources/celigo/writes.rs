@@ -19,10 +19,10 @@ use super::wire::WireIntegration;
 use super::Celigo;
 use crate::domain::{Integration, Source};
 use crate::error::{ErrorCode, SourceError, SourceResult};
-use crate::sources::http::{Fetched, RequestScope};
 use crate::sources::{
     FlowGrouping, IntegrationUpdate, IntegrationWriteSource, Registration, RevisionOutcome,
 };
+use crate::upstream::{Fetched, RequestScope};
 use async_trait::async_trait;
 use http::Method;
 use serde_json::{json, Value};

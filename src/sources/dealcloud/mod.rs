@@ -27,14 +27,13 @@
 pub mod wire;
 
 use super::decode_item;
-use super::http::{Auth, DynamicToken, Fetched, RequestScope, Upstream};
 use super::{HistorySource, SourceSet};
 use crate::config::SourceConfig;
 use crate::domain::datetime::format_utc_ms;
 use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
-use crate::timeline::merge::{sort_timeline, StreamPage, StreamWindow, TimelineKey};
-use crate::timeline::Direction;
+use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow, TimelineKey};
+use crate::upstream::{Auth, DynamicToken, Fetched, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -110,14 +109,11 @@ enum Answer {
 
 impl Dealcloud {
     /// Build the adapter (config validation guarantees `client_id` and `client_secret`).
-    pub fn source_set(
-        client: reqwest::Client,
-        cfg: &SourceConfig,
-    ) -> Result<SourceSet, SourceError> {
+    pub fn source_set(wiring: &Wiring, cfg: &SourceConfig) -> Result<SourceSet, SourceError> {
         let token = DynamicToken::new(None);
         let up = Arc::new(Upstream::new(
             Source::Dealcloud,
-            client,
+            wiring,
             cfg.base(),
             Auth::Dynamic(token.clone()),
             cfg.timeout(),

@@ -39,14 +39,13 @@
 pub mod wire;
 
 use super::decode_item;
-use super::http::{Auth, DynamicToken, Fetched, RequestScope, Upstream};
 use super::{HistorySource, SourceSet};
 use crate::config::SourceConfig;
 use crate::domain::datetime::{format_utc_ms, from_millis};
 use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
-use crate::timeline::merge::{sort_timeline, StreamPage, StreamWindow, TimelineKey};
-use crate::timeline::Direction;
+use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow, TimelineKey};
+use crate::upstream::{Auth, DynamicToken, Fetched, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -89,14 +88,11 @@ struct Login {
 impl Hexabase {
     /// Build the adapter. A configured `token` is used as is; `email` + `password` log in at
     /// first use and once more whenever Hexabase answers 401.
-    pub fn source_set(
-        client: reqwest::Client,
-        cfg: &SourceConfig,
-    ) -> Result<SourceSet, SourceError> {
+    pub fn source_set(wiring: &Wiring, cfg: &SourceConfig) -> Result<SourceSet, SourceError> {
         let token = DynamicToken::new(cfg.token.clone());
         let up = Arc::new(Upstream::new(
             Source::Hexabase,
-            client,
+            wiring,
             cfg.base(),
             Auth::Dynamic(token.clone()),
             cfg.timeout(),

@@ -17,13 +17,12 @@
 pub mod wire;
 
 use super::decode_item;
-use super::http::{refused_request, Auth, RequestScope, Upstream};
 use super::{HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::config::SourceConfig;
 use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
-use crate::timeline::merge::{StreamPage, StreamWindow, TimelineKey};
-use crate::timeline::Direction;
+use crate::sources::stream::{Direction, StreamPage, StreamWindow, TimelineKey};
+use crate::upstream::{refused_request, Auth, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -54,10 +53,7 @@ pub struct RocketChat {
 
 impl RocketChat {
     /// Build the adapter and register what it provides (integrations and history; no teams).
-    pub fn source_set(
-        client: reqwest::Client,
-        cfg: &SourceConfig,
-    ) -> Result<SourceSet, SourceError> {
+    pub fn source_set(wiring: &Wiring, cfg: &SourceConfig) -> Result<SourceSet, SourceError> {
         let header =
             |name: &'static str, value: SecretString| (http::HeaderName::from_static(name), value);
         let auth = Auth::Headers(vec![
@@ -74,7 +70,7 @@ impl RocketChat {
         ]);
         let up = Arc::new(Upstream::new(
             Source::Rocketchat,
-            client,
+            wiring,
             cfg.base(),
             auth,
             cfg.timeout(),

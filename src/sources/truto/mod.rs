@@ -14,11 +14,11 @@
 pub mod wire;
 
 use super::decode_item;
-use super::http::{refused_request, Auth, RequestScope, Upstream};
 use super::{IntegrationSource, Listing, SourceSet, TeamSource};
 use crate::config::SourceConfig;
 use crate::domain::{Integration, Source, Team};
 use crate::error::{ErrorCode, SourceError, SourceResult};
+use crate::upstream::{refused_request, Auth, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -39,14 +39,11 @@ pub struct Truto {
 
 impl Truto {
     /// Build the adapter and register what it provides (integrations and teams).
-    pub fn source_set(
-        client: reqwest::Client,
-        cfg: &SourceConfig,
-    ) -> Result<SourceSet, SourceError> {
+    pub fn source_set(wiring: &Wiring, cfg: &SourceConfig) -> Result<SourceSet, SourceError> {
         let token = cfg.token.clone().unwrap_or_else(|| SecretString::from(""));
         let up = Arc::new(Upstream::new(
             Source::Truto,
-            client,
+            wiring,
             cfg.base(),
             Auth::Bearer(token),
             cfg.timeout(),

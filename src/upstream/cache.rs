@@ -4,7 +4,7 @@
 //! the upstream fails, as stale-if-error answers with a warning.
 
 use crate::metrics::Metrics;
-use crate::sources::http::Fetched;
+use crate::upstream::Fetched;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
 use moka::Expiry;

@@ -25,7 +25,7 @@
 
 use crate::config::CacheConfig;
 use crate::metrics::Metrics;
-use crate::sources::http::Fetched;
+use crate::upstream::Fetched;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
