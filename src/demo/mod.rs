@@ -1,5 +1,6 @@
-//! Demo mode and test fixtures: embedded fake upstreams that follow `shared/upstreams/`
-//! (shapes, paging, auth, error bodies), generated realistic data, and the gateway in front.
+//! Demo mode and test fixtures: embedded fake upstreams that follow the vendors' documented APIs
+//! (shapes, paging, auth, error bodies; see `contract/`), generated realistic data, and the
+//! gateway in front.
 
 pub mod celigo;
 pub mod dealcloud;
@@ -198,7 +199,7 @@ pub async fn run(listen: &str) -> anyhow::Result<()> {
         .validate()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     println!("Chronograph demo: open http://{listen}/graphql in a browser (GraphiQL)");
-    println!("Fake upstreams (in-process, following ../shared/upstreams):");
+    println!("Fake upstreams (in-process, following the vendors' documented APIs):");
     for (name, fake) in [
         ("ROCKETCHAT", &upstreams.rocketchat),
         ("CELIGO", &upstreams.celigo),
