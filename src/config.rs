@@ -112,17 +112,9 @@ impl CacheConfig {
 
     /// `redis_url` fit for logs and `check-config`: any password replaced by `***`.
     pub fn redis_display(&self) -> String {
-        let Some(url) = &self.redis_url else {
-            return "not set".into();
-        };
-        match url::Url::parse(url.expose_secret()) {
-            Ok(mut parsed) => {
-                if parsed.password().is_some() {
-                    let _ = parsed.set_password(Some("***"));
-                }
-                parsed.to_string()
-            }
-            Err(_) => "set (unparseable)".into(),
+        match &self.redis_url {
+            Some(url) => url_display(url.expose_secret()),
+            None => "not set".into(),
         }
     }
 
@@ -138,6 +130,28 @@ impl CacheConfig {
         }
         if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 5_000 {
             problems.push("cache.redis_timeout_ms: must be between 1 and 5000".into());
+        }
+    }
+}
+
+/// A URL fit for logs and `check-config`: its password, if any, replaced by `***` (a Redis URL
+/// or a source's `base_url` may carry `user:password@`). Text that is not a URL with a host
+/// loses everything before its last `@`, so no spelling of a password gets through.
+pub fn url_display(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if !url.cannot_be_a_base() => {
+            if url.password().is_none() {
+                return text.to_string();
+            }
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => {
+            let start = text.find("://").map_or(0, |at| at + 3);
+            match text[start..].rfind('@') {
+                Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
+                None => text.to_string(),
+            }
         }
     }
 }
@@ -392,7 +406,7 @@ impl Config {
                 Some(cfg) => lines.push(format!(
                     "sources.{} = {} (credentials: {}{})",
                     source.config_key(),
-                    cfg.base(),
+                    url_display(cfg.base()),
                     cfg.present_keys().join(", "),
                     cfg.credential_header
                         .as_deref()
@@ -412,7 +426,7 @@ fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<String
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
         _ => problems.push(format!(
             "{prefix}.base_url: `{}` is not an http(s) URL",
-            cfg.base_url
+            url_display(&cfg.base_url)
         )),
     }
     let keys = vendor_keys(source);
@@ -672,5 +686,44 @@ auth_token = "a"
             .expect("empty")
             .summary()
             .contains("cache.redis_url = not set"));
+    }
+
+    #[test]
+    fn url_display_masks_every_spelling_of_a_password() {
+        let cases = [
+            (
+                "http://user:hunter2@host:9/api",
+                "http://user:***@host:9/api",
+            ),
+            ("redis://:hunter2@cache:6379/2", "redis://:***@cache:6379/2"),
+            ("https://api.integrator.io", "https://api.integrator.io"),
+            ("http://user@host", "http://user@host"),
+            // Not URLs with a host: everything before the last `@` goes.
+            ("http://user:hun/ter2@host", "http://***@host"),
+            ("user:hunter2@cache:6379", "***@cache:6379"),
+            ("not a url", "not a url"),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(url_display(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_password_in_a_base_url_is_never_shown() {
+        let config = Config::from_toml_str(
+            "[sources.celigo]\nbase_url='http://user:hunter2@127.0.0.1:9'\ntoken='t'\n",
+        )
+        .expect("valid");
+        let summary = config.summary();
+        assert!(
+            summary.contains("sources.celigo = http://user:***@127.0.0.1:9"),
+            "{summary}"
+        );
+        assert!(!summary.contains("hunter2"), "{summary}");
+        let err =
+            Config::from_toml_str("[sources.celigo]\nbase_url='ftp://user:hunter2@x'\ntoken='t'\n")
+                .expect_err("not http(s)");
+        assert!(err.to_string().contains("ftp://user:***@x"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

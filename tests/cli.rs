@@ -132,3 +132,19 @@ fn environment_overrides_apply() {
         .expect("runs");
     assert!(String::from_utf8_lossy(&out.stdout).contains("https://api.eu.integrator.io"));
 }
+
+#[test]
+fn check_config_masks_a_password_in_a_base_url() {
+    let path = temp_config(
+        "password-in-url.toml",
+        "[sources.celigo]\nbase_url = \"http://user:s3cretpw@127.0.0.1:9\"\ntoken = \"t\"\n",
+    );
+    let out = chronograph(&["check-config", "--config", path.to_str().expect("utf8")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("sources.celigo = http://user:***@127.0.0.1:9"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cretpw"), "{stdout}");
+}
