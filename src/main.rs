@@ -6,7 +6,6 @@ use chronograph::cli::{Cli, Command};
 /// is markedly faster than the system allocator (see benches/RESULTS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use chronograph::config::Config;
 use clap::Parser;
 
 #[tokio::main]
@@ -20,10 +19,13 @@ async fn main() -> anyhow::Result<()> {
             chronograph::demo::run(&listen).await
         }
         Command::Serve { config } => {
-            let config = load(&config)?;
-            let endpoint = config.telemetry.otlp_endpoint.clone();
+            let loaded = chronograph::cli::load_or_exit(&config);
+            let endpoint = loaded.config.telemetry.otlp_endpoint.clone();
             let _telemetry = chronograph::telemetry::init(&cli.log_format, endpoint.as_deref());
-            chronograph::serve(config).await
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            chronograph::serve(loaded.config).await
         }
         Command::Schema { federation } => {
             if federation {
@@ -34,17 +36,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            let config = load(&config)?;
-            println!("{}\nconfiguration is valid", config.summary());
+            chronograph::cli::check_config(&config);
             Ok(())
         }
     }
-}
-
-/// Load a config or exit with status 2 and one line per problem (never a backtrace).
-fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-    Config::load(path).or_else(|err| {
-        eprintln!("{err}");
-        std::process::exit(2)
-    })
 }

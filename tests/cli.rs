@@ -148,3 +148,85 @@ fn check_config_masks_a_password_in_a_base_url() {
     );
     assert!(!stdout.contains("s3cretpw"), "{stdout}");
 }
+
+/// `check-config` with the given environment: (status code, stdout, stderr).
+fn check_config_with_env(path: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_chronograph"))
+        .args(["check-config", "--config", path.to_str().expect("utf8")])
+        .envs(env.iter().copied())
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_reports_every_problem_with_where_it_was_set() {
+    let path = temp_config(
+        "many.toml",
+        "[server]\nmax_dept = 3\nmax_depth = -3\nintrospection = \"yes\"\n\
+         [sources.celigio]\ntoken = \"t0ps3cret\"\n\
+         [sources.celigo]\nbase_url = \"https://api.integrator.io\"\ntokn = \"t0ps3cret\"\n\
+         [sources.truto]\nbase_url = \"https://api.truto.one\"\ntoken = [\"t0ps3cret\"]\n",
+    );
+    let env = [
+        ("CHRONOGRAPH_SERVER__MAX_BATCH", "-1"),
+        ("CHRONOGRAPH_CACHE__REDIS_TIMOUT_MS", "50"),
+    ];
+    let (code, _, stderr) = check_config_with_env(&path, &env);
+    assert_eq!(code, 2, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "invalid configuration:",
+            "CHRONOGRAPH_CACHE__REDIS_TIMOUT_MS: unknown key, did you mean CHRONOGRAPH_CACHE__REDIS_TIMEOUT_MS?",
+            "server.introspection: expected true or false, got \"yes\"",
+            "CHRONOGRAPH_SERVER__MAX_BATCH: expected a whole number ≥ 1, got -1",
+            "server.max_dept: unknown key, did you mean server.max_depth?",
+            "server.max_depth: expected a whole number ≥ 1, got -3",
+            "sources.celigio: unknown key, did you mean sources.celigo?",
+            "sources.celigo.token: missing (required)",
+            "sources.celigo.tokn: unknown key, did you mean sources.celigo.token?",
+            "sources.truto.token: expected a string, got a list",
+        ]
+    );
+    assert!(!stderr.contains("t0ps3cret"), "{stderr}");
+}
+
+#[test]
+fn check_config_warns_about_what_loads_but_will_not_work() {
+    let path = temp_config(
+        "warnings.toml",
+        "[sources.celigo]\nbase_url = \"https://api.integrator.io/v1\"\ntoken = \"\"\n",
+    );
+    let (code, stdout, stderr) = check_config_with_env(&path, &[]);
+    assert_eq!(code, 0, "warnings are not errors: {stderr}");
+    assert!(
+        stdout.ends_with("configuration is valid, with 2 warnings\n"),
+        "{stdout}"
+    );
+    let warnings: Vec<&str> = stderr.lines().collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert_eq!(
+        warnings[0],
+        "warning: sources.celigo.token: empty: CELIGO will refuse every call made with it"
+    );
+    assert_eq!(
+        warnings[1],
+        "warning: sources.celigo.base_url: `https://api.integrator.io/v1` ends with /v1, which \
+         Chronograph adds itself (calls would go to https://api.integrator.io/v1/v1/…): use \
+         https://api.integrator.io"
+    );
+    let path = temp_config("no-source.toml", "[server]\nlisten = \"127.0.0.1:8000\"\n");
+    let (code, stdout, stderr) = check_config_with_env(&path, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.ends_with("configuration is valid, with 1 warning\n"));
+    assert!(
+        stderr.starts_with("warning: sources: no source is configured"),
+        "{stderr}"
+    );
+}
