@@ -14,7 +14,9 @@ pub mod sources;
 pub mod telemetry;
 pub mod timeline;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::net::TcpListener;
 
 /// Build the whole HTTP application for a configuration: sources, schema, routes.
 pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceError> {
@@ -28,10 +30,18 @@ pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceE
     Ok(server::router(config, app))
 }
 
-/// Serve a loaded configuration until Ctrl-C / SIGTERM.
-pub async fn serve(config: config::Config) -> anyhow::Result<()> {
+/// Bind the listen address before anything says where to connect. A failure names the address
+/// and what chose it (`--listen`, `server.listen in chronograph.toml`,
+/// `CHRONOGRAPH_SERVER__LISTEN`): "Address already in use" alone does not say which.
+pub async fn bind(addr: SocketAddr, chosen_by: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {addr} ({chosen_by}): {err}"))
+}
+
+/// Serve a loaded configuration on a bound listener until Ctrl-C / SIGTERM.
+pub async fn serve(config: config::Config, listener: TcpListener) -> anyhow::Result<()> {
     let app = build_app(&config).map_err(|e| anyhow::anyhow!(e.message))?;
-    let listener = tokio::net::TcpListener::bind(config.listen_addr()).await?;
     tracing::info!(addr = %listener.local_addr()?, sources = ?config_sources(&config), "chronograph listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -7,10 +7,21 @@ use chronograph::cli::{Cli, Command};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
+use std::process::ExitCode;
 
+/// A failure is one line on stderr and status 1 (no backtrace, even with `RUST_BACKTRACE` set).
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("chronograph: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Demo {
         listen: "127.0.0.1:8000".into(),
     }) {
@@ -25,7 +36,9 @@ async fn main() -> anyhow::Result<()> {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            chronograph::serve(loaded.config).await
+            let listen = loaded.origins.source_of("server.listen");
+            let listener = chronograph::bind(loaded.config.listen_addr(), &listen).await?;
+            chronograph::serve(loaded.config, listener).await
         }
         Command::Schema { federation } => {
             if federation {

@@ -1,6 +1,9 @@
-//! The command line: version, help, schema export (and its drift check), config errors.
+//! The command line: version, help, schema export (and its drift check), config errors and
+//! warnings, binding the listen address.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 fn chronograph(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_chronograph"))
@@ -229,4 +232,88 @@ fn check_config_warns_about_what_loads_but_will_not_work() {
         stderr.starts_with("warning: sources: no source is configured"),
         "{stderr}"
     );
+}
+
+/// A started `chronograph`, killed if the test ends before it does.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    /// Start `chronograph args…` with stdout and stderr captured, as under a service manager
+    /// (stderr is not a terminal).
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
+        let child = Command::new(env!("CARGO_BIN_EXE_chronograph"))
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("NO_COLOR")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        Running(child)
+    }
+
+    /// Its exit status and whatever stdout and stderr it wrote.
+    fn finish(mut self) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "still running after 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stdout = String::new();
+        if let Some(mut pipe) = self.0.stdout.take() {
+            let _ = pipe.read_to_string(&mut stdout);
+        }
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.0.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status, stdout, stderr)
+    }
+}
+
+#[test]
+fn a_taken_port_fails_before_the_banner_naming_the_address_and_its_origin() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let addr = taken.local_addr().expect("bound address").to_string();
+
+    let (status, stdout, stderr) = Running::start(&["demo", "--listen", &addr], &[]).finish();
+    assert!(!status.success(), "{stdout}");
+    assert!(
+        !stdout.contains("open http://"),
+        "the banner came before the bind: {stdout}"
+    );
+    let expected = format!("cannot listen on {addr} (--listen): ");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+
+    let source = "[sources.celigo]\nbase_url = \"http://127.0.0.1:9\"\ntoken = \"t\"\n";
+    let path = temp_config(
+        "listen.toml",
+        &format!("[server]\nlisten = \"{addr}\"\n{source}"),
+    );
+    let file = path.to_str().expect("utf8");
+    let (status, _, stderr) = Running::start(&["serve", "--config", file], &[]).finish();
+    assert!(!status.success());
+    let expected = format!("cannot listen on {addr} (server.listen in {file}): ");
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    let path = temp_config("listen-env.toml", source);
+    let file = path.to_str().expect("utf8");
+    let env = [("CHRONOGRAPH_SERVER__LISTEN", addr.as_str())];
+    let (status, _, stderr) = Running::start(&["serve", "--config", file], &env).finish();
+    assert!(!status.success());
+    let expected = format!("cannot listen on {addr} (CHRONOGRAPH_SERVER__LISTEN): ");
+    assert!(stderr.contains(&expected), "{stderr}");
+    drop(taken);
 }
