@@ -39,13 +39,27 @@ pub async fn bind(addr: SocketAddr, chosen_by: &str) -> anyhow::Result<TcpListen
         .map_err(|err| anyhow::anyhow!("cannot listen on {addr} ({chosen_by}): {err}"))
 }
 
-/// Serve a loaded configuration on a bound listener until Ctrl-C / SIGTERM.
+/// Serve a loaded configuration on a bound listener until Ctrl-C / SIGTERM, logging one line
+/// when shutdown starts and one when it is over.
 pub async fn serve(config: config::Config, listener: TcpListener) -> anyhow::Result<()> {
     let app = build_app(&config).map_err(|e| anyhow::anyhow!(e.message))?;
     tracing::info!(addr = %listener.local_addr()?, sources = ?config_sources(&config), "chronograph listening");
+    let started = Arc::new(std::sync::OnceLock::new());
+    let shutdown = {
+        let started = started.clone();
+        async move {
+            let signal = shutdown_signal().await;
+            let _ = started.set(std::time::Instant::now());
+            tracing::info!("{signal} received: shutting down, finishing the requests in flight");
+        }
+    };
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
+    if let Some(started) = started.get() {
+        let ms = started.elapsed().as_millis();
+        tracing::info!("shutdown complete in {ms} ms");
+    }
     Ok(())
 }
 
@@ -57,8 +71,8 @@ fn config_sources(config: &config::Config) -> Vec<&'static str> {
         .collect()
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
+pub async fn shutdown_signal() -> &'static str {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -73,7 +87,7 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        _ = ctrl_c => "SIGINT",
+        _ = term => "SIGTERM",
     }
 }

@@ -1,8 +1,9 @@
 //! The command line: version, help, schema export (and its drift check), config errors and
-//! warnings, binding the listen address.
+//! warnings, binding the listen address, shutting down on SIGTERM.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn chronograph(args: &[&str]) -> std::process::Output {
@@ -260,7 +261,28 @@ impl Running {
         Running(child)
     }
 
-    /// Its exit status and whatever stdout and stderr it wrote.
+    /// The first stdout line containing `needle` (the test fails after 30 s without it).
+    fn stdout_line(&mut self, needle: &str) -> String {
+        let stdout = self.0.stdout.take().expect("stdout is captured");
+        let (lines, received) = mpsc::channel();
+        // Keeps reading to the end: a closed pipe would make the process's next println! fail.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match received.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no stdout line with {needle:?} within 30 s"),
+            }
+        }
+    }
+
+    /// Its exit status and whatever stdout (unless already read) and stderr it wrote.
     fn finish(mut self) -> (ExitStatus, String, String) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
@@ -316,4 +338,47 @@ fn a_taken_port_fails_before_the_banner_naming_the_address_and_its_origin() {
     let expected = format!("cannot listen on {addr} (CHRONOGRAPH_SERVER__LISTEN): ");
     assert!(stderr.contains(&expected), "{stderr}");
     drop(taken);
+}
+
+#[test]
+fn sigterm_logs_the_start_and_the_end_of_shutdown_without_colour() {
+    let mut running = Running::start(&["demo", "--listen", "127.0.0.1:0"], &[]);
+    let banner = running.stdout_line("open http://");
+    let addr = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+    assert!(
+        !addr.ends_with(":0"),
+        "the banner shows the bound port: {banner}"
+    );
+    let mut health = std::net::TcpStream::connect(addr).expect("the gateway listens");
+    std::io::Write::write_all(&mut health, b"GET /healthz HTTP/1.0\r\n\r\n").expect("request");
+    let mut answer = String::new();
+    health.read_to_string(&mut answer).expect("answer");
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+
+    let pid = i32::try_from(running.0.id()).expect("a pid fits in i32");
+    // SAFETY: kill(2) with a valid signal number has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM sent");
+    let (status, _, stderr) = running.finish();
+    assert!(status.success(), "{status}: {stderr}");
+    let starts: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("SIGTERM received: shutting down"))
+        .collect();
+    let ends: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("shutdown complete in"))
+        .collect();
+    assert_eq!(starts.len(), 1, "{stderr}");
+    assert_eq!(ends.len(), 1, "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes on a stderr that is not a terminal: {stderr:?}"
+    );
 }
