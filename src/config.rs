@@ -423,6 +423,7 @@ impl Config {
             }
         })?;
         let origins = Origins::of(&figment, &raw, file);
+        check::env_text_for_strings(&mut raw, &origins);
         let mut findings = check::check_raw(&mut raw);
         let lines = |findings: &[Finding]| findings.iter().map(|f| origins.line(f)).collect();
         let config = match Config::deserialize(&Value::Dict(Tag::Default, raw)) {

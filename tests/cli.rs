@@ -202,6 +202,31 @@ fn check_config_reports_every_problem_with_where_it_was_set() {
 }
 
 #[test]
+fn environment_values_of_string_keys_are_kept_as_written() {
+    let path = temp_config(
+        "numeric-env.toml",
+        "[sources.dealcloud]\nbase_url = \"https://x.dealcloud.com\"\nclient_secret = \"s\"\n\
+         [sources.celigo]\nbase_url = \"https://api.integrator.io\"\n",
+    );
+    let env = [
+        ("CHRONOGRAPH_SOURCES__DEALCLOUD__CLIENT_ID", "007"),
+        ("CHRONOGRAPH_SOURCES__CELIGO__TOKEN", "12345"),
+    ];
+    let (code, stdout, stderr) = check_config_with_env(&path, &env);
+    assert_eq!(code, 0, "numbers in string keys are text: {stderr}");
+    assert!(stdout.contains("configuration is valid\n"), "{stdout}");
+    let env = [("CHRONOGRAPH_SOURCES__CELIGO__TIMEOUT_MS", "soon")];
+    let (code, _, stderr) = check_config_with_env(&path, &env);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            "CHRONOGRAPH_SOURCES__CELIGO__TIMEOUT_MS: expected a whole number ≥ 1, got \"soon\""
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_config_warns_about_what_loads_but_will_not_work() {
     let path = temp_config(
         "warnings.toml",

@@ -225,6 +225,47 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// figment parses environment values (`12345` becomes a number, `true` a flag, `[a]` a list),
+/// but a key that takes a string wants the variable's text as written: a numeric DealCloud
+/// client id, a token of digits, `007`. Put that text back for such keys.
+pub(super) fn env_text_for_strings(raw: &mut Dict, origins: &Origins) {
+    for key in &origins.from_env {
+        let takes_text = matches!(
+            expected(key),
+            Some(Expect::Text | Expect::Url | Expect::Secret)
+        );
+        let Some(value) = find_mut(raw, key).filter(|_| takes_text) else {
+            continue;
+        };
+        if !matches!(value, Value::String(..)) {
+            if let Some(text) = env_text(&env_var(key)) {
+                *value = Value::from(text);
+            }
+        }
+    }
+}
+
+/// The value at a dotted key.
+fn find_mut<'v>(raw: &'v mut Dict, key: &str) -> Option<&'v mut Value> {
+    let mut parts = key.split('.');
+    let mut value = raw.get_mut(parts.next()?)?;
+    for part in parts {
+        match value {
+            Value::Dict(_, table) => value = table.get_mut(part)?,
+            _ => return None,
+        }
+    }
+    Some(value)
+}
+
+/// A variable's text; names are matched without regard to case, as figment does.
+fn env_text(name: &str) -> Option<String> {
+    std::env::vars_os().find_map(|(var, text)| {
+        let same = var.to_str()?.eq_ignore_ascii_case(name);
+        same.then(|| text.into_string().ok()).flatten()
+    })
+}
+
 /// Check the raw values of a whole configuration and drop the ones that are wrong, so that the
 /// rest deserialises; one finding per problem.
 pub(super) fn check_raw(root: &mut Dict) -> Vec<Finding> {
