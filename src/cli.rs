@@ -1,7 +1,8 @@
 //! Command line (DESIGN.md §8).
 
+use crate::config::{Config, Loaded};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Chronograph: one GraphQL graph over the history integration platforms keep.
 #[derive(Parser, Debug)]
@@ -39,4 +40,28 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+/// Load a config or exit with status 2: one line per problem, then the warnings (never a
+/// backtrace).
+pub fn load_or_exit(path: &Path) -> Loaded {
+    Config::load(path).unwrap_or_else(|err| {
+        eprintln!("{err}");
+        std::process::exit(2)
+    })
+}
+
+/// `check-config`: the summary (without secrets) on stdout and the warnings on stderr, exit 0;
+/// every problem and exit 2 when it does not load.
+pub fn check_config(path: &Path) {
+    let loaded = load_or_exit(path);
+    println!("{}", loaded.config.summary());
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    match loaded.warnings.len() {
+        0 => println!("configuration is valid"),
+        1 => println!("configuration is valid, with 1 warning"),
+        n => println!("configuration is valid, with {n} warnings"),
+    }
 }

@@ -1,10 +1,16 @@
 //! Configuration: TOML plus `CHRONOGRAPH_…` environment overrides (DESIGN.md §8).
 //!
 //! Unknown keys are errors naming the key's path, secrets are `SecretString` so they never reach
-//! a log line or an error message, and every value is validated once at load time.
+//! a log line or an error message, and every value is validated once at load time, every problem
+//! in one run (see `check`).
+
+mod check;
+
+pub use check::Origins;
 
 use crate::domain::Source;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Tag, Value};
 use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -135,32 +141,51 @@ impl CacheConfig {
 
     /// `redis_url` fit for logs and `check-config`: any password replaced by `***`.
     pub fn redis_display(&self) -> String {
-        let Some(url) = &self.redis_url else {
-            return "not set".into();
-        };
-        match url::Url::parse(url.expose_secret()) {
-            Ok(mut parsed) => {
-                if parsed.password().is_some() {
-                    let _ = parsed.set_password(Some("***"));
-                }
-                parsed.to_string()
-            }
-            Err(_) => "set (unparseable)".into(),
+        match &self.redis_url {
+            Some(url) => url_display(url.expose_secret()),
+            None => "not set".into(),
         }
     }
 
-    fn validate(&self, problems: &mut Vec<String>) {
+    fn validate(&self, problems: &mut Vec<Finding>) {
         if let Some(url) = &self.redis_url {
             if redis::Client::open(url.expose_secret()).is_err() {
-                problems.push(
-                    "cache.redis_url: not a Redis URL (redis://[user:password@]host[:port][/db], \
-                     rediss:// for TLS, or unix:///path/to/socket)"
-                        .into(),
-                );
+                problems.push(Finding::new(
+                    "cache.redis_url",
+                    format!(
+                        "`{}` is not a Redis URL (redis://[user:password@]host[:port][/db], \
+                         rediss:// for TLS, or unix:///path/to/socket)",
+                        self.redis_display()
+                    ),
+                ));
             }
         }
-        if self.redis_timeout_ms == 0 || self.redis_timeout_ms > 5_000 {
-            problems.push("cache.redis_timeout_ms: must be between 1 and 5000".into());
+    }
+}
+
+/// A URL fit for logs and `check-config`: its password, if any, replaced by `***` (a Redis URL
+/// or a source's `base_url` may carry `user:password@`). Text that is not a URL with a host
+/// loses everything before its last `@`, so no spelling of a password gets through.
+pub fn url_display(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if !url.cannot_be_a_base() => {
+            let Some(password) = url.password() else {
+                return text.to_string();
+            };
+            let written = format!(":{password}@");
+            if text.contains(&written) {
+                // As written (the parser would add a trailing `/`), but for the password.
+                return text.replacen(&written, ":***@", 1);
+            }
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => {
+            let start = text.find("://").map_or(0, |at| at + 3);
+            match text[start..].rfind('@') {
+                Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
+                None => text.to_string(),
+            }
         }
     }
 }
@@ -236,19 +261,65 @@ impl SourceConfig {
     }
 }
 
-/// A configuration that could not be loaded, with one line per problem (`key.path: reason`).
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration:\n{}", .problems.join("\n"))]
+/// One thing wrong with a configuration: the dotted key it is about (empty for the whole file),
+/// why, and for an unknown key the known one it most likely meant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub key: String,
+    pub reason: String,
+    pub did_you_mean: Option<String>,
+}
+
+impl Finding {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Finding {
+            key: key.into(),
+            reason: reason.into(),
+            did_you_mean: None,
+        }
+    }
+}
+
+/// A configuration that could not be loaded: one line per problem (`key.path: reason`, the key
+/// spelled the way it was set), then the warnings the rest of it gave.
+#[derive(Debug)]
 pub struct ConfigError {
     pub problems: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 impl ConfigError {
     fn one(problem: impl Into<String>) -> Self {
         ConfigError {
             problems: vec![problem.into()],
+            warnings: Vec::new(),
         }
     }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for problem in &self.problems {
+            write!(f, "\n{problem}")?;
+        }
+        for warning in &self.warnings {
+            write!(f, "\nwarning: {warning}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A configuration that loaded, where its values came from, and what looks wrong in it without
+/// stopping it.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// One line each, like problems: `check-config` prints them, `serve` logs them.
+    pub warnings: Vec<String>,
+    pub origins: Origins,
 }
 
 /// Keys each vendor takes besides the common ones, and the ones it requires.
@@ -287,7 +358,33 @@ fn vendor_keys(source: Source) -> VendorKeys {
     }
 }
 
+/// Whether a source takes `key`: the keys common to every source, and its own vendor keys.
+fn takes(source: Source, key: &str) -> bool {
+    let vendor_key = |vendor: Source| {
+        vendor_keys(vendor).allowed.contains(&key)
+            || (key == "user_id_header" && vendor == Source::Rocketchat)
+    };
+    vendor_key(source) || !Source::ALL.into_iter().any(vendor_key)
+}
+
+fn exposed(secret: &Option<SecretString>) -> Option<&str> {
+    secret.as_ref().map(|secret| secret.expose_secret())
+}
+
 impl SourceConfig {
+    /// The credentials as set, by key (an empty one is worth a warning).
+    fn credentials(&self) -> [(&'static str, Option<&str>); 7] {
+        [
+            ("token", exposed(&self.token)),
+            ("user_id", self.user_id.as_deref()),
+            ("auth_token", exposed(&self.auth_token)),
+            ("email", self.email.as_deref()),
+            ("password", exposed(&self.password)),
+            ("client_id", self.client_id.as_deref()),
+            ("client_secret", exposed(&self.client_secret)),
+        ]
+    }
+
     /// Which vendor-specific keys are set, by name.
     fn present_keys(&self) -> Vec<&'static str> {
         let flags = [
@@ -311,29 +408,80 @@ impl SourceConfig {
 }
 
 impl Config {
-    /// Load a TOML file, apply `CHRONOGRAPH_…` overrides (`__` separates keys) and validate.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    /// Load a TOML file, apply `CHRONOGRAPH_…` overrides (`__` separates keys) and check it all:
+    /// every problem is reported, not only the first.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         if !path.is_file() {
             return Err(ConfigError::one(format!(
                 "{}: no such file (give --config a TOML file, see README.md)",
                 path.display()
             )));
         }
-        Self::from_figment(Figment::new().merge(Toml::file(path)))
+        Self::from_figment(Figment::new().merge(Toml::file(path)), Some(path))
     }
 
-    /// Parse TOML text (with the same overrides and validation as [`Config::load`]).
+    /// [`Config::load`] for TOML text.
+    pub fn load_str(text: &str) -> Result<Loaded, ConfigError> {
+        Self::from_figment(Figment::new().merge(Toml::string(text)), None)
+    }
+
+    /// Parse TOML text (with the same overrides and checks as [`Config::load`]), without its
+    /// warnings.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        Self::from_figment(Figment::new().merge(Toml::string(text)))
+        Self::load_str(text).map(|loaded| loaded.config)
     }
 
-    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let figment = figment.merge(Env::prefixed("CHRONOGRAPH_").split("__"));
-        let config: Config = figment.extract().map_err(|err| ConfigError {
-            problems: err.into_iter().map(describe_figment_error).collect(),
+    /// Check the raw values first (every unknown key and bad value, which serde would stop at
+    /// one of), deserialise what is left, and validate that, so one run reports everything.
+    fn from_figment(figment: Figment, file: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let figment = figment.merge(check::env_overrides());
+        let mut raw: Dict = figment.extract().map_err(|err| {
+            let origins = Origins::of(&figment, &Dict::new(), file);
+            ConfigError {
+                problems: err
+                    .into_iter()
+                    .map(|err| origins.line(&describe_figment_error(err)))
+                    .collect(),
+                warnings: Vec::new(),
+            }
         })?;
-        config.validate()?;
-        Ok(config)
+        let origins = Origins::of(&figment, &raw, file);
+        check::env_text_for_strings(&mut raw, &origins);
+        let mut findings = check::check_raw(&mut raw);
+        let lines = |findings: &[Finding]| findings.iter().map(|f| origins.line(f)).collect();
+        let config = match Config::deserialize(&Value::Dict(Tag::Default, raw)) {
+            Ok(config) => config,
+            Err(err) => {
+                findings.extend(err.into_iter().map(describe_figment_error));
+                return Err(ConfigError {
+                    problems: lines(&findings),
+                    warnings: Vec::new(),
+                });
+            }
+        };
+        // A key whose raw value was dropped reads as unset now: say nothing more about it.
+        let reported: Vec<String> = findings.iter().map(|f| f.key.clone()).collect();
+        let about_reported = |finding: &Finding| {
+            reported
+                .iter()
+                .any(|key| finding.key == *key || finding.key.starts_with(&format!("{key}.")))
+        };
+        let validation = config.findings();
+        findings.extend(validation.into_iter().filter(|f| !about_reported(f)));
+        findings.sort_by(|a, b| a.key.cmp(&b.key));
+        let warnings = lines(&check::warnings(&config));
+        if findings.is_empty() {
+            Ok(Loaded {
+                config,
+                warnings,
+                origins,
+            })
+        } else {
+            Err(ConfigError {
+                problems: lines(&findings),
+                warnings,
+            })
+        }
     }
 
     /// Every secret of the configuration, for [`crate::redact`]: vendor credentials, API keys
@@ -371,50 +519,33 @@ impl Config {
         out
     }
 
-    /// Check cross-field rules and vendor keys; collect every problem, not just the first.
+    /// Check cross-field rules, bounds and vendor keys; collect every problem, not just the
+    /// first.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let findings = self.findings();
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let origins = Origins::default();
+        Err(ConfigError {
+            problems: findings.iter().map(|f| origins.line(f)).collect(),
+            warnings: Vec::new(),
+        })
+    }
+
+    fn findings(&self) -> Vec<Finding> {
         let mut problems = Vec::new();
         if self.server.listen.parse::<SocketAddr>().is_err() {
-            problems.push(format!(
-                "server.listen: `{}` is not an address like 127.0.0.1:8000",
-                self.server.listen
+            problems.push(Finding::new(
+                "server.listen",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8000",
+                    self.server.listen
+                ),
             ));
         }
-        let positive = [
-            (
-                "server.request_timeout_ms",
-                self.server.request_timeout_ms as usize,
-            ),
-            ("server.max_depth", self.server.max_depth),
-            ("server.max_complexity", self.server.max_complexity),
-            ("server.max_aliases", self.server.max_aliases),
-            ("server.max_fields", self.server.max_fields),
-            ("server.max_batch", self.server.max_batch),
-            ("server.body_limit_bytes", self.server.body_limit_bytes),
-            (
-                "server.max_subscriptions_per_connection",
-                self.server.max_subscriptions_per_connection,
-            ),
-            ("server.max_pollers", self.server.max_pollers),
-            ("server.max_entities", self.server.max_entities),
-            (
-                "server.ws_init_timeout_ms",
-                self.server.ws_init_timeout_ms as usize,
-            ),
-            (
-                "server.header_read_timeout_ms",
-                self.server.header_read_timeout_ms as usize,
-            ),
-            (
-                "server.body_read_timeout_ms",
-                self.server.body_read_timeout_ms as usize,
-            ),
-            ("server.max_connections", self.server.max_connections),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                problems.push(format!("{key}: must be greater than 0"));
-            }
+        for (key, value) in self.whole_numbers() {
+            problems.extend(check::out_of_range(&key, value));
         }
         if self
             .server
@@ -422,7 +553,7 @@ impl Config {
             .iter()
             .any(|k| k.expose_secret().trim().is_empty())
         {
-            problems.push("server.api_keys: keys must not be empty".into());
+            problems.push(Finding::new("server.api_keys", "keys must not be empty"));
         }
         self.cache.validate(&mut problems);
         for source in Source::ALL {
@@ -433,18 +564,61 @@ impl Config {
                     .flatten()
                     .any(|h| h.eq_ignore_ascii_case("authorization"));
                 if authorization && !self.server.api_keys.is_empty() {
-                    problems.push(format!(
-                        "sources.{}.credential_header: `Authorization` carries Chronograph's own api_keys; forward credentials in another header",
-                        source.config_key()
+                    problems.push(Finding::new(
+                        format!("sources.{}.credential_header", source.config_key()),
+                        "`Authorization` carries Chronograph's own api_keys; forward credentials in another header",
                     ));
                 }
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError { problems })
+        problems
+    }
+
+    /// The whole numbers that have bounds, by key (the bounds are in `check`).
+    fn whole_numbers(&self) -> Vec<(String, u64)> {
+        let server = &self.server;
+        let mut numbers: Vec<(String, u64)> = [
+            ("server.request_timeout_ms", server.request_timeout_ms),
+            ("server.max_depth", server.max_depth as u64),
+            ("server.max_complexity", server.max_complexity as u64),
+            ("server.max_aliases", server.max_aliases as u64),
+            ("server.max_fields", server.max_fields as u64),
+            ("server.max_batch", server.max_batch as u64),
+            ("server.body_limit_bytes", server.body_limit_bytes as u64),
+            (
+                "server.max_subscriptions_per_connection",
+                server.max_subscriptions_per_connection as u64,
+            ),
+            ("server.max_pollers", server.max_pollers as u64),
+            ("server.max_entities", server.max_entities as u64),
+            ("server.ws_init_timeout_ms", server.ws_init_timeout_ms),
+            (
+                "server.header_read_timeout_ms",
+                server.header_read_timeout_ms,
+            ),
+            ("server.body_read_timeout_ms", server.body_read_timeout_ms),
+            ("server.max_connections", server.max_connections as u64),
+            ("cache.redis_timeout_ms", self.cache.redis_timeout_ms),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+        for source in Source::ALL {
+            let Some(cfg) = self.sources.get(source) else {
+                continue;
+            };
+            let per_source = [
+                ("timeout_ms", cfg.timeout_ms),
+                ("max_concurrency", cfg.max_concurrency.map(|n| n as u64)),
+                ("poll_interval_ms", cfg.poll_interval_ms),
+            ];
+            for (key, value) in per_source {
+                if let Some(value) = value {
+                    numbers.push((format!("sources.{}.{key}", source.config_key()), value));
+                }
+            }
         }
+        numbers
     }
 
     /// The listen address (validated at load).
@@ -469,7 +643,7 @@ impl Config {
                 Some(cfg) => lines.push(format!(
                     "sources.{} = {} (credentials: {}{})",
                     source.config_key(),
-                    cfg.base(),
+                    url_display(cfg.base()),
                     cfg.present_keys().join(", "),
                     cfg.credential_header
                         .as_deref()
@@ -483,49 +657,42 @@ impl Config {
     }
 }
 
-fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<String>) {
+fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<Finding>) {
     let prefix = format!("sources.{}", source.config_key());
+    let problem = |key: &str, reason: String| Finding::new(format!("{prefix}.{key}"), reason);
     match url::Url::parse(cfg.base()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-        _ => problems.push(format!(
-            "{prefix}.base_url: `{}` is not an http(s) URL",
-            cfg.base_url
+        _ => problems.push(problem(
+            "base_url",
+            format!("`{}` is not an http(s) URL", url_display(&cfg.base_url)),
         )),
     }
     let keys = vendor_keys(source);
     for key in cfg.present_keys() {
         if !keys.allowed.contains(&key) {
-            problems.push(format!("{prefix}.{key}: unknown key for this source"));
+            problems.push(problem(key, "unknown key for this source".into()));
         }
     }
     // With forwarded credentials the configured ones are a fallback, and may be absent.
     let forwarding = cfg.credential_header.is_some();
     for key in keys.required.iter().filter(|_| !forwarding) {
         if !cfg.present_keys().contains(key) {
-            problems.push(format!("{prefix}.{key}: missing (required)"));
+            problems.push(problem(key, "missing (required)".into()));
         }
     }
     validate_forwarding(source, cfg, &prefix, problems);
     if source == Source::Hexabase && !forwarding {
         let login = cfg.email.is_some() && cfg.password.is_some();
         if cfg.token.is_none() && !login {
-            problems.push(format!(
-                "{prefix}.token: missing (or give email and password)"
+            problems.push(problem(
+                "token",
+                "missing (or give email and password)".into(),
             ));
         }
     }
-    if cfg.timeout_ms == Some(0) {
-        problems.push(format!("{prefix}.timeout_ms: must be greater than 0"));
-    }
-    if cfg.poll_interval_ms.is_some_and(|ms| ms < 100) {
-        problems.push(format!("{prefix}.poll_interval_ms: must be at least 100"));
-    }
-    if cfg.max_concurrency == Some(0) {
-        problems.push(format!("{prefix}.max_concurrency: must be greater than 0"));
-    }
     if let Some(types) = &cfg.entry_types {
         if types.iter().any(|t| t.trim().is_empty()) {
-            problems.push(format!("{prefix}.entry_types: entries must not be empty"));
+            problems.push(problem("entry_types", "entries must not be empty".into()));
         }
     }
 }
@@ -550,8 +717,9 @@ fn validate_forwarding(
     source: Source,
     cfg: &SourceConfig,
     prefix: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Finding>,
 ) {
+    let problem = |key: &str, reason: String| Finding::new(format!("{prefix}.{key}"), reason);
     let names = [
         ("credential_header", cfg.credential_header.as_deref()),
         ("user_id_header", cfg.user_id_header.as_deref()),
@@ -560,25 +728,28 @@ fn validate_forwarding(
         let Some(name) = name else { continue };
         match http::HeaderName::from_bytes(name.as_bytes()) {
             Ok(header) if RESERVED_HEADERS.contains(&header.as_str()) => {
-                problems.push(format!("{prefix}.{key}: `{name}` is reserved by HTTP"))
+                problems.push(problem(key, format!("`{name}` is reserved by HTTP")))
             }
             Ok(_) => {}
-            Err(_) => problems.push(format!("{prefix}.{key}: `{name}` is not a header name")),
+            Err(_) => problems.push(problem(key, format!("`{name}` is not a header name"))),
         }
     }
     let rocketchat = source == Source::Rocketchat;
     match (&cfg.credential_header, &cfg.user_id_header) {
-        (Some(_), None) if rocketchat => problems.push(format!(
-            "{prefix}.user_id_header: missing (Rocket.Chat credentials are a user id and a token)"
+        (Some(_), None) if rocketchat => problems.push(problem(
+            "user_id_header",
+            "missing (Rocket.Chat credentials are a user id and a token)".into(),
         )),
         (None, Some(_)) => {
-            problems.push(format!("{prefix}.user_id_header: needs credential_header"))
+            problems.push(problem("user_id_header", "needs credential_header".into()))
         }
-        (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => problems.push(format!(
-            "{prefix}.user_id_header: must differ from credential_header"
+        (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => problems.push(problem(
+            "user_id_header",
+            "must differ from credential_header".into(),
         )),
-        (_, Some(_)) if !rocketchat => problems.push(format!(
-            "{prefix}.user_id_header: unknown key for this source"
+        (_, Some(_)) if !rocketchat => problems.push(problem(
+            "user_id_header",
+            "unknown key for this source".into(),
         )),
         _ => {}
     }
@@ -593,32 +764,38 @@ fn key_path(path: &[String], field: &str) -> String {
     parts.join(".")
 }
 
-/// `key.path: reason` for one figment error, without values (they may be secrets).
-fn describe_figment_error(err: figment::Error) -> String {
+/// One figment error as a finding, without values (they may be secrets): a TOML syntax error
+/// (about the whole file, on one line without the quoted source line, which may hold a secret),
+/// or what serde found that the raw checks did not.
+fn describe_figment_error(err: figment::Error) -> Finding {
     use figment::error::Kind;
     let path = err.path.join(".");
-    let reason = match &err.kind {
-        Kind::UnknownField(field, _) => {
-            return format!("{}: unknown key", key_path(&err.path, field))
+    match &err.kind {
+        Kind::UnknownField(field, _) => Finding::new(key_path(&err.path, field), "unknown key"),
+        Kind::MissingField(field) => Finding::new(key_path(&err.path, field), "missing (required)"),
+        Kind::InvalidType(actual, expected) => {
+            Finding::new(path, format!("expected {expected}, found {actual}"))
         }
-        Kind::MissingField(field) => {
-            return format!("{}: missing (required)", key_path(&err.path, field))
+        Kind::InvalidValue(_, expected) => {
+            Finding::new(path, format!("invalid value, expected {expected}"))
         }
-        Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
-        Kind::InvalidValue(_, expected) => format!("invalid value, expected {expected}"),
-        Kind::Message(msg) => msg.clone(),
-        other => other.to_string(),
-    };
-    let origin = err
-        .metadata
-        .as_ref()
-        .map(|m| format!(" (from {})", m.name))
-        .unwrap_or_default();
-    if path.is_empty() {
-        format!("{reason}{origin}")
-    } else {
-        format!("{path}: {reason}{origin}")
+        Kind::Message(message) => Finding::new(path, one_line(message)),
+        other => Finding::new(path, other.to_string()),
     }
+}
+
+/// A multi-line parser message on one line, without the quoted source (`1 | token = "…`).
+fn one_line(message: &str) -> String {
+    let quoted_source = |line: &str| {
+        line.split_once('|')
+            .is_some_and(|(number, _)| number.trim().chars().all(|c| c.is_ascii_digit()))
+    };
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !quoted_source(line))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -731,7 +908,10 @@ auth_token = "a"
         let err = Config::from_toml_str("[cache]\nredis_url='http://:hunter2@cache:6379'\n")
             .expect_err("not a Redis URL");
         let text = err.to_string();
-        assert!(text.contains("cache.redis_url: not a Redis URL"), "{text}");
+        assert!(
+            text.contains("cache.redis_url: `http://:***@cache:6379` is not a Redis URL"),
+            "{text}"
+        );
         assert!(!text.contains("hunter2"), "{text}");
         let err = Config::from_toml_str("[cache]\nredis_timeout_ms=0\n").expect_err("zero");
         assert!(err.to_string().contains("cache.redis_timeout_ms"), "{err}");
@@ -749,5 +929,128 @@ auth_token = "a"
             .expect("empty")
             .summary()
             .contains("cache.redis_url = not set"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_one_run() {
+        let text = "[server]\nmax_dept = 3\nmax_depth = -3\nlisten = 'nowhere'\n\
+                    [sources.celigo]\nbase_url = 'ftp://x'\ntokn = 'hunter2'\n\
+                    [sources.hexabase]\nbase_url = 'https://api.hexabase.com'\ntoken = 5\n";
+        let err = Config::from_toml_str(text).expect_err("invalid");
+        assert_eq!(
+            err.problems,
+            [
+                "server.listen: `nowhere` is not an address like 127.0.0.1:8000",
+                "server.max_dept: unknown key, did you mean server.max_depth?",
+                "server.max_depth: expected a whole number ≥ 1, got -3",
+                "sources.celigo.base_url: `ftp://x` is not an http(s) URL",
+                "sources.celigo.token: missing (required)",
+                "sources.celigo.tokn: unknown key, did you mean sources.celigo.token?",
+                "sources.hexabase.token: expected a string, got a number",
+            ]
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn bounds_hold_for_configs_built_in_code_too() {
+        let mut config = Config::default();
+        config.server.max_batch = 0;
+        config.cache.redis_timeout_ms = 9_000;
+        let err = config.validate().expect_err("out of bounds");
+        assert_eq!(
+            err.problems,
+            [
+                "server.max_batch: expected a whole number ≥ 1, got 0",
+                "cache.redis_timeout_ms: expected a whole number from 1 to 5000, got 9000",
+            ]
+        );
+    }
+
+    #[test]
+    fn warnings_name_empty_credentials_doubled_paths_and_no_source() {
+        let loaded = Config::load_str("").expect("an empty file loads");
+        assert_eq!(
+            loaded.warnings,
+            [
+                "sources: no source is configured: every query will answer SOURCE_NOT_CONFIGURED \
+              (add a [sources.<name>] table)"
+            ]
+        );
+        let loaded = Config::load_str(
+            "[sources.celigo]\nbase_url = 'https://api.integrator.io/v1'\ntoken = ''\n",
+        )
+        .expect("warnings do not stop a config");
+        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+        assert_eq!(
+            loaded.warnings[0],
+            "sources.celigo.token: empty: CELIGO will refuse every call made with it"
+        );
+        assert!(
+            loaded.warnings[1].starts_with(
+                "sources.celigo.base_url: `https://api.integrator.io/v1` ends with /v1"
+            ),
+            "{}",
+            loaded.warnings[1]
+        );
+        let loaded = Config::load_str(
+            "[sources.rocketchat]\nbase_url = 'https://chat.example.com'\nuser_id = 'u'\nauth_token = 'a'\n",
+        )
+        .expect("valid");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_line_without_the_quoted_source() {
+        let err = Config::from_toml_str("[sources.celigo]\ntoken = \"hunter2\n").expect_err("bad");
+        assert_eq!(err.problems.len(), 1, "{err}");
+        let line = &err.problems[0];
+        assert!(
+            line.starts_with("the configuration: TOML parse error at line 2"),
+            "{line}"
+        );
+        assert!(!line.contains("hunter2") && !line.contains('\n'), "{line}");
+    }
+
+    #[test]
+    fn url_display_masks_every_spelling_of_a_password() {
+        let cases = [
+            (
+                "http://user:hunter2@host:9/api",
+                "http://user:***@host:9/api",
+            ),
+            ("redis://:hunter2@cache:6379/2", "redis://:***@cache:6379/2"),
+            ("https://api.integrator.io", "https://api.integrator.io"),
+            ("http://user@host", "http://user@host"),
+            // Not URLs with a host: everything before the last `@` goes.
+            ("http://user:hun/ter2@host", "http://***@host"),
+            ("user:hunter2@cache:6379", "***@cache:6379"),
+            ("not a url", "not a url"),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(url_display(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_password_in_a_base_url_is_never_shown() {
+        let config = Config::from_toml_str(
+            "[sources.celigo]\nbase_url='http://user:hunter2@127.0.0.1:9'\ntoken='t'\n",
+        )
+        .expect("valid");
+        let summary = config.summary();
+        assert!(
+            summary.contains("sources.celigo = http://user:***@127.0.0.1:9"),
+            "{summary}"
+        );
+        assert!(!summary.contains("hunter2"), "{summary}");
+        let err =
+            Config::from_toml_str("[sources.celigo]\nbase_url='ftp://user:hunter2@x'\ntoken='t'\n")
+                .expect_err("not http(s)");
+        assert!(
+            err.to_string().contains("`ftp://user:***@x` is not"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

@@ -14,7 +14,9 @@ pub mod telemetry;
 pub mod timeline;
 pub mod upstream;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::net::TcpListener;
 
 /// Build the whole HTTP application for a configuration: sources, schema, routes.
 pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceError> {
@@ -28,13 +30,35 @@ pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceE
     Ok(server::router(config, app))
 }
 
-/// Serve a loaded configuration until Ctrl-C / SIGTERM.
-pub async fn serve(config: config::Config) -> anyhow::Result<()> {
+/// Bind the listen address before anything says where to connect. A failure names the address
+/// and what chose it (`--listen`, `server.listen in chronograph.toml`,
+/// `CHRONOGRAPH_SERVER__LISTEN`): "Address already in use" alone does not say which.
+pub async fn bind(addr: SocketAddr, chosen_by: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {addr} ({chosen_by}): {err}"))
+}
+
+/// Serve a loaded configuration on a bound listener until Ctrl-C / SIGTERM, logging one line
+/// when shutdown starts and one when it is over.
+pub async fn serve(config: config::Config, listener: TcpListener) -> anyhow::Result<()> {
     let app = build_app(&config).map_err(|e| anyhow::anyhow!(e.message))?;
-    let listener = tokio::net::TcpListener::bind(config.listen_addr()).await?;
     tracing::info!(addr = %listener.local_addr()?, sources = ?config_sources(&config), "chronograph listening");
+    let started = Arc::new(std::sync::OnceLock::new());
+    let shutdown = {
+        let started = started.clone();
+        async move {
+            let signal = shutdown_signal().await;
+            let _ = started.set(std::time::Instant::now());
+            tracing::info!("{signal} received: shutting down, finishing the requests in flight");
+        }
+    };
     let limits = server::listen::ConnectionLimits::from_config(&config.server);
-    server::listen::serve(listener, app, limits, shutdown_signal()).await?;
+    server::listen::serve(listener, app, limits, shutdown).await?;
+    if let Some(started) = started.get() {
+        let ms = started.elapsed().as_millis();
+        tracing::info!("shutdown complete in {ms} ms");
+    }
     Ok(())
 }
 
@@ -46,8 +70,8 @@ fn config_sources(config: &config::Config) -> Vec<&'static str> {
         .collect()
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
+pub async fn shutdown_signal() -> &'static str {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -62,7 +86,7 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        _ = ctrl_c => "SIGINT",
+        _ = term => "SIGTERM",
     }
 }

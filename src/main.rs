@@ -6,12 +6,22 @@ use chronograph::cli::{Cli, Command};
 /// is markedly faster than the system allocator (see benches/RESULTS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use chronograph::config::Config;
 use clap::Parser;
+use std::process::ExitCode;
 
+/// A failure is one line on stderr and status 1 (no backtrace, even with `RUST_BACKTRACE` set).
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("chronograph: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Demo {
         listen: "127.0.0.1:8000".into(),
     }) {
@@ -20,10 +30,15 @@ async fn main() -> anyhow::Result<()> {
             chronograph::demo::run(&listen).await
         }
         Command::Serve { config } => {
-            let config = load(&config)?;
-            let endpoint = config.telemetry.otlp_endpoint.clone();
+            let loaded = chronograph::cli::load_or_exit(&config);
+            let endpoint = loaded.config.telemetry.otlp_endpoint.clone();
             let _telemetry = chronograph::telemetry::init(&cli.log_format, endpoint.as_deref());
-            chronograph::serve(config).await
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            let listen = loaded.origins.source_of("server.listen");
+            let listener = chronograph::bind(loaded.config.listen_addr(), &listen).await?;
+            chronograph::serve(loaded.config, listener).await
         }
         Command::Schema { federation } => {
             if federation {
@@ -34,17 +49,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            let config = load(&config)?;
-            println!("{}\nconfiguration is valid", config.summary());
+            chronograph::cli::check_config(&config);
             Ok(())
         }
     }
-}
-
-/// Load a config or exit with status 2 and one line per problem (never a backtrace).
-fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-    Config::load(path).or_else(|err| {
-        eprintln!("{err}");
-        std::process::exit(2)
-    })
 }

@@ -473,7 +473,7 @@ async fn upstream_5xx_is_unavailable_with_partial_data() {
 
 #[tokio::test]
 async fn upstream_429_is_rate_limited_with_retry_after() {
-    let body = include_str!("../../shared/upstreams/examples/celigo/error.429.json").to_string();
+    let body = include_str!("fixtures/celigo/error.429.json").to_string();
     let response = fault_case(
         Fault::Respond {
             status: 429,
@@ -494,7 +494,7 @@ async fn upstream_garbage_and_truncated_bodies_are_bad_responses() {
 
 #[tokio::test]
 async fn upstream_401_is_unauthorized() {
-    let body = include_str!("../../shared/upstreams/examples/celigo/error.401.json").to_string();
+    let body = include_str!("fixtures/celigo/error.401.json").to_string();
     fault_case(
         Fault::Respond {
             status: 401,

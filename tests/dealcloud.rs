@@ -617,7 +617,7 @@ async fn upstream_5xx_and_broken_bodies_are_mapped_with_partial_data() {
 
 #[tokio::test]
 async fn a_429_from_the_data_route_carries_retry_after() {
-    let body = include_str!("../../shared/upstreams/examples/dealcloud/error.429.json");
+    let body = include_str!("../src/demo/contract/dealcloud/error.429.json");
     let response = fault_case(
         DATA_PATH,
         Fault::Respond {
@@ -634,7 +634,7 @@ async fn a_429_from_the_data_route_carries_retry_after() {
 #[tokio::test]
 async fn a_180_day_rejection_never_reaches_the_client() {
     let gw = Gateway::start().await;
-    let body = include_str!("../../shared/upstreams/examples/dealcloud/error.400.180-days.json");
+    let body = include_str!("../src/demo/contract/dealcloud/error.400.180-days.json");
     // DealCloud's clock runs ahead of ours: it refuses even the boundary we send.
     gw.upstreams
         .dealcloud_fake
@@ -719,7 +719,7 @@ async fn the_fake_follows_the_contract() {
     assert_eq!(
         too_old.text().await.map(|t| json_of(&t)).expect("body"),
         serde_json::from_str::<Value>(include_str!(
-            "../../shared/upstreams/examples/dealcloud/error.400.180-days.json"
+            "../src/demo/contract/dealcloud/error.400.180-days.json"
         ))
         .expect("example")
     );

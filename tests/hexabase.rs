@@ -815,10 +815,8 @@ async fn the_fake_follows_the_contract() {
     let body = too_wide.text().await.map(|t| json_of(&t)).expect("body");
     assert_eq!(
         body,
-        serde_json::from_str::<Value>(include_str!(
-            "../../shared/upstreams/examples/hexabase/error.400.json"
-        ))
-        .expect("example")
+        serde_json::from_str::<Value>(include_str!("../src/demo/contract/hexabase/error.400.json"))
+            .expect("example")
     );
 
     let default_window: Value = client

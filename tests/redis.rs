@@ -248,7 +248,7 @@ async fn a_rate_limit_told_to_one_replica_pauses_the_other() {
         Fault::Respond {
             status: 429,
             headers: vec![("Retry-After".into(), "30".into())],
-            body: include_str!("../../shared/upstreams/examples/celigo/error.429.json").into(),
+            body: include_str!("fixtures/celigo/error.429.json").into(),
         },
         Some(1),
     );

@@ -92,7 +92,7 @@ async fn a_short_retry_after_is_honoured_and_a_long_one_is_reported() {
     let limited = |secs: &str| Fault::Respond {
         status: 429,
         headers: vec![("Retry-After".into(), secs.into())],
-        body: include_str!("../../shared/upstreams/examples/celigo/error.429.json").into(),
+        body: include_str!("fixtures/celigo/error.429.json").into(),
     };
     gw.upstreams
         .celigo

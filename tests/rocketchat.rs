@@ -606,8 +606,8 @@ async fn both_401_bodies_are_upstream_unauthorized() {
     let gw = start_default().await;
     let (id, _) = big_webhook(&gw);
     for body in [
-        include_str!("../../shared/upstreams/examples/rocketchat/error.401.json"),
-        include_str!("../../shared/upstreams/examples/rocketchat/error.401.legacy.json"),
+        include_str!("fixtures/rocketchat/error.401.json"),
+        include_str!("fixtures/rocketchat/error.401.legacy.json"),
     ] {
         answer_with(&gw, "integrations.history", 401, body, None);
         let response = history_error(&gw, &id).await;
@@ -724,7 +724,7 @@ async fn rate_limiting_is_upstream_rate_limited_with_retry_after_seconds() {
                 ("X-RateLimit-Remaining".into(), "0".into()),
                 ("X-RateLimit-Reset".into(), reset_ms.to_string()),
             ],
-            body: include_str!("../../shared/upstreams/examples/rocketchat/error.429.json").into(),
+            body: include_str!("fixtures/rocketchat/error.429.json").into(),
         },
         None,
     );
@@ -758,10 +758,8 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
 
     let (id, _) = big_webhook(&gw);
     for body in [
-        include_str!("../../shared/upstreams/examples/rocketchat/error.400.invalid-sort.json"),
-        include_str!(
-            "../../shared/upstreams/examples/rocketchat/error.400.additional-properties.json"
-        ),
+        include_str!("fixtures/rocketchat/error.400.invalid-sort.json"),
+        include_str!("fixtures/rocketchat/error.400.additional-properties.json"),
     ] {
         answer_with(&gw, "integrations.history", 400, body, None);
         let response = history_error(&gw, &id).await;
@@ -771,9 +769,7 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
             "{response}"
         );
     }
-    let refused = include_str!(
-        "../../shared/upstreams/examples/rocketchat/error.400.additional-properties.json"
-    );
+    let refused = include_str!("fixtures/rocketchat/error.400.additional-properties.json");
     answer_with(&gw, "integrations.list", 400, refused, Some(1));
     let response = list_webhooks(&gw).await;
     assert_eq!(
@@ -782,7 +778,7 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
         "{response}"
     );
 
-    let body = include_str!("../../shared/upstreams/examples/rocketchat/error.403.json");
+    let body = include_str!("fixtures/rocketchat/error.403.json");
     answer_with(&gw, "integrations.history", 403, body, None);
     let response = history_error(&gw, &id).await;
     assert_eq!(
@@ -807,14 +803,12 @@ async fn the_fake_validates_parameters_like_the_server() {
     let expect = |name: &str| -> Value {
         let text = match name {
             "missing" => {
-                include_str!("../../shared/upstreams/examples/rocketchat/error.400.missing-id.json")
+                include_str!("fixtures/rocketchat/error.400.missing-id.json")
             }
-            "additional" => include_str!(
-                "../../shared/upstreams/examples/rocketchat/error.400.additional-properties.json"
-            ),
-            _ => include_str!(
-                "../../shared/upstreams/examples/rocketchat/error.400.invalid-sort.json"
-            ),
+            "additional" => {
+                include_str!("fixtures/rocketchat/error.400.additional-properties.json")
+            }
+            _ => include_str!("fixtures/rocketchat/error.400.invalid-sort.json"),
         };
         serde_json::from_str(text).expect("example")
     };
@@ -844,7 +838,7 @@ async fn the_fake_validates_parameters_like_the_server() {
     let (status, empty) = body(call("id=NoSuchWebhook0001").await.expect("call")).await;
     assert_eq!(status, 200);
     let example: Value = serde_json::from_str(include_str!(
-        "../../shared/upstreams/examples/rocketchat/integrations.history.empty.200.json"
+        "fixtures/rocketchat/integrations.history.empty.200.json"
     ))
     .expect("example");
     assert_eq!(empty, example);
@@ -887,10 +881,8 @@ async fn the_fake_validates_parameters_like_the_server() {
         .send()
         .await
         .expect("call");
-    let example: Value = serde_json::from_str(include_str!(
-        "../../shared/upstreams/examples/rocketchat/error.401.json"
-    ))
-    .expect("example");
+    let example: Value =
+        serde_json::from_str(include_str!("fixtures/rocketchat/error.401.json")).expect("example");
     assert_eq!(body(unauthenticated).await, (401, example));
 }
 

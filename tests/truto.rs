@@ -403,7 +403,7 @@ async fn every_truto_error_body_maps_to_its_code() {
     let unauthorized = list_with_fault(respond(
         401,
         vec![],
-        include_str!("../../shared/upstreams/examples/truto/error.401.json"),
+        include_str!("fixtures/truto/error.401.json"),
     ))
     .await;
     assert_eq!(codes(&unauthorized), vec!["UPSTREAM_UNAUTHORIZED"]);
@@ -417,7 +417,7 @@ async fn every_truto_error_body_maps_to_its_code() {
     let limited = list_with_fault(respond(
         429,
         vec![("Retry-After".into(), "10".into())],
-        include_str!("../../shared/upstreams/examples/truto/error.429.json"),
+        include_str!("fixtures/truto/error.429.json"),
     ))
     .await;
     assert_eq!(codes(&limited), vec!["UPSTREAM_RATE_LIMITED"]);
@@ -537,10 +537,8 @@ async fn the_fake_serves_both_paths_and_treats_an_empty_cursor_as_absent() {
         "the full team is embedded"
     );
     let missing = get(format!("{base}/integration/nope")).await;
-    let example: Value = serde_json::from_str(include_str!(
-        "../../shared/upstreams/examples/truto/error.404.json"
-    ))
-    .expect("example");
+    let example: Value =
+        serde_json::from_str(include_str!("fixtures/truto/error.404.json")).expect("example");
     assert_eq!(missing, (404, example));
     let absent = get(format!("{base}/integration?limit=5")).await;
     let empty = get(format!("{base}/integration?limit=5&next_cursor=")).await;
@@ -561,10 +559,8 @@ async fn the_fake_serves_both_paths_and_treats_an_empty_cursor_as_absent() {
         .await
         .expect("call");
     assert_eq!(unauthenticated.status().as_u16(), 401);
-    let example: Value = serde_json::from_str(include_str!(
-        "../../shared/upstreams/examples/truto/error.401.json"
-    ))
-    .expect("example");
+    let example: Value =
+        serde_json::from_str(include_str!("fixtures/truto/error.401.json")).expect("example");
     let body: Value =
         serde_json::from_str(&unauthenticated.text().await.expect("body")).expect("json");
     assert_eq!(body, example);

@@ -1,5 +1,6 @@
-//! Demo mode and test fixtures: embedded fake upstreams that follow `shared/upstreams/`
-//! (shapes, paging, auth, error bodies), generated realistic data, and the gateway in front.
+//! Demo mode and test fixtures: embedded fake upstreams that follow the vendors' documented APIs
+//! (shapes, paging, auth, error bodies; see `contract/`), generated realistic data, and the
+//! gateway in front.
 
 pub mod celigo;
 pub mod dealcloud;
@@ -190,15 +191,24 @@ impl DemoUpstreams {
     }
 }
 
-/// `chronograph demo`: fakes on ephemeral ports, the gateway on `listen`.
+/// `chronograph demo`: the gateway on `listen` (bound first, so a taken port fails before the
+/// banner says where to connect), fakes on ephemeral ports.
 pub async fn run(listen: &str) -> anyhow::Result<()> {
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+        anyhow::anyhow!("--listen: `{listen}` is not an address like 127.0.0.1:8000")
+    })?;
+    let listener = crate::bind(addr, "--listen").await?;
     let upstreams = DemoUpstreams::start().await?;
     let config = upstreams.config(listen);
     config
         .validate()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    println!("Chronograph demo: open http://{listen}/graphql in a browser (GraphiQL)");
-    println!("Fake upstreams (in-process, following ../shared/upstreams):");
+    let mut open = listener.local_addr()?;
+    if open.ip().is_unspecified() {
+        open.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    println!("Chronograph demo: open http://{open}/graphql in a browser (GraphiQL)");
+    println!("Fake upstreams (in-process, following the vendors' documented APIs):");
     for (name, fake) in [
         ("ROCKETCHAT", &upstreams.rocketchat),
         ("CELIGO", &upstreams.celigo),
@@ -211,5 +221,5 @@ pub async fn run(listen: &str) -> anyhow::Result<()> {
     }
     println!("Try the queries in examples/ (celigo-integrations.graphql, rocketchat-webhook-history.graphql,");
     println!("truto-integrations-teams.graphql, hexabase-item-history.graphql, dealcloud-changes.graphql).");
-    crate::serve(config).await
+    crate::serve(config, listener).await
 }

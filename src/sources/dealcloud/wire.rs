@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn the_contract_examples_map_to_changes_deletions_and_merges() {
         let entries = map_all(include_str!(
-            "../../../../shared/upstreams/examples/dealcloud/history.200.json"
+            "../../../tests/fixtures/dealcloud/history.200.json"
         ));
         assert_eq!(entries[0].kind, HistoryKind::RecordChanged);
         assert_eq!(entries[0].source_id, "3104417");
@@ -135,7 +135,7 @@ mod tests {
         assert_eq!(entries[2].occurred_at, None);
 
         let merged = map_all(include_str!(
-            "../../../../shared/upstreams/examples/dealcloud/history.merged.200.json"
+            "../../../tests/fixtures/dealcloud/history.merged.200.json"
         ));
         assert_eq!(merged[0].kind, HistoryKind::RecordMerged);
         assert!(merged[0].deleted, "a merged entry no longer exists");
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn token_answer_decodes() {
         let token: WireToken = serde_json::from_str(include_str!(
-            "../../../../shared/upstreams/examples/dealcloud/token.200.json"
+            "../../../tests/fixtures/dealcloud/token.200.json"
         ))
         .expect("token shape");
         assert_eq!(token.expires_in, Some(900));

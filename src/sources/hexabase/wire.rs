@@ -122,7 +122,7 @@ mod tests {
     #[test]
     fn the_contract_example_maps_kinds_times_and_actors() {
         let body: WireHistories = serde_json::from_str(include_str!(
-            "../../../../shared/upstreams/examples/hexabase/item-histories.200.json"
+            "../../../tests/fixtures/hexabase/item-histories.200.json"
         ))
         .expect("example decodes");
         assert_eq!(body.unread, Some(2));

@@ -246,7 +246,7 @@ mod tests {
 
     fn example() -> Value {
         serde_json::from_str(include_str!(
-            "../../../../shared/upstreams/examples/rocketchat/integrations.history.200.json"
+            "../../../tests/fixtures/rocketchat/integrations.history.200.json"
         ))
         .expect("example parses")
     }

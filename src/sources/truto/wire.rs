@@ -119,10 +119,8 @@ mod tests {
 
     fn example(name: &str) -> Value {
         let text = match name {
-            "list" => include_str!(
-                "../../../../shared/upstreams/examples/truto/integrations.list.200.json"
-            ),
-            _ => include_str!("../../../../shared/upstreams/examples/truto/integration.200.json"),
+            "list" => include_str!("../../../tests/fixtures/truto/integrations.list.200.json"),
+            _ => include_str!("../../../tests/fixtures/truto/integration.200.json"),
         };
         serde_json::from_str(text).expect("example parses")
     }
