@@ -10,6 +10,7 @@ pub mod redact;
 pub mod schema;
 pub mod server;
 pub mod sources;
+pub mod suggest;
 pub mod telemetry;
 pub mod timeline;
 pub mod upstream;

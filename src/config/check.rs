@@ -9,6 +9,7 @@
 
 use super::{url_display, Config, Finding};
 use crate::domain::Source;
+use crate::suggest::closest;
 use figment::providers::Env;
 use figment::value::{Dict, Num, Value};
 use figment::{Figment, Provider};
@@ -377,35 +378,6 @@ fn unknown<'a>(
     }
 }
 
-/// The name `key` most likely misspells: at most a third of its length in edits away (at least
-/// one edit), or one that starts with it or that it starts with (`timeout` → `timeout_ms`).
-fn closest<'a>(key: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let allowed = (key.chars().count() / 3).max(1);
-    let prefix = |name: &str| key.len() >= 4 && (name.starts_with(key) || key.starts_with(name));
-    names
-        .into_iter()
-        .map(|name| (edit_distance(key, name), name))
-        .filter(|(distance, name)| *distance <= allowed || prefix(name))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, name)| name)
-}
-
-/// Levenshtein distance: insertions, deletions and substitutions of characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
-}
-
 /// Where the values of a loaded configuration came from, to name each key the way it was set.
 #[derive(Clone, Debug, Default)]
 pub struct Origins {
@@ -575,6 +547,7 @@ fn path_the_adapter_adds(source: Source, base_url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::suggest::edit_distance;
     use figment::value::Tag;
     use serde::Deserialize;
 

@@ -68,7 +68,7 @@ impl<T: Clone> Conn<T> {
 
 /// Define the concrete `XConnection` / `XEdge` pair of one node type.
 macro_rules! relay_connection {
-    ($conn:ident, $edge:ident, $node:ty, $doc:literal) => {
+    ($conn:ident, $edge:ident, $node:ty, $doc:literal, $plural:literal) => {
         #[doc = concat!("An edge of a ", $doc, " connection.")]
         #[derive(SimpleObject, Clone)]
         pub struct $edge {
@@ -76,7 +76,7 @@ macro_rules! relay_connection {
             pub node: $node,
         }
 
-        #[doc = concat!("A Relay connection of ", $doc, "s; `totalCount` is null when knowing it would cost extra upstream calls.")]
+        #[doc = concat!("A Relay connection of ", $plural, "; `totalCount` is null when knowing it would cost extra upstream calls.")]
         #[derive(SimpleObject, Clone)]
         pub struct $conn {
             pub edges: Vec<$edge>,
@@ -103,20 +103,23 @@ relay_connection!(
     IntegrationConnection,
     IntegrationEdge,
     IntegrationNode,
-    "integration"
+    "integration",
+    "integrations"
 );
-relay_connection!(FlowConnection, FlowEdge, FlowNode, "flow");
+relay_connection!(FlowConnection, FlowEdge, FlowNode, "flow", "flows");
 relay_connection!(
     ConnectionConnection,
     ConnectionEdge,
     ConnectionNode,
-    "connection"
+    "connection",
+    "connections"
 );
 relay_connection!(
     HistoryEntryConnection,
     HistoryEntryEdge,
     HistoryEntryNode,
-    "history entry"
+    "history entry",
+    "history entries"
 );
 
 /// Page a vendor-ordered list by position (see `timeline::page`).

@@ -21,23 +21,33 @@ use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A request's parsed document and the name of the operation it runs.
+type Operation = (Arc<ExecutableDocument>, Option<String>);
+
 /// The limits and deadline of `[server]` that every operation is held to.
 #[derive(Clone, Debug)]
 pub struct Guard {
+    /// The request's parsed document (one `Guard` per request): the order its selections
+    /// give to the response, which async-graphql builds in completion order.
+    document: Arc<std::sync::Mutex<Option<Operation>>>,
     max_fields: usize,
     max_aliases: usize,
     max_entities: usize,
     introspection: bool,
+    /// `server.suggestions`: messages may name fields, arguments and enum values.
+    suggestions: bool,
     deadline: Duration,
 }
 
 impl Guard {
     pub fn new(server: &ServerConfig) -> Self {
         Guard {
+            document: Default::default(),
             max_fields: server.max_fields,
             max_aliases: server.max_aliases,
             max_entities: server.max_entities,
             introspection: server.introspection,
+            suggestions: server.suggestions,
             deadline: Duration::from_millis(server.request_timeout_ms),
         }
     }
@@ -84,7 +94,10 @@ impl Guard {
 
 impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
+        Arc::new(Guard {
+            document: Default::default(),
+            ..self.clone()
+        })
     }
 }
 
@@ -109,8 +122,21 @@ impl Extension for Guard {
         let checked = self
             .check(document)
             .map(|()| limits::entity_representations(document, &variables));
+        let checked = checked.and_then(|representations| {
+            match limits::enum_as_string(document, &ctx.schema_env.registry) {
+                Some(message) => Err(coded(
+                    ServerError::new(message, None),
+                    ErrorCode::GraphqlValidationFailed,
+                )),
+                None => Ok(representations),
+            }
+        });
+        let kept = checked.is_ok().then(|| Arc::new(document.clone()));
         request.variables = variables;
         let representations = checked?;
+        if let (Some(kept), Ok(mut slot)) = (kept, self.document.lock()) {
+            *slot = Some((kept, request.operation_name.clone()));
+        }
         if representations > self.max_entities {
             let message = format!(
                 "`_entities` takes at most {} representations (server.max_entities), got {representations}",
@@ -171,6 +197,11 @@ impl Extension for Guard {
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|mut errors| {
             for error in &mut errors {
+                error.message = super::messages::polish(
+                    &error.message,
+                    &ctx.schema_env.registry,
+                    self.suggestions,
+                );
                 classify(error, false);
             }
             errors
@@ -178,7 +209,14 @@ impl Extension for Guard {
     }
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        classify_response(next.run(ctx).await)
+        let mut response = next.run(ctx).await;
+        for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+            error.message =
+                super::messages::polish(&error.message, &ctx.schema_env.registry, self.suggestions);
+        }
+        let mut response = classify_response(response);
+        self.restore_order(&mut response);
+        response
     }
 
     fn subscribe<'s>(
@@ -187,7 +225,39 @@ impl Extension for Guard {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream.map(classify_response).boxed())
+        let guard = self.clone();
+        next.run(
+            ctx,
+            stream
+                .map(move |response| {
+                    let mut response = classify_response(response);
+                    guard.restore_order(&mut response);
+                    response
+                })
+                .boxed(),
+        )
+    }
+}
+
+impl Guard {
+    /// Put the keys of `data` in the order of the selection set (after fragment merging), at
+    /// every level, as the spec's result map requires: async-graphql inserts fields as they
+    /// complete, so a fast field overtakes a slow one.
+    fn restore_order(&self, response: &mut Response) {
+        let Some((document, operation_name)) = self.document.lock().ok().and_then(|d| d.clone())
+        else {
+            return;
+        };
+        let operation = document.operations.iter().find(|(name, _)| {
+            operation_name.is_none() || name.map(|n| n.as_str()) == operation_name.as_deref()
+        });
+        if let Some((_, operation)) = operation {
+            super::order::restore(
+                &mut response.data,
+                &[&operation.node.selection_set.node],
+                &document,
+            );
+        }
     }
 }
 

@@ -271,3 +271,153 @@ mod introspection_tests {
         assert!(!check("{ __typename sources { source } }"));
     }
 }
+
+/// The first enum argument written as a string literal (`source: "CELIGO"`), which the spec
+/// makes a validation error but async-graphql accepts. Variables are not literals: JSON has
+/// no enums, so an enum variable's value is a string by design.
+pub fn enum_as_string(
+    document: &ExecutableDocument,
+    registry: &async_graphql::registry::Registry,
+) -> Option<String> {
+    let mut visited = std::collections::HashSet::new();
+    document.operations.iter().find_map(|(_, op)| {
+        let root = match op.node.ty {
+            async_graphql::parser::types::OperationType::Query => {
+                Some(registry.query_type.as_str())
+            }
+            async_graphql::parser::types::OperationType::Mutation => {
+                registry.mutation_type.as_deref()
+            }
+            async_graphql::parser::types::OperationType::Subscription => {
+                registry.subscription_type.as_deref()
+            }
+        }?;
+        enum_strings_in(
+            document,
+            registry,
+            &op.node.selection_set.node,
+            root,
+            &mut visited,
+        )
+    })
+}
+
+fn enum_strings_in<'a>(
+    document: &'a ExecutableDocument,
+    registry: &async_graphql::registry::Registry,
+    set: &'a SelectionSet,
+    parent: &str,
+    visited: &mut std::collections::HashSet<&'a Name>,
+) -> Option<String> {
+    use async_graphql::registry::MetaTypeName;
+    for selection in &set.items {
+        let found = match &selection.node {
+            Selection::Field(field) => {
+                let meta = registry
+                    .types
+                    .get(parent)
+                    .and_then(|t| t.field_by_name(&field.node.name.node));
+                let Some(meta) = meta else { continue };
+                let in_args = field.node.arguments.iter().find_map(|(name, value)| {
+                    let arg = meta.args.get(name.node.as_str())?;
+                    let literal = value
+                        .node
+                        .clone()
+                        .into_const_with(|_| Ok::<_, ()>(async_graphql::Value::Null))
+                        .ok()?;
+                    string_for_enum(&literal, &arg.ty, registry)
+                        .map(|(text, ty)| describe(&name.node, &text, ty, registry))
+                });
+                in_args.or_else(|| {
+                    enum_strings_in(
+                        document,
+                        registry,
+                        &field.node.selection_set.node,
+                        MetaTypeName::concrete_typename(&meta.ty),
+                        visited,
+                    )
+                })
+            }
+            Selection::InlineFragment(fragment) => {
+                let on = fragment
+                    .node
+                    .type_condition
+                    .as_ref()
+                    .map_or(parent, |c| c.node.on.node.as_str());
+                enum_strings_in(
+                    document,
+                    registry,
+                    &fragment.node.selection_set.node,
+                    on,
+                    visited,
+                )
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                match document.fragments.get(name) {
+                    Some(fragment) if visited.insert(name) => enum_strings_in(
+                        document,
+                        registry,
+                        &fragment.node.selection_set.node,
+                        fragment.node.type_condition.node.on.node.as_str(),
+                        visited,
+                    ),
+                    _ => None,
+                }
+            }
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// A string literal where `ty` expects an enum (inside lists and input objects too): the
+/// string and the enum's name.
+fn string_for_enum<'r>(
+    value: &async_graphql::Value,
+    ty: &'r str,
+    registry: &'r async_graphql::registry::Registry,
+) -> Option<(String, &'r str)> {
+    use async_graphql::registry::{MetaType, MetaTypeName};
+    use async_graphql::Value;
+    match MetaTypeName::create(ty) {
+        MetaTypeName::NonNull(inner) => string_for_enum(value, inner, registry),
+        MetaTypeName::List(inner) => match value {
+            Value::List(items) => items
+                .iter()
+                .find_map(|item| string_for_enum(item, inner, registry)),
+            single => string_for_enum(single, inner, registry),
+        },
+        MetaTypeName::Named(name) => match (registry.types.get(name)?, value) {
+            (MetaType::Enum { .. }, Value::String(text)) => Some((text.clone(), name)),
+            (MetaType::InputObject { input_fields, .. }, Value::Object(fields)) => {
+                fields.iter().find_map(|(key, field)| {
+                    let meta = input_fields.get(key.as_str())?;
+                    string_for_enum(field, &meta.ty, registry)
+                })
+            }
+            _ => None,
+        },
+    }
+}
+
+fn describe(
+    argument: &str,
+    text: &str,
+    enum_name: &str,
+    registry: &async_graphql::registry::Registry,
+) -> String {
+    let values = match registry.types.get(enum_name) {
+        Some(async_graphql::registry::MetaType::Enum { enum_values, .. }) => enum_values
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    format!(
+        "argument `{argument}`: \"{text}\" is a string, but {enum_name} is an enum: write it without quotes (one of {values})"
+    )
+}

@@ -215,16 +215,12 @@ impl Mutation {
 
 impl From<Registration> for ConnectionRegistrationPayload {
     fn from(registration: Registration) -> Self {
-        let integration_id = registration.integration.source_id.clone();
         let source = registration.integration.source;
         ConnectionRegistrationPayload {
             registered_connection_ids: registration
                 .connection_ids
                 .into_iter()
-                .map(|id| {
-                    let parts = vec![id, integration_id.clone()];
-                    ID(GlobalId::new(NodeType::Connection, source, parts).encode())
-                })
+                .map(|id| ID(super::types::connection_id(source, &id)))
                 .collect(),
             integration: IntegrationNode(registration.integration),
         }

@@ -522,8 +522,9 @@ fn coded_error(
     code: ErrorCode,
     message: &str,
 ) -> HttpResponse {
-    let response = Response::from_errors(vec![coded(ServerError::new(message, None), code)]);
-    json_response(status, media, &response)
+    // Execution never started: no `data` entry at all (GraphQL-over-HTTP).
+    let outcome = Outcome::rejected(coded(ServerError::new(message, None), code));
+    json_response(status, media, &outcome)
 }
 
 fn request_error(media: MediaType, status: StatusCode, message: &str) -> HttpResponse {
@@ -531,14 +532,12 @@ fn request_error(media: MediaType, status: StatusCode, message: &str) -> HttpRes
 }
 
 fn not_acceptable() -> HttpResponse {
-    let response = Response::from_errors(vec![coded(
-        ServerError::new(
-            "accept application/graphql-response+json or application/json",
-            None,
-        ),
+    coded_error(
+        MediaType::Json,
+        StatusCode::NOT_ACCEPTABLE,
         ErrorCode::BadUserInput,
-    )]);
-    json_response(StatusCode::NOT_ACCEPTABLE, MediaType::Json, &response)
+        "accept application/graphql-response+json or application/json",
+    )
 }
 
 /// Any other method on `/graphql`: 405 with `Allow` and a JSON error, not an empty body.

@@ -94,10 +94,21 @@ pub async fn read_streams(
             let set = sources.get(subject.source()).map_err(Arc::new)?;
             match &set.history {
                 Some(history) => history.history(scope, subject, filter, window).await,
-                None => Ok(StreamPage::default()),
+                None => Ok(no_history(scope, subject)),
             }
         });
     futures::future::join_all(reads).await
+}
+
+/// The empty stream of a subject whose source keeps no history, said as a warning rather
+/// than left to look like a quiet subject.
+fn no_history(scope: &RequestScope, subject: &SubjectRef) -> StreamPage {
+    scope.warn(format!(
+        "{} keeps no history: subject {} has no entries",
+        subject.source().as_str(),
+        subject.canonical()
+    ));
+    StreamPage::default()
 }
 
 /// Positions for the next forward page after an edge with key `edge`: a stream that answered
@@ -275,7 +286,7 @@ pub async fn read_changes(
             let set = sources.get(subject.source()).map_err(Arc::new)?;
             match &set.history {
                 Some(history) => history.history(scope, subject, filter, window).await,
-                None => Ok(StreamPage::default()),
+                None => Ok(no_history(scope, subject)),
             }
         }
     });

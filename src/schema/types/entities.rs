@@ -306,10 +306,11 @@ pub struct ConnectionNode(pub Arc<domain::Connection>);
 
 #[Object(name = "Connection")]
 impl ConnectionNode {
+    /// One connection, one id, however it was reached (an integration's list, `node`, a
+    /// mutation's payload): a client cache sees one object. Ids issued earlier with the
+    /// integration as a second part still resolve.
     pub async fn id(&self) -> ID {
-        let mut parts = vec![self.0.source_id.clone()];
-        parts.extend(self.0.integration_id.clone());
-        ID(GlobalId::new(NodeType::Connection, self.0.source, parts).encode())
+        ID(connection_id(self.0.source, &self.0.source_id))
     }
     async fn source(&self) -> Source {
         self.0.source
@@ -398,4 +399,9 @@ pub async fn integration_by_id(
     };
     let found = integrations.integration(&rq.scope, id).await.map_err(gql)?;
     Ok(found.map(IntegrationNode))
+}
+
+/// The global id of a connection.
+pub fn connection_id(source: Source, source_id: &str) -> String {
+    GlobalId::new(NodeType::Connection, source, vec![source_id.to_string()]).encode()
 }
