@@ -240,24 +240,24 @@ impl Metrics {
     }
 }
 
-/// A low-cardinality route label: path segments that look like ids become `:id`.
-pub fn route_label(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            if looks_like_id(segment) {
-                ":id"
-            } else {
-                segment
-            }
+/// The route label of an upstream call: the first of the adapter's fixed route templates
+/// (`/v1/integrations/:id/flows`, `:id` standing for one segment) that the path ends with, or
+/// `other`. Labels come only from templates, never from the path itself, so no request, whatever
+/// ids it sends, can add a time series.
+pub fn route_label(routes: &'static [&'static str], path: &str) -> &'static str {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    routes
+        .iter()
+        .find(|template| {
+            let parts: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+            parts.len() <= segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments[segments.len() - parts.len()..])
+                    .all(|(part, segment)| *part == ":id" || part == segment)
         })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-fn looks_like_id(segment: &str) -> bool {
-    let digits = segment.bytes().filter(u8::is_ascii_digit).count();
-    (!segment.is_empty() && digits == segment.len())
-        || (segment.len() >= 12 && digits > 0 && !segment.contains('.'))
+        .copied()
+        .unwrap_or("other")
 }
 
 #[cfg(test)]
@@ -265,23 +265,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_hide_ids() {
+    fn routes_are_templates_never_paths() {
+        const ROUTES: &[&str] = &[
+            "/v1/integrations/:id/flows",
+            "/v1/integrations/:id",
+            "/v1/integrations",
+        ];
         assert_eq!(
-            route_label("/v1/integrations/65f0c2d1a4b7e9001c3d8e10/flows"),
+            route_label(ROUTES, "/v1/integrations/65f0c2d1a4b7e9001c3d8e10/flows"),
             "/v1/integrations/:id/flows"
         );
         assert_eq!(
-            route_label("/api/v1/integrations.history"),
-            "/api/v1/integrations.history"
+            route_label(ROUTES, "/v1/integrations/rand123"),
+            "/v1/integrations/:id"
         );
+        assert_eq!(route_label(ROUTES, "/v1/integrations"), "/v1/integrations");
+        // A base URL with a path of its own is a prefix.
         assert_eq!(
-            route_label("/api/rest/v4/data/entrydata/2013/entries/history"),
-            "/api/rest/v4/data/entrydata/:id/entries/history"
+            route_label(ROUTES, "/proxy/v1/integrations"),
+            "/v1/integrations"
         );
-        assert_eq!(
-            route_label("/integration/4a4de828-f4db-4c9e-adfd-434e0864c3c7"),
-            "/integration/:id"
-        );
+        assert_eq!(route_label(ROUTES, "/v1/unknown/route"), "other");
     }
 
     #[test]

@@ -211,3 +211,52 @@ async fn a_connection_has_one_global_id_however_it_is_reached() {
         .unwrap_or_default();
     assert!(ids.contains(&connection["id"]), "{registered}");
 }
+
+/// The `chronograph_upstream_calls_total` series of `/metrics`.
+fn upstream_series(metrics: &str) -> Vec<String> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("chronograph_upstream_calls_total{"))
+        .map(|l| {
+            l.rsplit_once(' ')
+                .map_or(l, |(series, _)| series)
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn client_ids_never_add_metrics_series() {
+    let gw = Gateway::start().await;
+    // Every example (every vendor, reads and the mutations) labels its calls with a template.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("examples/ exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "graphql"))
+        .collect();
+    files.sort();
+    for file in files {
+        let query = std::fs::read_to_string(&file).expect("readable");
+        gw.query(&query, json!({})).await;
+    }
+    let lookup = "query($id: String!) { c: integration(source: CELIGO, sourceId: $id) { name } \
+                  r: integration(source: ROCKETCHAT, sourceId: $id) { name } \
+                  t: integration(source: TRUTO, sourceId: $id) { name } \
+                  h: history(subjects: [{ hexabaseItem: { applicationId: $id, datastoreId: $id, itemId: $id } }, \
+                     { dealcloudEntryType: $id }, { integration: { source: CELIGO, sourceId: $id } }], first: 1) { totalCount } }";
+    gw.query(lookup, json!({ "id": "first-unknown-id" })).await;
+    let before = upstream_series(&gw.metrics().await);
+    assert!(!before.is_empty());
+    assert!(
+        !before.iter().any(|s| s.contains("route=\"other\"")),
+        "a call without a route template: {before:#?}"
+    );
+    for i in 0..200 {
+        gw.query(lookup, json!({ "id": format!("rand{i}x{}", i * 7919) }))
+            .await;
+    }
+    let after = upstream_series(&gw.metrics().await);
+    assert_eq!(before, after, "client ids added series");
+}

@@ -321,6 +321,15 @@ fn redact_in_place(value: &mut Value) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn source_all_lists_every_variant_in_enum_order() {
+        let variants: Vec<Source> = <Source as async_graphql::resolver_utils::EnumType>::items()
+            .iter()
+            .map(|item| item.value)
+            .collect();
+        assert_eq!(Source::ALL.to_vec(), variants);
+    }
+
     use super::*;
     use serde_json::json;
 

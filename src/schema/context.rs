@@ -30,7 +30,7 @@ impl RequestCtx {
     /// Fresh state for one request whose upstream calls must finish by `deadline`, made with
     /// the caller's own vendor credentials where it sent them.
     pub fn new(
-        sources: &Sources,
+        app: &Arc<AppState>,
         deadline: std::time::Instant,
         credentials: CallerCredentials,
     ) -> Self {
@@ -38,7 +38,9 @@ impl RequestCtx {
         RequestCtx {
             flows: DataLoader::new(
                 FlowsLoader {
-                    sources: sources.clone(),
+                    // The application state by reference count: no copy of the sources'
+                    // maps per request.
+                    app: app.clone(),
                     scope: scope.clone(),
                 },
                 tokio::spawn,
@@ -52,7 +54,7 @@ impl RequestCtx {
 /// Batches `Integration.flows` of every integration in a request into one call to the
 /// source's `flows` (which picks per-integration or bulk routes).
 pub struct FlowsLoader {
-    sources: Sources,
+    app: Arc<AppState>,
     scope: Arc<RequestScope>,
 }
 
@@ -70,7 +72,14 @@ impl Loader<(Source, String)> for FlowsLoader {
         }
         let mut out = HashMap::new();
         for (source, ids) in by_source {
-            let Some(flows) = self.sources.get(source).map_err(Arc::new)?.flows.clone() else {
+            let Some(flows) = self
+                .app
+                .sources
+                .get(source)
+                .map_err(Arc::new)?
+                .flows
+                .clone()
+            else {
                 continue;
             };
             for (id, list) in flows.flows(&self.scope, &ids).await? {

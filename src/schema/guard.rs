@@ -161,11 +161,7 @@ impl Extension for Guard {
                 .data_opt::<CallerCredentials>()
                 .cloned()
                 .unwrap_or_default();
-            let state = RequestCtx::new(
-                &app.sources,
-                Self::upstream_deadline(self.deadline),
-                credentials,
-            );
+            let state = RequestCtx::new(app, Self::upstream_deadline(self.deadline), credentials);
             request = request.data(state);
         }
         next.run(ctx, request).await

@@ -404,7 +404,7 @@ fn dedupe_key(request: &Request, caller: &Caller) -> u64 {
 /// Execute one validated request with fresh per-request state and the request deadline.
 async fn run(state: ServerState, request: Request, caller: &Caller) -> Outcome {
     let ctx = RequestCtx::new(
-        &state.app.sources,
+        &state.app,
         Guard::upstream_deadline(state.deadline),
         caller.credentials.clone(),
     );

@@ -41,6 +41,8 @@ use url::Url;
 
 pub(crate) struct Inner {
     pub(crate) source: Source,
+    /// The adapter's route templates: the only route labels its calls get in `/metrics`.
+    pub(crate) routes: &'static [&'static str],
     pub(crate) client: reqwest::Client,
     pub(crate) base: Url,
     pub(crate) auth: Auth,
@@ -70,6 +72,7 @@ impl Upstream {
     /// Build the upstream for one source. Fails only on an unusable base URL.
     pub fn new(
         source: Source,
+        routes: &'static [&'static str],
         wiring: &Wiring,
         base_url: &str,
         auth: Auth,
@@ -81,6 +84,7 @@ impl Upstream {
         Ok(Upstream {
             inner: Arc::new(Inner {
                 source,
+                routes,
                 client: wiring.client.clone(),
                 base,
                 auth,

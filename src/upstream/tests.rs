@@ -35,6 +35,7 @@ fn url_segments_are_percent_encoded() {
     };
     let up = Upstream::new(
         Source::Celigo,
+        &[],
         &wiring,
         "http://127.0.0.1:9/",
         Auth::Bearer(SecretString::from("t")),

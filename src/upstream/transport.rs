@@ -112,7 +112,11 @@ pub(crate) async fn attempt_request(
     }
     inner.stats.calls.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    let span = tracing::debug_span!("upstream", source = inner.source.as_str(), route = %route_label(url.path()));
+    let span = tracing::debug_span!(
+        "upstream",
+        source = inner.source.as_str(),
+        route = route_label(inner.routes, url.path())
+    );
     let result = receive(inner.source, request, inner.max_body_bytes)
         .instrument(span)
         .await;
@@ -121,10 +125,12 @@ pub(crate) async fn attempt_request(
         Ok(fetched) => fetched.status.to_string(),
         Err(err) => err.code.as_str().to_ascii_lowercase(),
     };
-    inner
-        .policy
-        .metrics
-        .upstream(inner.source, &route_label(url.path()), &outcome, elapsed);
+    inner.policy.metrics.upstream(
+        inner.source,
+        route_label(inner.routes, url.path()),
+        &outcome,
+        elapsed,
+    );
     tracing::debug!(source = inner.source.as_str(), path = %url.path(), ok = result.is_ok(), elapsed_ms = elapsed.as_millis() as u64, "upstream call");
     let failed = match &result {
         Ok(fetched) => !(200..300).contains(&fetched.status),

@@ -29,6 +29,24 @@ use wire::{WireAudit, WireConnection, WireFlow, WireIntegration, WireResource};
 /// must not keep a request busy forever).
 const MAX_PAGES: usize = 10_000;
 
+/// Every route this adapter calls, as `/metrics` labels them.
+pub const ROUTES: &[&str] = &[
+    "/v1/integrations/:id/connections/:id/register",
+    "/v1/integrations/:id/connections/register",
+    "/v1/integrations/:id/revisions/create",
+    "/v1/integrations/:id/connections",
+    "/v1/integrations/:id/flows",
+    "/v1/integrations/:id/audit",
+    "/v1/integrations/:id/exports",
+    "/v1/integrations/:id/imports",
+    "/v1/integrations/:id/clone",
+    "/v1/integrations/:id",
+    "/v1/integrations",
+    "/v1/connections/:id",
+    "/v1/connections",
+    "/v1/flows",
+];
+
 /// The Celigo adapter.
 pub struct Celigo {
     up: Arc<Upstream>,
@@ -40,6 +58,7 @@ impl Celigo {
         let token = cfg.token.clone().unwrap_or_else(|| SecretString::from(""));
         let up = Arc::new(Upstream::new(
             Source::Celigo,
+            ROUTES,
             wiring,
             cfg.base(),
             Auth::Bearer(token),

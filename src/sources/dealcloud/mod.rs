@@ -63,6 +63,13 @@ const KINDS: [HistoryKind; 3] = [
     HistoryKind::RecordMerged,
 ];
 
+/// Every route this adapter calls, as `/metrics` labels them.
+pub const ROUTES: &[&str] = &[
+    "/api/rest/v4/data/entrydata/:id/entries/allHistory",
+    "/api/rest/v4/data/entrydata/:id/entries/history",
+    "/api/rest/v1/oauth/token",
+];
+
 /// The DealCloud adapter.
 pub struct Dealcloud {
     up: Arc<Upstream>,
@@ -113,6 +120,7 @@ impl Dealcloud {
         let token = DynamicToken::new(None);
         let up = Arc::new(Upstream::new(
             Source::Dealcloud,
+            ROUTES,
             wiring,
             cfg.base(),
             Auth::Dynamic(token.clone()),

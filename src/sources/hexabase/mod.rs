@@ -65,6 +65,12 @@ const SERVED_IDS: u64 = 200_000;
 /// Most windows one read may chain; beyond it the upstream is misbehaving.
 const MAX_WINDOWS_PER_READ: usize = 100_000;
 
+/// Every route this adapter calls, as `/metrics` labels them.
+pub const ROUTES: &[&str] = &[
+    "/api/v0/applications/:id/datastores/:id/items/histories/:id",
+    "/api/v0/login",
+];
+
 /// The Hexabase adapter.
 pub struct Hexabase {
     up: Arc<Upstream>,
@@ -92,6 +98,7 @@ impl Hexabase {
         let token = DynamicToken::new(cfg.token.clone());
         let up = Arc::new(Upstream::new(
             Source::Hexabase,
+            ROUTES,
             wiring,
             cfg.base(),
             Auth::Dynamic(token.clone()),

@@ -43,6 +43,13 @@ const SEEK_MIN_GAP: usize = 3 * MAX_COUNT;
 /// `offset` must not keep a request busy forever).
 const MAX_CALLS: usize = 2_000;
 
+/// Every route this adapter calls, as `/metrics` labels them.
+pub const ROUTES: &[&str] = &[
+    "/api/v1/integrations.list",
+    "/api/v1/integrations.get",
+    "/api/v1/integrations.history",
+];
+
 /// The Rocket.Chat adapter.
 /// Calls in flight are bounded by the source's `max_concurrency`, which the shared upstream
 /// policy enforces (a page of many webhooks' histories fans out concurrently, never without
@@ -70,6 +77,7 @@ impl RocketChat {
         ]);
         let up = Arc::new(Upstream::new(
             Source::Rocketchat,
+            ROUTES,
             wiring,
             cfg.base(),
             auth,

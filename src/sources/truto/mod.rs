@@ -31,6 +31,9 @@ pub const PAGE_SIZE: usize = 100;
 /// Stop following `next_cursor` after this many pages of one list.
 const MAX_PAGES: usize = 10_000;
 
+/// Every route this adapter calls, as `/metrics` labels them.
+pub const ROUTES: &[&str] = &["/integration/:id", "/integration"];
+
 /// The Truto adapter.
 pub struct Truto {
     up: Arc<Upstream>,
@@ -43,6 +46,7 @@ impl Truto {
         let token = cfg.token.clone().unwrap_or_else(|| SecretString::from(""));
         let up = Arc::new(Upstream::new(
             Source::Truto,
+            ROUTES,
             wiring,
             cfg.base(),
             Auth::Bearer(token),
