@@ -103,7 +103,12 @@ pub async fn get_graphql(
             "the `query` parameter is empty",
         );
     }
-    if let Some(op) = operation_type(&request) {
+    // The document's verdict is cached by text: `execute` below reuses it, so a GET parses
+    // the document for these checks once.
+    if let Inspection::Accepted {
+        operation: Some(op),
+    } = inspect(&state, &request)
+    {
         if op != OperationType::Query {
             let mut response = request_error(
                 media,
@@ -235,16 +240,6 @@ fn check_api_key(
     Some(response)
 }
 
-/// The operation type the request would run, if the document parses.
-fn operation_type(request: &Request) -> Option<OperationType> {
-    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
-    let name = request.operation_name.as_deref();
-    doc.operations
-        .iter()
-        .find(|(op_name, _)| name.is_none() || op_name.map(|n| n.as_str()) == name)
-        .map(|(_, op)| op.node.ty)
-}
-
 /// An execution shared by identical concurrent requests.
 pub type SharedOutcome = futures::future::Shared<futures::future::BoxFuture<'static, Arc<Outcome>>>;
 
@@ -293,14 +288,17 @@ impl Outcome {
     }
 }
 
-/// Run one operation with fresh per-request state and the request deadline.
 /// What Chronograph's own checks concluded about a document: rejected (with the outcome to
 /// send), or accepted and whether the chosen operation is a query. Cached by document text,
 /// so a hot query is parsed for these checks once, not on every request.
 #[derive(Clone)]
 pub enum Inspection {
     Rejected(Arc<Outcome>),
-    Accepted { is_query: bool },
+    /// The type of the operation the request names (`None`: no such operation, which
+    /// execution reports).
+    Accepted {
+        operation: Option<OperationType>,
+    },
 }
 
 fn inspect(state: &ServerState, request: &Request) -> Inspection {
@@ -329,21 +327,21 @@ fn inspect_document(request: &Request) -> Inspection {
             return rejected(error, ErrorCode::GraphqlParseFailed);
         }
     };
-    let is_query = document
+    let operation = document
         .operations
         .iter()
         .find(|(name, _)| {
             request.operation_name.is_none()
                 || name.map(|n| n.as_str()) == request.operation_name.as_deref()
         })
-        .is_some_and(|(_, op)| op.node.ty == OperationType::Query);
-    Inspection::Accepted { is_query }
+        .map(|(_, op)| op.node.ty);
+    Inspection::Accepted { operation }
 }
 
 async fn execute(state: &ServerState, request: Request, caller: Arc<Caller>) -> Arc<Outcome> {
     let is_query = match inspect(state, &request) {
         Inspection::Rejected(outcome) => return outcome,
-        Inspection::Accepted { is_query } => is_query,
+        Inspection::Accepted { operation } => operation == Some(OperationType::Query),
     };
     if !(state.dedupe && is_query) {
         return Arc::new(run(state.clone(), request, &caller).await);
