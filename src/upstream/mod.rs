@@ -402,17 +402,8 @@ impl Upstream {
             .stats
             .record_as(outcome.as_ref().map(|_| ()), credential.is_some());
         match &outcome {
-            Ok(fetched) => {
-                policy.note_headers(&fetched.headers);
-                policy.breaker.success();
-            }
-            Err(err) => match err.code {
-                ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => {
-                    policy.breaker.failure()
-                }
-                ErrorCode::UpstreamRateLimited => policy.note_retry_after(err.retry_after_seconds),
-                _ => policy.breaker.success(),
-            },
+            Ok(fetched) => policy.observe_success(&fetched.headers),
+            Err(err) => policy.observe_failure(err),
         }
         outcome.map(Arc::new).map_err(Arc::new)
     }

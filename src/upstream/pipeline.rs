@@ -177,9 +177,8 @@ pub(crate) async fn attempts(
             Ok(fetched) => match status_failure(source, &fetched) {
                 None => {
                     inner.stats.record(Ok(()));
-                    policy.breaker.success();
                     policy.budget.earn();
-                    policy.note_headers(&fetched.headers);
+                    policy.observe_success(&fetched.headers);
                     return Ok(Arc::new(fetched));
                 }
                 Some(err) => (err, Some(fetched)),
@@ -194,11 +193,7 @@ pub(crate) async fn attempts(
             Some(answer) if options.keep_status => Ok(Arc::new(answer)),
             _ => Err(Arc::new(err)),
         };
-        match err.code {
-            ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => policy.breaker.failure(),
-            ErrorCode::UpstreamRateLimited => policy.note_retry_after(err.retry_after_seconds),
-            _ => policy.breaker.success(),
-        }
+        policy.observe_failure(&err);
         publish_pause(source, &policy, &call, &err).await;
         let retryable = options.retry
             && attempt_no < policy.retries

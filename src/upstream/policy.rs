@@ -193,6 +193,23 @@ impl Policy {
         }
     }
 
+    /// What a successful answer tells the breaker and the rate-limit hints.
+    pub(crate) fn observe_success(&self, headers: &HeaderMap) {
+        self.breaker.success();
+        self.note_headers(headers);
+    }
+
+    /// What a failed call tells the breaker and the rate-limit hints: only the upstream's own
+    /// failures (5xx, timeouts, refused connections) count toward opening the breaker; a 429
+    /// records how long to wait; anything else is an answer, so the upstream is up.
+    pub(crate) fn observe_failure(&self, err: &SourceError) {
+        match err.code {
+            ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout => self.breaker.failure(),
+            ErrorCode::UpstreamRateLimited => self.note_retry_after(err.retry_after_seconds),
+            _ => self.breaker.success(),
+        }
+    }
+
     pub(crate) fn note_retry_after(&self, seconds: Option<u64>) {
         if let (Some(seconds), Ok(mut hints)) = (seconds, self.hints.lock()) {
             hints.retry_until = Some(Instant::now() + Duration::from_secs(seconds));
