@@ -229,7 +229,7 @@ pub(crate) async fn attempts(
 /// Look an in-process miss up in Redis. A fresh shared answer fills the in-process cache and
 /// is served (`Break`); otherwise the younger of the in-process and the shared stale entry is
 /// kept as the stale-if-error fallback (`Continue`). Freshness is the shared answer's age (by
-/// Redis's clock, see `shared_store`) against this source's TTL, as for an in-process entry.
+/// Redis's clock, see [`super::shared`]) against this source's TTL, as for an in-process entry.
 pub(crate) async fn second_level(
     shared: &SharedStore,
     policy: &Policy,
