@@ -6,6 +6,7 @@
 //! cargo run --example attack -- 127.0.0.1:18202 <server pid>
 //! ```
 
+use chronograph::schema::limits::fragment_bomb;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -106,18 +107,6 @@ async fn json_of(response: reqwest::Response) -> Result<Value, String> {
     let text = response.text().await.map_err(|e| e.to_string())?;
     serde_json::from_str(&text)
         .map_err(|_| format!("not JSON: {}", text.chars().take(200).collect::<String>()))
-}
-
-fn fragment_bomb(operation: &str, levels: usize) -> String {
-    let mut query = format!("{operation} {{ ...F0 }}");
-    for i in 0..levels {
-        query.push_str(&format!(
-            " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
-            n = i + 1
-        ));
-    }
-    query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
-    query
 }
 
 fn code_of(answer: &Value) -> String {

@@ -43,6 +43,21 @@ pub fn cost(document: &ExecutableDocument) -> Cost {
         .fold(Cost::default(), Cost::add)
 }
 
+/// The fragment bomb (issue 19): `<operation> { ...F0 }` where `F{i}` spreads `F{i+1}` twice
+/// and `F{levels}` selects `__typename`, so under 1 KB stands for 2^levels fields. For the
+/// tests and the attack suite (`ci/attack.rs`), which must send what the limits refuse.
+pub fn fragment_bomb(operation: &str, levels: usize) -> String {
+    let mut query = format!("{operation} {{ ...F0 }}");
+    for i in 0..levels {
+        query.push_str(&format!(
+            " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+            n = i + 1
+        ));
+    }
+    query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
+    query
+}
+
 /// Number of aliased fields the document can produce, with fragments expanded where they are
 /// spread (so one fragment of 50 aliases spread 20 times counts 1,000).
 pub fn count_aliases(document: &ExecutableDocument) -> usize {
@@ -100,7 +115,7 @@ impl<'a> Counter<'a> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     fn parse(query: &str) -> ExecutableDocument {
@@ -134,20 +149,10 @@ pub(crate) mod tests {
         let literal = parse("{ _entities(representations: [{}, {}, {}]) { __typename } }");
         assert_eq!(entity_representations(&literal, &vars), 3);
         // 2^40 spreads are visited once each.
-        assert_eq!(entity_representations(&parse(&fragment_bomb(40)), &vars), 0);
-    }
-
-    /// `query { ...F0 }`, `F{i} on Query { ...F{i+1} ...F{i+1} }`, `F{n} on Query { __typename }`.
-    pub(crate) fn fragment_bomb(levels: usize) -> String {
-        let mut query = String::from("query { ...F0 }");
-        for i in 0..levels {
-            query.push_str(&format!(
-                " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
-                n = i + 1
-            ));
-        }
-        query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
-        query
+        assert_eq!(
+            entity_representations(&parse(&fragment_bomb("query", 40)), &vars),
+            0
+        );
     }
 
     #[test]
@@ -161,7 +166,7 @@ pub(crate) mod tests {
             5
         );
         // 2^24 leaves and 2^25 - 2 spreads from a document under 1 KB.
-        let bomb = fragment_bomb(24);
+        let bomb = fragment_bomb("query", 24);
         assert!(bomb.len() < 1_100, "{}", bomb.len());
         assert_eq!(
             cost(&parse(&bomb)).fields,
@@ -169,11 +174,14 @@ pub(crate) mod tests {
         );
         // 2^40 leaves: a walk that expanded fragments instead of remembering them would not end.
         assert_eq!(
-            cost(&parse(&fragment_bomb(40))).fields,
+            cost(&parse(&fragment_bomb("query", 40))).fields,
             (1usize << 40) + (1usize << 41) - 1
         );
         // Saturates instead of overflowing.
-        assert_eq!(super::cost(&parse(&fragment_bomb(200))).fields, usize::MAX);
+        assert_eq!(
+            super::cost(&parse(&fragment_bomb("query", 200))).fields,
+            usize::MAX
+        );
     }
 }
 
