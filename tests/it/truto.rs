@@ -1,12 +1,10 @@
 //! Black-box tests of the Truto vertical (and of `integrations` over every source): real
 //! gateway, real HTTP, in-process Truto fake following upstreams/truto.md.
 
-mod common;
-
+use crate::common::{codes, example, query_param, Gateway};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::truto::{TrutoData, TrutoFakeConfig};
 use chronograph::demo::{DemoOptions, DEMO_SEED};
-use common::{codes, example, query_param, Gateway};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -403,7 +401,7 @@ async fn every_truto_error_body_maps_to_its_code() {
     let unauthorized = list_with_fault(respond(
         401,
         vec![],
-        include_str!("fixtures/truto/error.401.json"),
+        include_str!("../fixtures/truto/error.401.json"),
     ))
     .await;
     assert_eq!(codes(&unauthorized), vec!["UPSTREAM_UNAUTHORIZED"]);
@@ -417,7 +415,7 @@ async fn every_truto_error_body_maps_to_its_code() {
     let limited = list_with_fault(respond(
         429,
         vec![("Retry-After".into(), "10".into())],
-        include_str!("fixtures/truto/error.429.json"),
+        include_str!("../fixtures/truto/error.429.json"),
     ))
     .await;
     assert_eq!(codes(&limited), vec!["UPSTREAM_RATE_LIMITED"]);
@@ -538,7 +536,7 @@ async fn the_fake_serves_both_paths_and_treats_an_empty_cursor_as_absent() {
     );
     let missing = get(format!("{base}/integration/nope")).await;
     let example: Value =
-        serde_json::from_str(include_str!("fixtures/truto/error.404.json")).expect("example");
+        serde_json::from_str(include_str!("../fixtures/truto/error.404.json")).expect("example");
     assert_eq!(missing, (404, example));
     let absent = get(format!("{base}/integration?limit=5")).await;
     let empty = get(format!("{base}/integration?limit=5&next_cursor=")).await;
@@ -560,7 +558,7 @@ async fn the_fake_serves_both_paths_and_treats_an_empty_cursor_as_absent() {
         .expect("call");
     assert_eq!(unauthenticated.status().as_u16(), 401);
     let example: Value =
-        serde_json::from_str(include_str!("fixtures/truto/error.401.json")).expect("example");
+        serde_json::from_str(include_str!("../fixtures/truto/error.401.json")).expect("example");
     let body: Value =
         serde_json::from_str(&unauthenticated.text().await.expect("body")).expect("json");
     assert_eq!(body, example);

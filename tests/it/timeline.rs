@@ -1,11 +1,9 @@
 //! The merged timeline over real HTTP: k-way merge bounds, partial failure and catch-up,
 //! the change feed, and the `historyAdded` subscription over a real websocket.
 
-mod common;
-
+use crate::common::{codes, history_source_ids, Gateway};
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::Fault;
-use common::{codes, history_source_ids, Gateway};
 use futures::SinkExt;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -291,8 +289,8 @@ async fn history_added_streams_new_entries_over_graphql_ws() {
     })
     .await;
     let target = ids(&gw, 1)[0].clone();
-    let mut socket = common::ws_connect(&gw).await;
-    let mut second = common::ws_connect(&gw).await;
+    let mut socket = crate::common::ws_connect(&gw).await;
+    let mut second = crate::common::ws_connect(&gw).await;
     use tokio_tungstenite::tungstenite::Message;
     for s in [&mut socket, &mut second] {
         s.send(Message::text(
@@ -300,7 +298,7 @@ async fn history_added_streams_new_entries_over_graphql_ws() {
         ))
         .await
         .expect("init");
-        let ack = common::ws_next_json(s).await;
+        let ack = crate::common::ws_next_json(s).await;
         assert_eq!(ack["type"], "connection_ack");
     }
     let subscription = json!({
@@ -325,19 +323,25 @@ async fn history_added_streams_new_entries_over_graphql_ws() {
         metrics.contains("chronograph_subscription_pollers 1\n"),
         "two subscribers share one poller: {metrics}"
     );
-    common::insert_fresh_audit(&gw, &target, "6c0000000000000000000001");
-    let message = tokio::time::timeout(Duration::from_secs(5), common::ws_next_json(&mut socket))
-        .await
-        .expect("an entry arrives");
+    crate::common::insert_fresh_audit(&gw, &target, "6c0000000000000000000001");
+    let message = tokio::time::timeout(
+        Duration::from_secs(5),
+        crate::common::ws_next_json(&mut socket),
+    )
+    .await
+    .expect("an entry arrives");
     assert_eq!(message["type"], "next", "{message}");
     assert_eq!(
         message["payload"]["data"]["historyAdded"]["sourceId"],
         "6c0000000000000000000001"
     );
     assert_eq!(message["payload"]["data"]["historyAdded"]["kind"], "AUDIT");
-    let other = tokio::time::timeout(Duration::from_secs(5), common::ws_next_json(&mut second))
-        .await
-        .expect("the second subscriber too");
+    let other = tokio::time::timeout(
+        Duration::from_secs(5),
+        crate::common::ws_next_json(&mut second),
+    )
+    .await
+    .expect("the second subscriber too");
     assert_eq!(
         other["payload"]["data"]["historyAdded"]["sourceId"],
         "6c0000000000000000000001"

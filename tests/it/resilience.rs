@@ -1,11 +1,9 @@
 //! Misbehaving upstreams: each case asserts the error code, the partial data, the number of
 //! upstream attempts, and that the gateway stays healthy.
 
-mod common;
-
+use crate::common::{codes, Gateway};
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::Fault;
-use common::{codes, Gateway};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -92,7 +90,7 @@ async fn a_short_retry_after_is_honoured_and_a_long_one_is_reported() {
     let limited = |secs: &str| Fault::Respond {
         status: 429,
         headers: vec![("Retry-After".into(), secs.into())],
-        body: include_str!("fixtures/celigo/error.429.json").into(),
+        body: include_str!("../fixtures/celigo/error.429.json").into(),
     };
     gw.upstreams
         .celigo

@@ -3,12 +3,10 @@
 //! Needs the `redis-server` binary (Debian package `redis-server`); without it these tests fail
 //! and say so.
 
-mod common;
-
+use crate::common::{codes, warnings, Gateway};
 use chronograph::config::Config;
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::Fault;
-use common::{codes, warnings, Gateway};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -45,7 +43,7 @@ impl RedisServer {
             .spawn()
             .unwrap_or_else(|err| {
                 panic!(
-                    "tests/redis.rs needs the redis-server binary on PATH \
+                    "tests/it/redis.rs needs the redis-server binary on PATH \
                          (Debian: apt-get install redis-server): {err}"
                 )
             });
@@ -248,7 +246,7 @@ async fn a_rate_limit_told_to_one_replica_pauses_the_other() {
         Fault::Respond {
             status: 429,
             headers: vec![("Retry-After".into(), "30".into())],
-            body: include_str!("fixtures/celigo/error.429.json").into(),
+            body: include_str!("../fixtures/celigo/error.429.json").into(),
         },
         Some(1),
     );

@@ -48,7 +48,7 @@ fn install_node_side() -> PathBuf {
         .output()
         .unwrap_or_else(|err| {
             panic!(
-                "tests/federation.rs needs `npm` (and `node`) on PATH to install its Node side \
+                "tests/it/federation.rs needs `npm` (and `node`) on PATH to install its Node side \
                  (Hive Gateway, composition): {err}"
             )
         });

@@ -4,12 +4,12 @@
 //! and subscription pollers never cross credentials, and that missing or unusable credentials
 //! are clear errors that leak nothing.
 
-mod common;
-
+use crate::common::{
+    codes, ws_connect as connect, ws_next_json as next_json, ws_send as send, Gateway,
+};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::truto::TrutoFakeConfig;
 use chronograph::demo::DemoOptions;
-use common::{codes, ws_connect as connect, ws_next_json as next_json, ws_send as send, Gateway};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -333,7 +333,7 @@ async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_k
     gw.upstreams.celigo.control.clear_requests();
     send(&mut socket, subscribe).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    common::insert_fresh_audit(&gw, &target, "6c00000000000000000000a1");
+    crate::common::insert_fresh_audit(&gw, &target, "6c00000000000000000000a1");
     let message = tokio::time::timeout(Duration::from_secs(5), next_json(&mut socket))
         .await
         .expect("an entry arrives");

@@ -1,5 +1,4 @@
 //! Test harness: fake upstreams + a real gateway on an ephemeral port, queried over HTTP.
-#![allow(dead_code)]
 
 use chronograph::config::Config;
 use chronograph::demo::celigo::CeligoFakeConfig;

@@ -1,8 +1,6 @@
 //! The HTTP surface: GraphQL over HTTP rules, GraphiQL, health endpoints, GraphQL errors.
 
-mod common;
-
-use common::{codes, Gateway};
+use crate::common::{codes, Gateway};
 use serde_json::{json, Value};
 
 async fn body(response: reqwest::Response) -> (u16, String, Value) {

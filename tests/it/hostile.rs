@@ -1,9 +1,7 @@
 //! Hostile input on every transport (issue 19): what a 1 KB document, a socket or a caller's
 //! input can do to the gateway, over HTTP GET, POST, batches and WebSocket.
 
-mod common;
-
-use common::{codes, ws_connect, ws_next_json, ws_send, Gateway};
+use crate::common::{codes, ws_connect, ws_next_json, ws_send, Gateway};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -101,7 +99,7 @@ fn ws_errors(message: &Value) -> Vec<Value> {
     }
 }
 
-async fn ws_ready(gw: &Gateway) -> common::Socket {
+async fn ws_ready(gw: &Gateway) -> crate::common::Socket {
     let mut socket = ws_connect(gw).await;
     ws_send(&mut socket, json!({ "type": "connection_init" })).await;
     assert_eq!(ws_next_json(&mut socket).await["type"], "connection_ack");
@@ -218,7 +216,7 @@ async fn queries_and_mutations_run_over_websocket_with_request_state() {
 use tokio_tungstenite::tungstenite::Message;
 
 /// The close code the server ends the socket with (within 5 s).
-async fn close_code(socket: &mut common::Socket) -> Option<u16> {
+async fn close_code(socket: &mut crate::common::Socket) -> Option<u16> {
     loop {
         let next = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(socket))
             .await
@@ -780,7 +778,7 @@ async fn malformed_vendor_items_are_an_error_or_a_warning_never_silence() {
         response["data"]["integrations"]["nodes"][0]["name"], good["name"],
         "{response}"
     );
-    let warnings = common::warnings(&response);
+    let warnings = crate::common::warnings(&response);
     assert!(
         warnings.iter().any(|w| w.contains("skipped 2 of 3 items")),
         "{response}"
@@ -805,7 +803,7 @@ async fn malformed_vendor_items_are_an_error_or_a_warning_never_silence() {
         .await;
     assert!(response.get("errors").is_none(), "{response}");
     assert!(
-        common::warnings(&response)
+        crate::common::warnings(&response)
             .iter()
             .any(|w| w.contains("TRUTO: skipped 1 of 2 items")),
         "{response}"

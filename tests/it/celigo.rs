@@ -1,10 +1,8 @@
 //! Black-box tests of the Celigo vertical: real gateway, real HTTP, in-process Celigo fake.
 
-mod common;
-
+use crate::common::{codes, edge_source_ids, Gateway};
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::Fault;
-use common::{codes, edge_source_ids, Gateway};
 use serde_json::{json, Value};
 
 fn small_pages() -> CeligoFakeConfig {
@@ -473,7 +471,7 @@ async fn upstream_5xx_is_unavailable_with_partial_data() {
 
 #[tokio::test]
 async fn upstream_429_is_rate_limited_with_retry_after() {
-    let body = include_str!("fixtures/celigo/error.429.json").to_string();
+    let body = include_str!("../fixtures/celigo/error.429.json").to_string();
     let response = fault_case(
         Fault::Respond {
             status: 429,
@@ -494,7 +492,7 @@ async fn upstream_garbage_and_truncated_bodies_are_bad_responses() {
 
 #[tokio::test]
 async fn upstream_401_is_unauthorized() {
-    let body = include_str!("fixtures/celigo/error.401.json").to_string();
+    let body = include_str!("../fixtures/celigo/error.401.json").to_string();
     fault_case(
         Fault::Respond {
             status: 401,

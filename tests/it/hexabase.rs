@@ -2,15 +2,13 @@
 //! The item-history call marks entries read, so these tests assert the exact windows sent and
 //! the number of calls per (user, item) as much as the data returned.
 
-mod common;
-
+use crate::common::{codes, history_source_ids, Gateway, HexabaseWindow};
 use chrono::{DateTime, Duration, Utc};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::hexabase::{
     DEMO_APPLICATION_DISPLAY_ID, DEMO_DATASTORE_DISPLAY_ID, DEMO_DATASTORE_ID, DEMO_ITEMS,
 };
 use chronograph::demo::DemoOptions;
-use common::{codes, history_source_ids, Gateway, HexabaseWindow};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -815,8 +813,10 @@ async fn the_fake_follows_the_contract() {
     let body = too_wide.text().await.map(|t| json_of(&t)).expect("body");
     assert_eq!(
         body,
-        serde_json::from_str::<Value>(include_str!("../src/demo/contract/hexabase/error.400.json"))
-            .expect("example")
+        serde_json::from_str::<Value>(include_str!(
+            "../../src/demo/contract/hexabase/error.400.json"
+        ))
+        .expect("example")
     );
 
     let default_window: Value = client
@@ -876,7 +876,7 @@ async fn the_fake_follows_the_contract() {
 #[tokio::test]
 async fn the_hexabase_example_runs_in_demo_mode() {
     let gw = Gateway::start().await;
-    let text = include_str!("../examples/hexabase-item-history.graphql");
+    let text = include_str!("../../examples/hexabase-item-history.graphql");
     let response = gw.query(text, json!({})).await;
     assert!(response["errors"].is_null(), "{response}");
     assert_eq!(edges(&response).len(), 25);

@@ -1,14 +1,12 @@
 //! Black-box tests of the DealCloud vertical: real gateway, real HTTP, in-process DealCloud
 //! fake. They count token fetches and data calls as much as they check the entries.
 
-mod common;
-
+use crate::common::{codes, history_source_ids, warnings, Gateway};
 use chrono::{DateTime, Duration, Utc};
 use chronograph::demo::dealcloud::{DealcloudFakeConfig, FakeDcEntry};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::hexabase::{DEMO_APPLICATION_DISPLAY_ID, DEMO_DATASTORE_ID, DEMO_ITEMS};
 use chronograph::demo::DemoOptions;
-use common::{codes, history_source_ids, warnings, Gateway};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -617,7 +615,7 @@ async fn upstream_5xx_and_broken_bodies_are_mapped_with_partial_data() {
 
 #[tokio::test]
 async fn a_429_from_the_data_route_carries_retry_after() {
-    let body = include_str!("../src/demo/contract/dealcloud/error.429.json");
+    let body = include_str!("../../src/demo/contract/dealcloud/error.429.json");
     let response = fault_case(
         DATA_PATH,
         Fault::Respond {
@@ -634,7 +632,7 @@ async fn a_429_from_the_data_route_carries_retry_after() {
 #[tokio::test]
 async fn a_180_day_rejection_never_reaches_the_client() {
     let gw = Gateway::start().await;
-    let body = include_str!("../src/demo/contract/dealcloud/error.400.180-days.json");
+    let body = include_str!("../../src/demo/contract/dealcloud/error.400.180-days.json");
     // DealCloud's clock runs ahead of ours: it refuses even the boundary we send.
     gw.upstreams
         .dealcloud_fake
@@ -719,7 +717,7 @@ async fn the_fake_follows_the_contract() {
     assert_eq!(
         too_old.text().await.map(|t| json_of(&t)).expect("body"),
         serde_json::from_str::<Value>(include_str!(
-            "../src/demo/contract/dealcloud/error.400.180-days.json"
+            "../../src/demo/contract/dealcloud/error.400.180-days.json"
         ))
         .expect("example")
     );
@@ -758,7 +756,7 @@ async fn the_fake_follows_the_contract() {
 #[tokio::test]
 async fn the_dealcloud_example_runs_in_demo_mode() {
     let gw = Gateway::start().await;
-    let text = include_str!("../examples/dealcloud-changes.graphql");
+    let text = include_str!("../../examples/dealcloud-changes.graphql");
     let response = gw.query(text, json!({})).await;
     assert!(response["errors"].is_null(), "{response}");
     assert_eq!(

@@ -1,13 +1,11 @@
 //! Black-box tests of the Celigo mutations: real gateway, real HTTP, the Celigo fake recording
 //! exactly which writes it received (verb, path, query, headers, body, count).
 
-mod common;
-
+use crate::common::{codes, Gateway};
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::{Fault, RecordedRequest};
 use chronograph::domain::ids::{GlobalId, NodeType};
 use chronograph::domain::Source;
-use common::{codes, Gateway};
 use serde_json::{json, Value};
 use std::time::Duration;
 

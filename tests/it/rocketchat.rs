@@ -1,12 +1,10 @@
 //! Black-box tests of the Rocket.Chat vertical: real gateway, real HTTP, in-process
 //! Rocket.Chat fake following upstreams/rocketchat.md.
 
-mod common;
-
+use crate::common::{codes, example, query_param, Gateway};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::rocketchat::{Permission, RocketChatFakeConfig};
 use chronograph::demo::DemoOptions;
-use common::{codes, example, query_param, Gateway};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -606,8 +604,8 @@ async fn both_401_bodies_are_upstream_unauthorized() {
     let gw = start_default().await;
     let (id, _) = big_webhook(&gw);
     for body in [
-        include_str!("fixtures/rocketchat/error.401.json"),
-        include_str!("fixtures/rocketchat/error.401.legacy.json"),
+        include_str!("../fixtures/rocketchat/error.401.json"),
+        include_str!("../fixtures/rocketchat/error.401.legacy.json"),
     ] {
         answer_with(&gw, "integrations.history", 401, body, None);
         let response = history_error(&gw, &id).await;
@@ -724,7 +722,7 @@ async fn rate_limiting_is_upstream_rate_limited_with_retry_after_seconds() {
                 ("X-RateLimit-Remaining".into(), "0".into()),
                 ("X-RateLimit-Reset".into(), reset_ms.to_string()),
             ],
-            body: include_str!("fixtures/rocketchat/error.429.json").into(),
+            body: include_str!("../fixtures/rocketchat/error.429.json").into(),
         },
         None,
     );
@@ -758,8 +756,8 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
 
     let (id, _) = big_webhook(&gw);
     for body in [
-        include_str!("fixtures/rocketchat/error.400.invalid-sort.json"),
-        include_str!("fixtures/rocketchat/error.400.additional-properties.json"),
+        include_str!("../fixtures/rocketchat/error.400.invalid-sort.json"),
+        include_str!("../fixtures/rocketchat/error.400.additional-properties.json"),
     ] {
         answer_with(&gw, "integrations.history", 400, body, None);
         let response = history_error(&gw, &id).await;
@@ -769,7 +767,7 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
             "{response}"
         );
     }
-    let refused = include_str!("fixtures/rocketchat/error.400.additional-properties.json");
+    let refused = include_str!("../fixtures/rocketchat/error.400.additional-properties.json");
     answer_with(&gw, "integrations.list", 400, refused, Some(1));
     let response = list_webhooks(&gw).await;
     assert_eq!(
@@ -778,7 +776,7 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
         "{response}"
     );
 
-    let body = include_str!("fixtures/rocketchat/error.403.json");
+    let body = include_str!("../fixtures/rocketchat/error.403.json");
     answer_with(&gw, "integrations.history", 403, body, None);
     let response = history_error(&gw, &id).await;
     assert_eq!(
@@ -803,12 +801,12 @@ async fn the_fake_validates_parameters_like_the_server() {
     let expect = |name: &str| -> Value {
         let text = match name {
             "missing" => {
-                include_str!("fixtures/rocketchat/error.400.missing-id.json")
+                include_str!("../fixtures/rocketchat/error.400.missing-id.json")
             }
             "additional" => {
-                include_str!("fixtures/rocketchat/error.400.additional-properties.json")
+                include_str!("../fixtures/rocketchat/error.400.additional-properties.json")
             }
-            _ => include_str!("fixtures/rocketchat/error.400.invalid-sort.json"),
+            _ => include_str!("../fixtures/rocketchat/error.400.invalid-sort.json"),
         };
         serde_json::from_str(text).expect("example")
     };
@@ -838,7 +836,7 @@ async fn the_fake_validates_parameters_like_the_server() {
     let (status, empty) = body(call("id=NoSuchWebhook0001").await.expect("call")).await;
     assert_eq!(status, 200);
     let example: Value = serde_json::from_str(include_str!(
-        "fixtures/rocketchat/integrations.history.empty.200.json"
+        "../fixtures/rocketchat/integrations.history.empty.200.json"
     ))
     .expect("example");
     assert_eq!(empty, example);
@@ -882,7 +880,8 @@ async fn the_fake_validates_parameters_like_the_server() {
         .await
         .expect("call");
     let example: Value =
-        serde_json::from_str(include_str!("fixtures/rocketchat/error.401.json")).expect("example");
+        serde_json::from_str(include_str!("../fixtures/rocketchat/error.401.json"))
+            .expect("example");
     assert_eq!(body(unauthenticated).await, (401, example));
 }
 
