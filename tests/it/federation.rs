@@ -9,6 +9,7 @@
 //! missing or stale (node and npm must be on PATH), checks every value against what
 //! Chronograph answers directly, and checks what Chronograph itself was asked (`_entities`).
 
+use crate::common::{items, pluck, post_graphql};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::middleware::{from_fn_with_state, Next};
@@ -48,7 +49,7 @@ fn install_node_side() -> PathBuf {
         .output()
         .unwrap_or_else(|err| {
             panic!(
-                "tests/federation.rs needs `npm` (and `node`) on PATH to install its Node side \
+                "tests/it/federation.rs needs `npm` (and `node`) on PATH to install its Node side \
                  (Hive Gateway, composition): {err}"
             )
         });
@@ -133,17 +134,8 @@ async fn run_driver(node: &Path, chronograph_url: &str) -> Value {
 
 /// POST a query straight to Chronograph (no gateway) and require data.
 async fn direct(url: &str, query: &str, variables: Value) -> Value {
-    let text = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(json!({ "query": query, "variables": variables }).to_string())
-        .send()
-        .await
-        .expect("chronograph answers")
-        .text()
-        .await
-        .expect("body");
-    let response: Value = serde_json::from_str(&text).expect("JSON");
+    let client = reqwest::Client::new();
+    let (_, response) = post_graphql(&client, url, query, variables, &[]).await;
     assert!(
         response["errors"].is_null(),
         "direct query failed: {response}"
@@ -151,13 +143,8 @@ async fn direct(url: &str, query: &str, variables: Value) -> Value {
     response["data"].clone()
 }
 
-fn ids(nodes: &Value) -> Vec<&str> {
-    nodes
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|node| node["id"].as_str().expect("id"))
-        .collect()
+fn ids(nodes: &Value) -> Vec<String> {
+    pluck(items(nodes), "id")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

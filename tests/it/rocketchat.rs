@@ -1,12 +1,15 @@
 //! Black-box tests of the Rocket.Chat vertical: real gateway, real HTTP, in-process
 //! Rocket.Chat fake following upstreams/rocketchat.md.
 
-mod common;
-
+use crate::common::{
+    all_integrations, assert_code, codes, example, integration_history, integrations, items, pluck,
+    query_param, respond, source_config, source_ids, status_and_json, urlencode, walked_ids,
+    Direction, Gateway,
+};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::rocketchat::{Permission, RocketChatFakeConfig};
 use chronograph::demo::DemoOptions;
-use common::{codes, example, query_param, Gateway};
+use chronograph::domain::Source;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -33,15 +36,8 @@ async fn start_default() -> Gateway {
 fn big_webhook(gw: &Gateway) -> (String, Vec<String>) {
     let data = gw.upstreams.rocketchat_fake.data();
     let id = data.outgoing_ids()[0].clone();
-    let history = ids(&data.history_of(&id), "_id");
+    let history = pluck(&data.history_of(&id), "_id");
     (id, history)
-}
-
-fn ids(values: &[Value], key: &str) -> Vec<String> {
-    values
-        .iter()
-        .filter_map(|v| v[key].as_str().map(str::to_string))
-        .collect()
 }
 
 fn assert_authenticated(requests: &[chronograph::demo::fake::RecordedRequest]) {
@@ -67,19 +63,11 @@ const HISTORY: &str =
 }";
 
 fn history_ids(response: &Value) -> Vec<String> {
-    response["data"]["integration"]["history"]["edges"]
-        .as_array()
-        .map(|edges| {
-            edges
-                .iter()
-                .filter_map(|e| e["node"]["sourceId"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    source_ids(integration_history(response))
 }
 
 fn page_info(response: &Value) -> &Value {
-    &response["data"]["integration"]["history"]["pageInfo"]
+    &integration_history(response)["pageInfo"]
 }
 
 #[tokio::test]
@@ -192,52 +180,18 @@ async fn a_250_entry_history_pages_forward_and_backward_exactly_once() {
     let (id, expected) = big_webhook(&gw);
     assert!(expected.len() >= 250, "{} executions", expected.len());
 
-    let mut forward = Vec::new();
-    let mut after = Value::Null;
-    let mut observed = None;
-    for page_number in 0.. {
-        let page = gw
-            .query(HISTORY, json!({ "id": id, "first": 100, "after": after }))
-            .await;
-        assert!(page["errors"].is_null(), "{page}");
-        assert_eq!(page_info(&page)["hasPreviousPage"], page_number > 0);
-        for edge in page["data"]["integration"]["history"]["edges"]
-            .as_array()
-            .expect("edges")
-        {
-            let seen = edge["node"]["observedAt"].clone();
-            assert_eq!(
-                observed.get_or_insert(seen.clone()),
-                &seen,
-                "observedAt is fixed"
-            );
-        }
-        forward.extend(history_ids(&page));
-        after = page_info(&page)["endCursor"].clone();
-        if page_info(&page)["hasNextPage"] == false {
-            break;
-        }
-        assert!(forward.len() <= expected.len(), "runaway paging");
+    let forward = gw
+        .assert_walks_both_ways(
+            HISTORY,
+            json!({ "id": id }),
+            integration_history,
+            100,
+            &expected,
+        )
+        .await;
+    for (page_number, page) in forward.iter().enumerate() {
+        assert_eq!(page_info(page)["hasPreviousPage"], page_number > 0);
     }
-    assert_eq!(forward, expected, "forward: every entry once, in order");
-
-    let mut backward: Vec<String> = Vec::new();
-    let mut before = Value::Null;
-    loop {
-        let page = gw
-            .query(HISTORY, json!({ "id": id, "last": 100, "before": before }))
-            .await;
-        assert!(page["errors"].is_null(), "{page}");
-        let mut ids = history_ids(&page);
-        ids.extend(backward);
-        backward = ids;
-        before = page_info(&page)["startCursor"].clone();
-        if page_info(&page)["hasPreviousPage"] == false {
-            break;
-        }
-        assert!(backward.len() <= expected.len(), "runaway paging");
-    }
-    assert_eq!(backward, expected, "backward: every entry once, in order");
 
     let requests = gw.rocketchat_requests("/api/v1/integrations.history");
     for r in &requests {
@@ -354,18 +308,11 @@ async fn many_webhooks_first_history_pages_are_one_concurrent_call_each() {
     let data = gw.upstreams.rocketchat_fake.data();
     for node in nodes {
         let id = node["sourceId"].as_str().expect("id");
-        let expected: Vec<String> = ids(&data.history_of(id), "_id")
+        let expected: Vec<String> = pluck(&data.history_of(id), "_id")
             .into_iter()
             .take(5)
             .collect();
-        assert_eq!(
-            ids(
-                node["history"]["nodes"].as_array().expect("history"),
-                "sourceId"
-            ),
-            expected,
-            "{id}"
-        );
+        assert_eq!(source_ids(&node["history"]), expected, "{id}");
     }
     drop(data);
     assert_eq!(
@@ -416,16 +363,8 @@ async fn webhooks_list_in_vendor_order_with_category_enabled_and_redacted_raw() 
     };
     let query = "{ integrations(source: ROCKETCHAT, first: 100) { totalCount nodes { id sourceId name category enabled createdAt updatedAt team { name } raw } } }";
     let response = gw.query(query, json!({})).await;
-    assert!(response["errors"].is_null(), "{response}");
-    let nodes = response["data"]["integrations"]["nodes"]
-        .as_array()
-        .expect("nodes");
-    assert_eq!(nodes.len(), expected.len());
+    let nodes = all_integrations(&response, expected.len());
     assert!(nodes.len() >= 30);
-    assert_eq!(
-        response["data"]["integrations"]["totalCount"],
-        expected.len()
-    );
     for (node, webhook) in nodes.iter().zip(&expected) {
         assert_eq!(node["sourceId"], webhook["_id"]);
         assert_eq!(node["name"], webhook["name"]);
@@ -463,23 +402,10 @@ async fn a_long_webhook_list_pages_by_offset_under_the_count_cap() {
     }
     let total = gw.upstreams.rocketchat_fake.data().integrations.len();
     let query = "query($after: String) { integrations(source: ROCKETCHAT, first: 100, after: $after) { nodes { sourceId } pageInfo { hasNextPage endCursor } } }";
-    let mut seen = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let page = gw.query(query, json!({ "after": after })).await;
-        assert!(page["errors"].is_null(), "{page}");
-        seen.extend(ids(
-            page["data"]["integrations"]["nodes"]
-                .as_array()
-                .expect("nodes"),
-            "sourceId",
-        ));
-        after = page["data"]["integrations"]["pageInfo"]["endCursor"].clone();
-        if page["data"]["integrations"]["pageInfo"]["hasNextPage"] == false {
-            break;
-        }
-        assert!(seen.len() <= total);
-    }
+    let pages = gw
+        .walk(query, json!({}), integrations, Direction::Forward)
+        .await;
+    let seen = walked_ids(&pages, integrations);
     assert_eq!(seen.len(), total);
     let unique: std::collections::HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), total, "each webhook once");
@@ -555,15 +481,10 @@ async fn list_webhooks(gw: &Gateway) -> Value {
 /// Make the Rocket.Chat fake answer `route` with `status` and `body` (replacing earlier faults).
 fn answer_with(gw: &Gateway, route: &str, status: u16, body: &str, times: Option<usize>) {
     gw.upstreams.rocketchat.control.clear_faults();
-    gw.upstreams.rocketchat.control.inject(
-        route,
-        Fault::Respond {
-            status,
-            headers: vec![],
-            body: body.to_string(),
-        },
-        times,
-    );
+    gw.upstreams
+        .rocketchat
+        .control
+        .inject(route, respond(status, &[], body), times);
 }
 
 /// Run a history query against a gateway whose fake answers the history route with `fault`.
@@ -584,9 +505,8 @@ async fn both_401_bodies_are_upstream_unauthorized() {
             ..DemoOptions::default()
         };
         let gw = Gateway::start_options(options, |config| {
-            if let Some(rc) = config.sources.rocketchat.as_mut() {
-                rc.auth_token = Some(secrecy::SecretString::from("a-revoked-token"));
-            }
+            source_config(config, Source::Rocketchat).auth_token =
+                Some(secrecy::SecretString::from("a-revoked-token"));
         })
         .await;
         let response = list_webhooks(&gw).await;
@@ -606,16 +526,12 @@ async fn both_401_bodies_are_upstream_unauthorized() {
     let gw = start_default().await;
     let (id, _) = big_webhook(&gw);
     for body in [
-        include_str!("fixtures/rocketchat/error.401.json"),
-        include_str!("fixtures/rocketchat/error.401.legacy.json"),
+        include_str!("../fixtures/rocketchat/error.401.json"),
+        include_str!("../fixtures/rocketchat/error.401.legacy.json"),
     ] {
         answer_with(&gw, "integrations.history", 401, body, None);
         let response = history_error(&gw, &id).await;
-        assert_eq!(
-            codes(&response),
-            vec!["UPSTREAM_UNAUTHORIZED"],
-            "{response}"
-        );
+        assert_code(&response, "UPSTREAM_UNAUTHORIZED");
         assert!(
             response["data"]["integration"]["name"].is_string(),
             "partial data survives"
@@ -635,26 +551,20 @@ async fn missing_permissions_are_unauthorized_and_own_permission_narrows_the_lis
     })
     .await;
     let response = list_webhooks(&gw).await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_UNAUTHORIZED"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_UNAUTHORIZED");
 
     let gw = start(RocketChatFakeConfig {
         permission: Permission::Own,
         ..RocketChatFakeConfig::default()
     })
     .await;
-    let own: Vec<String> = gw
-        .upstreams
-        .rocketchat_fake
-        .data()
-        .integrations
-        .iter()
-        .filter(|i| i["_createdBy"]["_id"] == USER_ID)
-        .filter_map(|i| i["_id"].as_str().map(str::to_string))
-        .collect();
+    let webhooks = gw.upstreams.rocketchat_fake.data().integrations.clone();
+    let own = pluck(
+        webhooks
+            .iter()
+            .filter(|i| i["_createdBy"]["_id"] == USER_ID),
+        "_id",
+    );
     let response = gw
         .query(
             "{ integrations(source: ROCKETCHAT, first: 100) { nodes { sourceId } } }",
@@ -662,12 +572,7 @@ async fn missing_permissions_are_unauthorized_and_own_permission_narrows_the_lis
         )
         .await;
     assert!(response["errors"].is_null(), "{response}");
-    let mut listed = ids(
-        response["data"]["integrations"]["nodes"]
-            .as_array()
-            .expect("nodes"),
-        "sourceId",
-    );
+    let mut listed = source_ids(integrations(&response));
     listed.sort();
     let mut own_sorted = own.clone();
     own_sorted.sort();
@@ -717,23 +622,19 @@ async fn rate_limiting_is_upstream_rate_limited_with_retry_after_seconds() {
         + 41_500;
     gw.upstreams.rocketchat.control.inject(
         "integrations.history",
-        Fault::Respond {
-            status: 429,
-            headers: vec![
-                ("X-RateLimit-Limit".into(), "10".into()),
-                ("X-RateLimit-Remaining".into(), "0".into()),
-                ("X-RateLimit-Reset".into(), reset_ms.to_string()),
+        respond(
+            429,
+            &[
+                ("X-RateLimit-Limit", "10"),
+                ("X-RateLimit-Remaining", "0"),
+                ("X-RateLimit-Reset", &reset_ms.to_string()),
             ],
-            body: include_str!("fixtures/rocketchat/error.429.json").into(),
-        },
+            include_str!("../fixtures/rocketchat/error.429.json"),
+        ),
         None,
     );
     let response = history_error(&gw, &id).await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_RATE_LIMITED"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_RATE_LIMITED");
     let retry = response["errors"][0]["extensions"]["retryAfterSeconds"]
         .as_u64()
         .expect("retry");
@@ -749,7 +650,7 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
             json!({}),
         )
         .await;
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    assert_code(&response, "BAD_USER_INPUT");
     assert!(response["errors"][0]["message"]
         .as_str()
         .is_some_and(|m| m.contains("invalid-params")));
@@ -758,34 +659,22 @@ async fn a_400_is_bad_user_input_only_when_the_client_caused_it() {
 
     let (id, _) = big_webhook(&gw);
     for body in [
-        include_str!("fixtures/rocketchat/error.400.invalid-sort.json"),
-        include_str!("fixtures/rocketchat/error.400.additional-properties.json"),
+        include_str!("../fixtures/rocketchat/error.400.invalid-sort.json"),
+        include_str!("../fixtures/rocketchat/error.400.additional-properties.json"),
     ] {
         answer_with(&gw, "integrations.history", 400, body, None);
         let response = history_error(&gw, &id).await;
-        assert_eq!(
-            codes(&response),
-            vec!["UPSTREAM_BAD_RESPONSE"],
-            "{response}"
-        );
+        assert_code(&response, "UPSTREAM_BAD_RESPONSE");
     }
-    let refused = include_str!("fixtures/rocketchat/error.400.additional-properties.json");
+    let refused = include_str!("../fixtures/rocketchat/error.400.additional-properties.json");
     answer_with(&gw, "integrations.list", 400, refused, Some(1));
     let response = list_webhooks(&gw).await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_BAD_RESPONSE"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_BAD_RESPONSE");
 
-    let body = include_str!("fixtures/rocketchat/error.403.json");
+    let body = include_str!("../fixtures/rocketchat/error.403.json");
     answer_with(&gw, "integrations.history", 403, body, None);
     let response = history_error(&gw, &id).await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_UNAUTHORIZED"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_UNAUTHORIZED");
 }
 
 #[tokio::test]
@@ -803,31 +692,25 @@ async fn the_fake_validates_parameters_like_the_server() {
     let expect = |name: &str| -> Value {
         let text = match name {
             "missing" => {
-                include_str!("fixtures/rocketchat/error.400.missing-id.json")
+                include_str!("../fixtures/rocketchat/error.400.missing-id.json")
             }
             "additional" => {
-                include_str!("fixtures/rocketchat/error.400.additional-properties.json")
+                include_str!("../fixtures/rocketchat/error.400.additional-properties.json")
             }
-            _ => include_str!("fixtures/rocketchat/error.400.invalid-sort.json"),
+            _ => include_str!("../fixtures/rocketchat/error.400.invalid-sort.json"),
         };
         serde_json::from_str(text).expect("example")
     };
-    let body = |r: reqwest::Response| async move {
-        (
-            r.status().as_u16(),
-            serde_json::from_str::<Value>(&r.text().await.expect("body")).expect("json"),
-        )
-    };
     assert_eq!(
-        body(call("").await.expect("call")).await,
+        status_and_json(call("").await.expect("call")).await,
         (400, expect("missing"))
     );
     assert_eq!(
-        body(call("id=x&fields=%7B%7D").await.expect("call")).await,
+        status_and_json(call("id=x&fields=%7B%7D").await.expect("call")).await,
         (400, expect("additional"))
     );
     assert_eq!(
-        body(
+        status_and_json(
             call("id=x&sort=%7B%22_updatedAt%22%3A2%7D")
                 .await
                 .expect("call")
@@ -835,19 +718,19 @@ async fn the_fake_validates_parameters_like_the_server() {
         .await,
         (400, expect("sort"))
     );
-    let (status, empty) = body(call("id=NoSuchWebhook0001").await.expect("call")).await;
+    let (status, empty) = status_and_json(call("id=NoSuchWebhook0001").await.expect("call")).await;
     assert_eq!(status, 200);
     let example: Value = serde_json::from_str(include_str!(
-        "fixtures/rocketchat/integrations.history.empty.200.json"
+        "../fixtures/rocketchat/integrations.history.empty.200.json"
     ))
     .expect("example");
     assert_eq!(empty, example);
     let (id, expected) = big_webhook(&gw);
-    let (_, default_page) = body(call(&format!("id={id}")).await.expect("call")).await;
+    let (_, default_page) = status_and_json(call(&format!("id={id}")).await.expect("call")).await;
     assert_eq!(default_page["items"], 50, "default count 50");
     assert_eq!(default_page["count"], 50);
     assert_eq!(default_page["total"], expected.len());
-    let (_, clamped) = body(
+    let (_, clamped) = status_and_json(
         call(&format!("id={id}&count=500&offset=5"))
             .await
             .expect("call"),
@@ -856,24 +739,20 @@ async fn the_fake_validates_parameters_like_the_server() {
     assert_eq!(clamped["items"], 100, "count clamped to 100");
     assert_eq!(clamped["offset"], 5);
     assert_eq!(clamped["history"][0]["_id"], expected[5].as_str());
-    let (_, all) = body(call(&format!("id={id}&count=0")).await.expect("call")).await;
+    let (_, all) = status_and_json(call(&format!("id={id}&count=0")).await.expect("call")).await;
     assert_eq!(all["items"], expected.len(), "count=0 means all");
-    let selector = url::form_urlencoded::byte_serialize(
-        format!(
-            r#"{{"_id":{{"$in":["{}","{}"]}}}}"#,
-            expected[3], expected[7]
-        )
-        .as_bytes(),
-    )
-    .collect::<String>();
-    let (_, selected) = body(
+    let selector = urlencode(&format!(
+        r#"{{"_id":{{"$in":["{}","{}"]}}}}"#,
+        expected[3], expected[7]
+    ));
+    let (_, selected) = status_and_json(
         call(&format!("id={id}&query={selector}"))
             .await
             .expect("call"),
     )
     .await;
     assert_eq!(
-        ids(selected["history"].as_array().expect("history"), "_id"),
+        pluck(items(&selected["history"]), "_id"),
         vec![expected[3].clone(), expected[7].clone()]
     );
     let unauthenticated = client
@@ -882,8 +761,9 @@ async fn the_fake_validates_parameters_like_the_server() {
         .await
         .expect("call");
     let example: Value =
-        serde_json::from_str(include_str!("fixtures/rocketchat/error.401.json")).expect("example");
-    assert_eq!(body(unauthenticated).await, (401, example));
+        serde_json::from_str(include_str!("../fixtures/rocketchat/error.401.json"))
+            .expect("example");
+    assert_eq!(status_and_json(unauthenticated).await, (401, example));
 }
 
 #[tokio::test]
@@ -939,15 +819,10 @@ async fn filters_narrow_what_is_read_upstream() {
         )
         .await;
     assert!(response["errors"].is_null(), "{response}");
-    let got = ids(
-        response["data"]["integration"]["history"]["nodes"]
-            .as_array()
-            .expect("nodes"),
-        "sourceId",
-    );
+    let got = source_ids(integration_history(&response));
     assert_eq!(
         got,
-        ids(&records[5..25], "_id"),
+        pluck(&records[5..25], "_id"),
         "since inclusive, until exclusive"
     );
     assert_eq!(

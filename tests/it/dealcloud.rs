@@ -1,14 +1,16 @@
 //! Black-box tests of the DealCloud vertical: real gateway, real HTTP, in-process DealCloud
 //! fake. They count token fetches and data calls as much as they check the entries.
 
-mod common;
-
+use crate::common::{
+    assert_code, assert_source_error, history, history_ids, history_page_info, items, json_of,
+    query_param, respond, source_config, walked_ids, warnings, Direction, Gateway,
+};
 use chrono::{DateTime, Duration, Utc};
 use chronograph::demo::dealcloud::{DealcloudFakeConfig, FakeDcEntry};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::hexabase::{DEMO_APPLICATION_DISPLAY_ID, DEMO_DATASTORE_ID, DEMO_ITEMS};
 use chronograph::demo::DemoOptions;
-use common::{codes, history_source_ids, warnings, Gateway};
+use chronograph::domain::Source;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -30,56 +32,33 @@ fn entry_type(name: &str) -> Value {
     json!([{ "dealcloudEntryType": name }])
 }
 
-/// Parse a fake's JSON body.
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-}
-
 /// Whether a history node is the DealCloud entry `id`.
 fn is_entry(node: &Value, id: i64) -> bool {
     node["sourceId"].as_str() == Some(id.to_string().as_str())
 }
 
-fn ids(response: &Value) -> Vec<String> {
-    history_source_ids(response, "history")
-}
-
 fn nodes(response: &Value) -> Vec<Value> {
-    response["data"]["history"]["edges"]
-        .as_array()
-        .map(|edges| edges.iter().map(|e| e["node"].clone()).collect())
-        .unwrap_or_default()
+    items(&history(response)["edges"])
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
 }
 
-fn page_info(response: &Value, key: &str) -> Value {
-    response["data"]["history"]["pageInfo"][key].clone()
-}
-
-async fn history(gw: &Gateway, vars: Value) -> Value {
+async fn query_history(gw: &Gateway, vars: Value) -> Value {
     gw.query(HISTORY, vars).await
 }
 
 async fn ok_history(gw: &Gateway, vars: Value) -> Value {
-    let response = history(gw, vars).await;
+    let response = query_history(gw, vars).await;
     assert!(response["errors"].is_null(), "{response}");
     response
 }
 
 /// Page through everything with pages of `size`; returns ids in order and the pages read.
 async fn walk(gw: &Gateway, mut vars: Value, size: usize) -> (Vec<String>, usize) {
-    let mut seen = Vec::new();
-    let mut pages = 0;
     vars["first"] = json!(size);
-    loop {
-        let response = ok_history(gw, vars.clone()).await;
-        pages += 1;
-        seen.extend(ids(&response));
-        if page_info(&response, "hasNextPage") == false {
-            return (seen, pages);
-        }
-        vars["after"] = page_info(&response, "endCursor");
-        assert!(pages < 1000, "paging does not end");
-    }
+    let pages = gw.walk(HISTORY, vars, history, Direction::Forward).await;
+    (walked_ids(&pages, history), pages.len())
 }
 
 /// Entries of an entry type as the fake stores them.
@@ -105,11 +84,7 @@ fn split_expectation(entries: &[FakeDcEntry], deletions_since: DateTime<Utc>) ->
 }
 
 fn modified_since(request: &chronograph::demo::fake::RecordedRequest) -> Option<String> {
-    request
-        .query_pairs()
-        .into_iter()
-        .find(|(k, _)| k == "modifiedSince")
-        .map(|(_, v)| v)
+    query_param(request, "modifiedSince")
 }
 
 fn parse(text: &str) -> DateTime<Utc> {
@@ -175,7 +150,7 @@ async fn no_since_is_the_same_split() {
     assert_eq!(gw.dealcloud_requests(DATA_PATH).len(), 2);
     let boundary = Utc::now() - Duration::days(180) + Duration::hours(1);
     assert_eq!(
-        ids(&response),
+        history_ids(&response),
         split_expectation(&stored(&gw, "company"), boundary)
     );
 }
@@ -201,7 +176,10 @@ async fn since_within_180_days_is_one_call_with_modified_since() {
         })
         .map(|e| e.id.to_string())
         .collect();
-    assert_eq!(ids(&response), expected.into_iter().collect::<Vec<_>>());
+    assert_eq!(
+        history_ids(&response),
+        expected.into_iter().collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -271,7 +249,7 @@ async fn deletions_and_merges_map_to_kinds_and_subjects() {
         assert_eq!(node["actor"], Value::Null);
         assert_eq!(node["unread"], Value::Null);
     }
-    let ids = ids(&response);
+    let ids = history_ids(&response);
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(
@@ -289,7 +267,7 @@ async fn the_numeric_id_and_the_api_name_give_the_same_entries() {
     )
     .await;
     let by_id = ok_history(&gw, json!({ "subjects": entry_type("2013"), "first": 50 })).await;
-    assert_eq!(ids(&by_name), ids(&by_id));
+    assert_eq!(history_ids(&by_name), history_ids(&by_id));
     assert!(gw
         .dealcloud_requests(DATA_PATH)
         .iter()
@@ -299,8 +277,8 @@ async fn the_numeric_id_and_the_api_name_give_the_same_entries() {
 #[tokio::test]
 async fn an_entry_type_not_in_the_config_is_bad_user_input_without_a_call() {
     let gw = Gateway::start().await;
-    let response = history(&gw, json!({ "subjects": entry_type("deal"), "first": 5 })).await;
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    let response = query_history(&gw, json!({ "subjects": entry_type("deal"), "first": 5 })).await;
+    assert_code(&response, "BAD_USER_INPUT");
     assert!(response["errors"][0]["message"]
         .as_str()
         .is_some_and(|m| m.contains("entry_types")));
@@ -312,7 +290,7 @@ async fn one_token_serves_many_concurrent_queries() {
     let gw = Gateway::start().await;
     let queries = (0..12).map(|n| {
         let name = if n % 2 == 0 { "interaction" } else { "company" };
-        history(&gw, json!({ "subjects": entry_type(name), "first": 1 + n }))
+        query_history(&gw, json!({ "subjects": entry_type(name), "first": 1 + n }))
     });
     for response in futures::future::join_all(queries).await {
         assert!(response["errors"].is_null(), "{response}");
@@ -404,9 +382,9 @@ async fn a_50000_entry_array_pages_without_downloading_it_again() {
     for _ in 0..6 {
         let response = ok_history(&gw, vars.clone()).await;
         assert_eq!(nodes(&response).len(), 100);
-        assert_eq!(page_info(&response, "hasNextPage"), true);
-        seen.extend(ids(&response));
-        vars["after"] = page_info(&response, "endCursor");
+        assert_eq!(history_page_info(&response, "hasNextPage"), true);
+        seen.extend(history_ids(&response));
+        vars["after"] = history_page_info(&response, "endCursor");
     }
     assert_eq!(
         gw.dealcloud_requests(DATA_PATH).len(),
@@ -423,7 +401,7 @@ async fn a_50000_entry_array_pages_without_downloading_it_again() {
     )
     .await;
     assert_eq!(nodes(&last).len(), 10);
-    assert_eq!(page_info(&last, "hasPreviousPage"), true);
+    assert_eq!(history_page_info(&last, "hasPreviousPage"), true);
     assert_eq!(
         gw.dealcloud_requests(DATA_PATH).len(),
         4,
@@ -434,9 +412,7 @@ async fn a_50000_entry_array_pages_without_downloading_it_again() {
 #[tokio::test]
 async fn include_calculated_uses_all_history() {
     let gw = Gateway::start_options(DemoOptions::default(), |config| {
-        if let Some(dealcloud) = config.sources.dealcloud.as_mut() {
-            dealcloud.include_calculated = Some(true);
-        }
+        source_config(config, Source::Dealcloud).include_calculated = Some(true);
     })
     .await;
     let since = Utc::now() - Duration::days(25);
@@ -464,7 +440,7 @@ async fn include_calculated_uses_all_history() {
         })
         .map(|e| e.id.to_string())
         .collect();
-    let listed = ids(&response);
+    let listed = history_ids(&response);
     assert!(!calculated_only.is_empty());
     assert!(
         calculated_only.iter().all(|id| listed.contains(id)),
@@ -508,22 +484,16 @@ async fn node_ids_of_dealcloud_entries_round_trip() {
 #[tokio::test]
 async fn wrong_client_credentials_are_unauthorized_without_leaking_them() {
     let gw = Gateway::start_options(DemoOptions::default(), |config| {
-        if let Some(dealcloud) = config.sources.dealcloud.as_mut() {
-            dealcloud.client_secret = Some(secrecy::SecretString::from("s3cret-but-wrong"));
-        }
+        source_config(config, Source::Dealcloud).client_secret =
+            Some(secrecy::SecretString::from("s3cret-but-wrong"));
     })
     .await;
-    let response = history(
+    let response = query_history(
         &gw,
         json!({ "subjects": entry_type("company"), "first": 5 }),
     )
     .await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_UNAUTHORIZED"],
-        "{response}"
-    );
-    assert_eq!(response["errors"][0]["extensions"]["source"], "DEALCLOUD");
+    assert_source_error(&response, "DEALCLOUD", "UPSTREAM_UNAUTHORIZED");
     assert!(response["errors"][0]["message"]
         .as_str()
         .is_some_and(|m| m.contains("invalid_client")));
@@ -541,26 +511,20 @@ async fn the_limiter_answers_429_with_retry_after_one() {
         ..DemoOptions::default()
     };
     let no_retries = |config: &mut chronograph::config::Config| {
-        if let Some(dealcloud) = config.sources.dealcloud.as_mut() {
-            dealcloud.retries = Some(0);
-        }
+        source_config(config, Source::Dealcloud).retries = Some(0);
     };
     let gw = Gateway::start_options(options.clone(), no_retries).await;
-    let response = history(
+    let response = query_history(
         &gw,
         json!({ "subjects": entry_type("company"), "first": 5 }),
     )
     .await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_RATE_LIMITED"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_RATE_LIMITED");
     assert_eq!(response["errors"][0]["extensions"]["retryAfterSeconds"], 1);
 
     // With the default retries the one-second wait is honoured and the query succeeds.
     let gw = Gateway::start_options(options, |_| {}).await;
-    let response = history(
+    let response = query_history(
         &gw,
         json!({ "subjects": entry_type("company"), "first": 5 }),
     )
@@ -575,13 +539,12 @@ async fn fault_case(path: &str, fault: Fault, code: &str) -> Value {
     gw.upstreams.dealcloud.control.inject(path, fault, None);
     let hexabase = json!({ "hexabaseItem": {
         "applicationId": DEMO_APPLICATION_DISPLAY_ID, "datastoreId": DEMO_DATASTORE_ID, "itemId": DEMO_ITEMS[1].0 } });
-    let response = history(
+    let response = query_history(
         &gw,
         json!({ "subjects": [{ "dealcloudEntryType": "company" }, hexabase], "first": 5 }),
     )
     .await;
-    assert_eq!(codes(&response), vec![code.to_string()], "{response}");
-    assert_eq!(response["errors"][0]["extensions"]["source"], "DEALCLOUD");
+    assert_source_error(&response, "DEALCLOUD", code);
     let all = nodes(&response);
     assert_eq!(all.len(), 5);
     assert!(all.iter().all(|n| n["source"] == "HEXABASE"));
@@ -591,40 +554,18 @@ async fn fault_case(path: &str, fault: Fault, code: &str) -> Value {
 #[tokio::test]
 async fn upstream_5xx_and_broken_bodies_are_mapped_with_partial_data() {
     for path in [TOKEN_PATH, DATA_PATH] {
-        fault_case(
-            path,
-            Fault::Respond {
-                status: 503,
-                headers: vec![],
-                body: String::new(),
-            },
-            "UPSTREAM_UNAVAILABLE",
-        )
-        .await;
+        fault_case(path, respond(503, &[], ""), "UPSTREAM_UNAVAILABLE").await;
         fault_case(path, Fault::Garbage, "UPSTREAM_BAD_RESPONSE").await;
     }
-    fault_case(
-        DATA_PATH,
-        Fault::Respond {
-            status: 403,
-            headers: vec![],
-            body: String::new(),
-        },
-        "UPSTREAM_UNAUTHORIZED",
-    )
-    .await;
+    fault_case(DATA_PATH, respond(403, &[], ""), "UPSTREAM_UNAUTHORIZED").await;
 }
 
 #[tokio::test]
 async fn a_429_from_the_data_route_carries_retry_after() {
-    let body = include_str!("../src/demo/contract/dealcloud/error.429.json");
+    let body = include_str!("../../src/demo/contract/dealcloud/error.429.json");
     let response = fault_case(
         DATA_PATH,
-        Fault::Respond {
-            status: 429,
-            headers: vec![("Retry-After".into(), "1".into())],
-            body: body.into(),
-        },
+        respond(429, &[("Retry-After", "1")], body),
         "UPSTREAM_RATE_LIMITED",
     )
     .await;
@@ -634,7 +575,7 @@ async fn a_429_from_the_data_route_carries_retry_after() {
 #[tokio::test]
 async fn a_180_day_rejection_never_reaches_the_client() {
     let gw = Gateway::start().await;
-    let body = include_str!("../src/demo/contract/dealcloud/error.400.180-days.json");
+    let body = include_str!("../../src/demo/contract/dealcloud/error.400.180-days.json");
     // DealCloud's clock runs ahead of ours: it refuses even the boundary we send.
     gw.upstreams
         .dealcloud_fake
@@ -650,15 +591,10 @@ async fn a_180_day_rejection_never_reaches_the_client() {
         "{response}"
     );
     let since = Utc::now() - Duration::days(60);
-    gw.upstreams.dealcloud.control.inject(
-        DATA_PATH,
-        Fault::Respond {
-            status: 400,
-            headers: vec![],
-            body: body.into(),
-        },
-        Some(1),
-    );
+    gw.upstreams
+        .dealcloud
+        .control
+        .inject(DATA_PATH, respond(400, &[], body), Some(1));
     let response = ok_history(
         &gw,
         json!({ "subjects": entry_type("interaction"), "filter": { "since": fmt(since) }, "first": 10 }),
@@ -682,10 +618,7 @@ async fn the_fake_follows_the_contract() {
         .await
         .expect("fake answers");
     assert_eq!(refused.status().as_u16(), 401);
-    assert_eq!(
-        refused.text().await.map(|t| json_of(&t)).expect("body"),
-        json!({ "error": "invalid_client" })
-    );
+    assert_eq!(json_of(refused).await, json!({ "error": "invalid_client" }));
     let json_body = client
         .post(&token_url)
         .header("content-type", "application/json")
@@ -694,14 +627,13 @@ async fn the_fake_follows_the_contract() {
         .await
         .expect("fake answers");
     assert_eq!(json_body.status().as_u16(), 415);
-    let token: Value = client
+    let token = json_of(client
         .post(&token_url)
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials&client_id=106&client_secret=demo-dealcloud-client-secret&scope=data")
         .send()
         .await
-        .expect("fake answers")
-        .text().await.map(|t| json_of(&t)).expect("body");
+        .expect("fake answers")).await;
     assert_eq!(token["expires_in"], 900);
     assert_eq!(token["token_type"], "bearer");
     let bearer = format!("Bearer {}", token["access_token"].as_str().expect("token"));
@@ -717,22 +649,21 @@ async fn the_fake_follows_the_contract() {
         .expect("fake answers");
     assert_eq!(too_old.status().as_u16(), 400);
     assert_eq!(
-        too_old.text().await.map(|t| json_of(&t)).expect("body"),
+        json_of(too_old).await,
         serde_json::from_str::<Value>(include_str!(
-            "../src/demo/contract/dealcloud/error.400.180-days.json"
+            "../../src/demo/contract/dealcloud/error.400.180-days.json"
         ))
         .expect("example")
     );
-    let all = client
-        .get(&data_url)
-        .header("authorization", &bearer)
-        .send()
-        .await
-        .expect("fake answers")
-        .text()
-        .await
-        .map(|t| json_of(&t))
-        .expect("body");
+    let all = json_of(
+        client
+            .get(&data_url)
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .expect("fake answers"),
+    )
+    .await;
     let all = all.as_array().cloned().unwrap_or_default();
     assert!(!all.is_empty());
     assert!(all
@@ -758,7 +689,7 @@ async fn the_fake_follows_the_contract() {
 #[tokio::test]
 async fn the_dealcloud_example_runs_in_demo_mode() {
     let gw = Gateway::start().await;
-    let text = include_str!("../examples/dealcloud-changes.graphql");
+    let text = include_str!("../../examples/dealcloud-changes.graphql");
     let response = gw.query(text, json!({})).await;
     assert!(response["errors"].is_null(), "{response}");
     assert_eq!(

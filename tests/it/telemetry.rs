@@ -1,6 +1,7 @@
 //! OpenTelemetry export: a started `chronograph serve` with `[telemetry] otlp_endpoint` sends
 //! its request and upstream-call spans to an OTLP/HTTP collector (an in-process fake here).
 
+use crate::common::free_port;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
@@ -36,10 +37,7 @@ async fn spans_are_exported_over_otlp_http() {
     });
 
     let upstreams = DemoUpstreams::start().await.expect("fakes");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[telemetry]\notlp_endpoint = \"http://{collector_addr}\"\n[sources.celigo]\nbase_url = \"{}\"\ntoken = \"{}\"\n",
         upstreams.celigo.base_url, upstreams.celigo_token

@@ -2,10 +2,8 @@
 //! against demo mode without errors, and a plain clone builds and tests without anything
 //! beside it (the vendors' example payloads are vendored, and kept equal to the originals).
 
-mod common;
-
+use crate::common::Gateway;
 use chronograph::demo::DemoOptions;
-use common::Gateway;
 use serde_json::json;
 use std::path::{Component, Path, PathBuf};
 

@@ -1,33 +1,17 @@
 //! Hostile input on every transport (issue 19): what a 1 KB document, a socket or a caller's
 //! input can do to the gateway, over HTTP GET, POST, batches and WebSocket.
 
-mod common;
-
-use common::{codes, ws_connect, ws_next_json, ws_send, Gateway};
+use crate::common::{
+    assert_code, codes, header, history_added, json_of, respond, warnings, ws_close_code,
+    ws_connect, ws_errors, ws_next_json, ws_ready, ws_send, ws_send_text, Gateway,
+};
+use chronograph::schema::limits::fragment_bomb;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// `query { ...F0 }` where `F{i}` spreads `F{i+1}` twice: 2^levels fields from under 1.5 KB.
-fn fragment_bomb(operation: &str, levels: usize) -> String {
-    let mut query = format!("{operation} {{ ...F0 }}");
-    for i in 0..levels {
-        query.push_str(&format!(
-            " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
-            n = i + 1
-        ));
-    }
-    query.push_str(&format!(" fragment F{levels} on Query {{ __typename }}"));
-    query
-}
 
 /// Without the field cap, 2^30 expanded fields keep the server busy for many minutes, so a
 /// regression shows as this bound passing, not as a slow test.
 const BOUND: Duration = Duration::from_secs(30);
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let text = response.text().await.expect("body");
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-}
 
 fn assert_too_complex(response: &Value) {
     assert_eq!(codes(response), vec!["QUERY_TOO_COMPLEX"], "{response}");
@@ -56,17 +40,9 @@ async fn a_fragment_bomb_is_refused_over_post_get_and_batches() {
     assert_too_complex(&json_of(get).await);
 
     let batch = json!([{ "query": bomb }, { "query": "{ __typename }" }]);
-    let answer = tokio::time::timeout(
-        BOUND,
-        gw.client
-            .post(&gw.url)
-            .header("content-type", "application/json")
-            .body(batch.to_string())
-            .send(),
-    )
-    .await
-    .expect("answered in time")
-    .expect("batch");
+    let answer = tokio::time::timeout(BOUND, gw.post(batch.to_string(), &[]))
+        .await
+        .expect("answered in time");
     let answers = json_of(answer).await;
     assert_too_complex(&answers[0]);
     assert_eq!(answers[1]["data"]["__typename"], "Query");
@@ -84,34 +60,15 @@ async fn the_field_cap_is_configurable() {
     let response = gw
         .query("{ sources { source healthy lastError } }", json!({}))
         .await;
-    assert_eq!(codes(&response), vec!["QUERY_TOO_COMPLEX"], "{response}");
+    assert_code(&response, "QUERY_TOO_COMPLEX");
     let response = gw.query("{ sources { source healthy } }", json!({})).await;
     assert!(response["data"]["sources"].is_array(), "{response}");
-}
-
-/// The errors of an operation that never ran: an `error` message's payload.
-fn ws_errors(message: &Value) -> Vec<Value> {
-    match message["type"].as_str() {
-        Some("error") => message["payload"].as_array().cloned().unwrap_or_default(),
-        // TODO(issue 19 item 10): graphql-transport-ws sends these as `error`, not `next`.
-        _ => message["payload"]["errors"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default(),
-    }
-}
-
-async fn ws_ready(gw: &Gateway) -> common::Socket {
-    let mut socket = ws_connect(gw).await;
-    ws_send(&mut socket, json!({ "type": "connection_init" })).await;
-    assert_eq!(ws_next_json(&mut socket).await["type"], "connection_ack");
-    socket
 }
 
 #[tokio::test]
 async fn a_fragment_bomb_is_refused_over_websocket() {
     let gw = Gateway::start().await;
-    let mut socket = ws_ready(&gw).await;
+    let mut socket = ws_ready(&gw, Value::Null).await;
     for (id, operation) in [("1", "query"), ("2", "subscription")] {
         let bomb = fragment_bomb(operation, 30);
         ws_send(
@@ -143,7 +100,7 @@ async fn a_fragment_bomb_is_refused_over_websocket() {
 #[tokio::test]
 async fn queries_and_mutations_run_over_websocket_with_request_state() {
     let gw = Gateway::start().await;
-    let mut socket = ws_ready(&gw).await;
+    let mut socket = ws_ready(&gw, Value::Null).await;
     ws_send(
         &mut socket,
         json!({ "id": "q", "type": "subscribe", "payload": {
@@ -215,71 +172,40 @@ async fn queries_and_mutations_run_over_websocket_with_request_state() {
     }
 }
 
-use tokio_tungstenite::tungstenite::Message;
-
-/// The close code the server ends the socket with (within 5 s).
-async fn close_code(socket: &mut common::Socket) -> Option<u16> {
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(socket))
-            .await
-            .expect("closed in time");
-        match next {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-            Some(Ok(_)) => continue,
-            _ => return None,
-        }
-    }
-}
-
-fn history_subscription(id: &str, target: &str) -> Value {
-    json!({ "id": id, "type": "subscribe", "payload": {
-        "query": "subscription($s: [HistorySubject!]!) { historyAdded(subjects: $s) { sourceId } }",
-        "variables": { "s": [{ "integration": { "source": "CELIGO", "sourceId": target } }] } } })
-}
-
-fn celigo_ids(gw: &Gateway, n: usize) -> Vec<String> {
-    gw.upstreams.celigo_fake.data().integrations[..n]
-        .iter()
-        .filter_map(|i| i["_id"].as_str().map(str::to_string))
-        .collect()
-}
-
 #[tokio::test]
 async fn websocket_protocol_errors_close_with_the_protocol_codes() {
     let gw = Gateway::start_options(Default::default(), |config| {
         config.server.ws_init_timeout_ms = 300;
     })
     .await;
-    let ids = celigo_ids(&gw, 1);
+    let ids = gw.celigo_integration_ids();
 
     // Subscribe before connection_init: 4401.
     let mut socket = ws_connect(&gw).await;
-    ws_send(&mut socket, history_subscription("1", &ids[0])).await;
-    assert_eq!(close_code(&mut socket).await, Some(4401));
+    ws_send(&mut socket, history_added("1", &ids[0])).await;
+    assert_eq!(ws_close_code(&mut socket).await, Some(4401));
 
     // Not JSON, or an unknown type: 4400.
     for bad in ["{not json", r#"{"type":"launch"}"#] {
-        let mut socket = ws_ready(&gw).await;
-        futures::SinkExt::send(&mut socket, Message::text(bad))
-            .await
-            .expect("send");
-        assert_eq!(close_code(&mut socket).await, Some(4400), "{bad}");
+        let mut socket = ws_ready(&gw, Value::Null).await;
+        ws_send_text(&mut socket, bad).await;
+        assert_eq!(ws_close_code(&mut socket).await, Some(4400), "{bad}");
     }
 
     // The same id twice while the first runs: 4409.
-    let mut socket = ws_ready(&gw).await;
-    ws_send(&mut socket, history_subscription("dup", &ids[0])).await;
-    ws_send(&mut socket, history_subscription("dup", &ids[0])).await;
-    assert_eq!(close_code(&mut socket).await, Some(4409));
+    let mut socket = ws_ready(&gw, Value::Null).await;
+    ws_send(&mut socket, history_added("dup", &ids[0])).await;
+    ws_send(&mut socket, history_added("dup", &ids[0])).await;
+    assert_eq!(ws_close_code(&mut socket).await, Some(4409));
 
     // A second connection_init: 4429.
-    let mut socket = ws_ready(&gw).await;
+    let mut socket = ws_ready(&gw, Value::Null).await;
     ws_send(&mut socket, json!({ "type": "connection_init" })).await;
-    assert_eq!(close_code(&mut socket).await, Some(4429));
+    assert_eq!(ws_close_code(&mut socket).await, Some(4429));
 
     // No connection_init in time: 4408.
     let mut socket = ws_connect(&gw).await;
-    assert_eq!(close_code(&mut socket).await, Some(4408));
+    assert_eq!(ws_close_code(&mut socket).await, Some(4408));
 
     // A refused caller: 4403.
     let gw = Gateway::start_options(Default::default(), |config| {
@@ -288,7 +214,7 @@ async fn websocket_protocol_errors_close_with_the_protocol_codes() {
     .await;
     let mut socket = ws_connect(&gw).await;
     ws_send(&mut socket, json!({ "type": "connection_init" })).await;
-    assert_eq!(close_code(&mut socket).await, Some(4403));
+    assert_eq!(ws_close_code(&mut socket).await, Some(4403));
 }
 
 #[tokio::test]
@@ -297,16 +223,14 @@ async fn a_websocket_message_over_the_body_limit_is_closed_not_run() {
         config.server.body_limit_bytes = 64 * 1024;
     })
     .await;
-    let mut socket = ws_ready(&gw).await;
+    let mut socket = ws_ready(&gw, Value::Null).await;
     let padding = " ".repeat(100 * 1024);
     let big = json!({ "id": "1", "type": "subscribe",
         "payload": { "query": format!("{{ __typename {padding} }}") } });
-    futures::SinkExt::send(&mut socket, Message::text(big.to_string()))
-        .await
-        .expect("send");
-    assert_eq!(close_code(&mut socket).await, Some(1009));
+    ws_send(&mut socket, big).await;
+    assert_eq!(ws_close_code(&mut socket).await, Some(1009));
     // Under the limit still runs, and the server still answers.
-    let mut socket = ws_ready(&gw).await;
+    let mut socket = ws_ready(&gw, Value::Null).await;
     ws_send(
         &mut socket,
         json!({ "id": "2", "type": "subscribe", "payload": { "query": "{ __typename }" } }),
@@ -321,7 +245,7 @@ async fn a_websocket_message_over_the_body_limit_is_closed_not_run() {
 #[tokio::test]
 async fn websocket_documents_have_the_http_limits() {
     let gw = Gateway::start().await;
-    let mut socket = ws_ready(&gw).await;
+    let mut socket = ws_ready(&gw, Value::Null).await;
     let aliases: String = (0..60).map(|i| format!(" a{i}: __typename")).collect();
     ws_send(
         &mut socket,
@@ -343,12 +267,12 @@ async fn subscriptions_are_capped_per_connection_and_pollers_per_process() {
         config.server.max_pollers = 4;
     })
     .await;
-    let ids = celigo_ids(&gw, 6);
-    let mut socket = ws_ready(&gw).await;
+    let ids = gw.celigo_integration_ids();
+    let mut socket = ws_ready(&gw, Value::Null).await;
     for (n, id) in ids[..3].iter().enumerate() {
-        ws_send(&mut socket, history_subscription(&n.to_string(), id)).await;
+        ws_send(&mut socket, history_added(&n.to_string(), id)).await;
     }
-    ws_send(&mut socket, history_subscription("3", &ids[3])).await;
+    ws_send(&mut socket, history_added("3", &ids[3])).await;
     let refused = ws_next_json(&mut socket).await;
     assert_eq!(refused["id"], "3", "{refused}");
     let errors = ws_errors(&refused);
@@ -361,7 +285,7 @@ async fn subscriptions_are_capped_per_connection_and_pollers_per_process() {
     // Completing one makes room on this connection.
     ws_send(&mut socket, json!({ "id": "0", "type": "complete" })).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    ws_send(&mut socket, history_subscription("4", &ids[0])).await;
+    ws_send(&mut socket, history_added("4", &ids[0])).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(gw
         .metrics()
@@ -369,9 +293,9 @@ async fn subscriptions_are_capped_per_connection_and_pollers_per_process() {
         .contains("chronograph_subscription_pollers 3\n"));
 
     // The process runs at most four pollers: a fifth subject set is refused, a watched one is not.
-    let mut other = ws_ready(&gw).await;
-    ws_send(&mut other, history_subscription("x", &ids[3])).await;
-    ws_send(&mut other, history_subscription("y", &ids[4])).await;
+    let mut other = ws_ready(&gw, Value::Null).await;
+    ws_send(&mut other, history_added("x", &ids[3])).await;
+    ws_send(&mut other, history_added("y", &ids[4])).await;
     let refused = ws_next_json(&mut other).await;
     assert_eq!(refused["id"], "y", "{refused}");
     assert_eq!(refused["type"], "next", "{refused}");
@@ -383,7 +307,7 @@ async fn subscriptions_are_capped_per_connection_and_pollers_per_process() {
         .as_str()
         .unwrap_or("")
         .contains("server.max_pollers"));
-    ws_send(&mut other, history_subscription("z", &ids[1])).await;
+    ws_send(&mut other, history_added("z", &ids[1])).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(gw
         .metrics()
@@ -392,6 +316,15 @@ async fn subscriptions_are_capped_per_connection_and_pollers_per_process() {
 }
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A raw connection to the gateway that has sent `bytes`.
+async fn send_raw(gw: &Gateway, bytes: &[u8]) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    stream
+}
 
 /// Whether the server closes `stream` (EOF or reset) within 5 s, and what it sent before.
 async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> (bool, String) {
@@ -417,15 +350,8 @@ async fn slow_and_idle_connections_are_closed_and_capped() {
     .await;
 
     // Half-sent headers, and a socket that sends nothing: both closed.
-    let mut half = tokio::net::TcpStream::connect(gw.addr)
-        .await
-        .expect("connect");
-    half.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .expect("write");
-    let mut silent = tokio::net::TcpStream::connect(gw.addr)
-        .await
-        .expect("connect");
+    let mut half = send_raw(&gw, b"POST /graphql HTTP/1.1\r\nHost: x\r\n").await;
+    let mut silent = send_raw(&gw, b"").await;
     assert!(
         closed_by_server(&mut half).await.0,
         "half-sent headers kept open"
@@ -436,13 +362,7 @@ async fn slow_and_idle_connections_are_closed_and_capped() {
     );
 
     // A body that never completes: answered with a JSON error, not held.
-    let mut slow_body = tokio::net::TcpStream::connect(gw.addr)
-        .await
-        .expect("connect");
-    slow_body
-        .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":")
-        .await
-        .expect("write");
+    let mut slow_body = send_raw(&gw, b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":").await;
     let (closed, answer) = closed_by_server(&mut slow_body).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("\"code\":\"BAD_USER_INPUT\""), "{answer}");
@@ -452,11 +372,7 @@ async fn slow_and_idle_connections_are_closed_and_capped() {
     // More idle sockets than the cap: a normal query still answers once they time out.
     let mut idle = Vec::new();
     for _ in 0..8 {
-        idle.push(
-            tokio::net::TcpStream::connect(gw.addr)
-                .await
-                .expect("connect"),
-        );
+        idle.push(send_raw(&gw, b"").await);
     }
     let response = tokio::time::timeout(
         Duration::from_secs(10),
@@ -480,28 +396,17 @@ async fn other_methods_and_broken_bodies_get_the_json_error_shape() {
         .await
         .expect("put");
     assert_eq!(put.status().as_u16(), 405);
-    assert_eq!(
-        put.headers().get("allow").and_then(|v| v.to_str().ok()),
-        Some("GET, POST")
-    );
+    assert_eq!(header(&put, "allow"), Some("GET, POST"));
     let body = json_of(put).await;
-    assert_eq!(codes(&body), vec!["BAD_USER_INPUT"], "{body}");
+    assert_code(&body, "BAD_USER_INPUT");
 
     // A chunk size that is not hexadecimal.
-    let mut stream = tokio::net::TcpStream::connect(gw.addr)
-        .await
-        .expect("connect");
-    stream
-        .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n")
-        .await
-        .expect("write");
+    let mut stream = send_raw(&gw, b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n").await;
     let (_, answer) = closed_by_server(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("application/json"), "{answer}");
     assert!(answer.contains("\"code\":\"BAD_USER_INPUT\""), "{answer}");
 }
-
-use chronograph::demo::fake::Fault;
 
 #[tokio::test]
 async fn credentials_echoed_by_a_vendor_never_leave_the_gateway() {
@@ -534,11 +439,7 @@ async fn credentials_echoed_by_a_vendor_never_leave_the_gateway() {
     for (status, body) in echoes {
         gw.upstreams.celigo.control.inject(
             "/v1/integrations",
-            Fault::Respond {
-                status,
-                headers: vec![],
-                body: body.clone(),
-            },
+            respond(status, &[], body.clone()),
             Some(1),
         );
         let response = gw
@@ -559,15 +460,7 @@ async fn credentials_echoed_by_a_vendor_never_leave_the_gateway() {
             .await
             .to_string();
         assert!(!sources.contains(&token), "token in lastError: {sources}");
-        let ready = gw
-            .client
-            .get(format!("http://{}/readyz", gw.addr))
-            .send()
-            .await
-            .expect("readyz")
-            .text()
-            .await
-            .expect("text");
+        let ready = gw.get("/readyz").await.text().await.expect("text");
         assert!(!ready.contains(&token), "token in /readyz: {ready}");
         assert!(
             !ready.contains("lastError\""),
@@ -577,11 +470,11 @@ async fn credentials_echoed_by_a_vendor_never_leave_the_gateway() {
     // The 401 is still reported as what it is.
     gw.upstreams.celigo.control.inject(
         "/v1/integrations",
-        Fault::Respond {
-            status: 401,
-            headers: vec![],
-            body: format!(r#"{{"message":"Bearer {token} rejected"}}"#),
-        },
+        respond(
+            401,
+            &[],
+            format!(r#"{{"message":"Bearer {token} rejected"}}"#),
+        ),
         Some(1),
     );
     let response = gw
@@ -590,20 +483,8 @@ async fn credentials_echoed_by_a_vendor_never_leave_the_gateway() {
             json!({}),
         )
         .await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_UNAUTHORIZED"],
-        "{response}"
-    );
-    let ready = gw
-        .client
-        .get(format!("http://{}/readyz", gw.addr))
-        .send()
-        .await
-        .expect("readyz")
-        .text()
-        .await
-        .expect("text");
+    assert_code(&response, "UPSTREAM_UNAUTHORIZED");
+    let ready = gw.get("/readyz").await.text().await.expect("text");
     assert!(
         ready.contains("\"lastErrorCode\":\"UPSTREAM_UNAUTHORIZED\""),
         "{ready}"
@@ -621,7 +502,7 @@ async fn entities_are_capped_and_flows_among_them_batched() {
         .map(|i| json!({ "__typename": "Integration", "id": format!("x{i}") }))
         .collect();
     let response = gw.query(query, json!({ "r": many })).await;
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    assert_code(&response, "BAD_USER_INPUT");
     assert!(response["errors"][0]["message"]
         .as_str()
         .unwrap_or("")
@@ -634,7 +515,7 @@ async fn entities_are_capped_and_flows_among_them_batched() {
             .join(",")
     );
     let response = gw.query(&literal, json!({})).await;
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+    assert_code(&response, "BAD_USER_INPUT");
     assert_eq!(gw.celigo_calls("/v1/"), 0);
 
     // Flows of several integrations resolve through the request's loader: one bulk read.
@@ -691,7 +572,7 @@ async fn a_callers_oversize_id_neither_reaches_the_vendor_nor_opens_the_breaker(
     let query = "query($id: String!) { integration(source: ROCKETCHAT, sourceId: $id) { name } }";
     for _ in 0..6 {
         let response = gw.query(query, json!({ "id": huge })).await;
-        assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
+        assert_code(&response, "BAD_USER_INPUT");
     }
     let carried = gw
         .upstreams
@@ -708,11 +589,7 @@ async fn a_callers_oversize_id_neither_reaches_the_vendor_nor_opens_the_breaker(
         let id = format!("long{i}");
         gw.upstreams.celigo.control.inject(
             &format!("/v1/integrations/{id}"),
-            Fault::Respond {
-                status: 414,
-                headers: vec![],
-                body: String::new(),
-            },
+            respond(414, &[], ""),
             Some(1),
         );
         let response = gw
@@ -750,28 +627,24 @@ async fn malformed_vendor_items_are_an_error_or_a_warning_never_silence() {
     let query = "{ integrations(source: CELIGO, first: 5) { nodes { name } } }";
     gw.upstreams.celigo.control.inject(
         "/v1/integrations",
-        Fault::Respond {
-            status: 200,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: r#"[{"_id":null},{"_id":12345},{}]"#.into(),
-        },
+        respond(
+            200,
+            &[("Content-Type", "application/json")],
+            r#"[{"_id":null},{"_id":12345},{}]"#,
+        ),
         Some(1),
     );
     let response = gw.query(query, json!({})).await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_BAD_RESPONSE"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_BAD_RESPONSE");
 
     let good = gw.upstreams.celigo_fake.data().integrations[0].clone();
     gw.upstreams.celigo.control.inject(
         "/v1/integrations",
-        Fault::Respond {
-            status: 200,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: json!([good, { "_id": null }, {}]).to_string(),
-        },
+        respond(
+            200,
+            &[("Content-Type", "application/json")],
+            json!([good, { "_id": null }, {}]).to_string(),
+        ),
         Some(1),
     );
     let response = gw.query(query, json!({})).await;
@@ -780,9 +653,10 @@ async fn malformed_vendor_items_are_an_error_or_a_warning_never_silence() {
         response["data"]["integrations"]["nodes"][0]["name"], good["name"],
         "{response}"
     );
-    let warnings = common::warnings(&response);
     assert!(
-        warnings.iter().any(|w| w.contains("skipped 2 of 3 items")),
+        warnings(&response)
+            .iter()
+            .any(|w| w.contains("skipped 2 of 3 items")),
         "{response}"
     );
 
@@ -790,11 +664,11 @@ async fn malformed_vendor_items_are_an_error_or_a_warning_never_silence() {
     let good = gw.upstreams.truto_fake.data().integrations[0].clone();
     gw.upstreams.truto.control.inject(
         "/integration",
-        Fault::Respond {
-            status: 200,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: json!({ "result": [good, { "id": 7 }], "next_cursor": null }).to_string(),
-        },
+        respond(
+            200,
+            &[("Content-Type", "application/json")],
+            json!({ "result": [good, { "id": 7 }], "next_cursor": null }).to_string(),
+        ),
         Some(1),
     );
     let response = gw
@@ -805,7 +679,7 @@ async fn malformed_vendor_items_are_an_error_or_a_warning_never_silence() {
         .await;
     assert!(response.get("errors").is_none(), "{response}");
     assert!(
-        common::warnings(&response)
+        warnings(&response)
             .iter()
             .any(|w| w.contains("TRUTO: skipped 1 of 2 items")),
         "{response}"

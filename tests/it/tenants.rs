@@ -4,12 +4,15 @@
 //! and subscription pollers never cross credentials, and that missing or unusable credentials
 //! are clear errors that leak nothing.
 
-mod common;
-
+use crate::common::{
+    assert_code, global_id, history_added, insert_fresh_audit, source_config, ws_connect,
+    ws_errors, ws_next_entry, ws_next_json, ws_ready, ws_send, Gateway,
+};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::truto::TrutoFakeConfig;
 use chronograph::demo::DemoOptions;
-use common::{codes, ws_connect as connect, ws_next_json as next_json, ws_send as send, Gateway};
+use chronograph::domain::ids::NodeType;
+use chronograph::domain::Source;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -31,7 +34,7 @@ async fn truto_tenants(keep_own_token: bool) -> Gateway {
         ..DemoOptions::default()
     };
     Gateway::start_options(options, |config| {
-        let truto = config.sources.truto.as_mut().expect("truto configured");
+        let truto = source_config(config, Source::Truto);
         truto.credential_header = Some("X-Truto-Token".into());
         truto.cache_ttl_s = Some(300);
         if !keep_own_token {
@@ -48,24 +51,6 @@ async fn demo_with(tweak: impl FnOnce(&mut chronograph::config::Config)) -> Gate
         ..DemoOptions::default()
     };
     Gateway::start_options(options, tweak).await
-}
-
-async fn query_as(gw: &Gateway, query: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut request = gw
-        .client
-        .post(&gw.url)
-        .header("content-type", "application/json")
-        .body(json!({ "query": query }).to_string());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.expect("gateway answers");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
-    )
 }
 
 /// The Truto team ids of the integrations in a response.
@@ -98,7 +83,9 @@ async fn each_caller_reads_with_its_own_credential_and_caches_stay_apart() {
     let gw = truto_tenants(true).await;
     let (team_a, team_b) = (team_id(&gw, 0), team_id(&gw, 1));
 
-    let (status, first_a) = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[0])]).await;
+    let (status, first_a) = gw
+        .query_with(TRUTO_LIST, json!({}), &[("X-Truto-Token", TEAM_TOKENS[0])])
+        .await;
     assert_eq!(status, 200);
     assert!(first_a["errors"].is_null(), "{first_a}");
     assert_eq!(teams_seen(&first_a), BTreeSet::from([team_a.clone()]));
@@ -108,7 +95,9 @@ async fn each_caller_reads_with_its_own_credential_and_caches_stay_apart() {
     );
 
     // Same query, other tenant: not served from tenant A's cached answer.
-    let (_, first_b) = query_as(&gw, TRUTO_LIST, &[("x-truto-token", TEAM_TOKENS[1])]).await;
+    let (_, first_b) = gw
+        .query_with(TRUTO_LIST, json!({}), &[("x-truto-token", TEAM_TOKENS[1])])
+        .await;
     assert_eq!(teams_seen(&first_b), BTreeSet::from([team_b]));
     assert_eq!(
         truto_bearers(&gw),
@@ -119,12 +108,14 @@ async fn each_caller_reads_with_its_own_credential_and_caches_stay_apart() {
     );
 
     // Tenant A again: a cache hit of its own answer, no upstream call.
-    let (_, again_a) = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[0])]).await;
+    let (_, again_a) = gw
+        .query_with(TRUTO_LIST, json!({}), &[("X-Truto-Token", TEAM_TOKENS[0])])
+        .await;
     assert_eq!(again_a, first_a);
     assert_eq!(truto_bearers(&gw).len(), 2, "tenant A's repeat is cached");
 
     // No header: the configured token (the whole account), cached apart from both tenants.
-    let (_, own) = query_as(&gw, TRUTO_LIST, &[]).await;
+    let (_, own) = gw.query_with(TRUTO_LIST, json!({}), &[]).await;
     assert!(teams_seen(&own).len() >= 5, "{own}");
     assert_eq!(
         truto_bearers(&gw).last().map(String::as_str),
@@ -144,9 +135,9 @@ async fn concurrent_identical_queries_of_two_tenants_are_never_merged() {
         Fault::Delay(Duration::from_millis(300)),
         None,
     );
-    let a1 = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[0])]);
-    let b = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[1])]);
-    let a2 = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", TEAM_TOKENS[0])]);
+    let a1 = gw.query_with(TRUTO_LIST, json!({}), &[("X-Truto-Token", TEAM_TOKENS[0])]);
+    let b = gw.query_with(TRUTO_LIST, json!({}), &[("X-Truto-Token", TEAM_TOKENS[1])]);
+    let a2 = gw.query_with(TRUTO_LIST, json!({}), &[("X-Truto-Token", TEAM_TOKENS[0])]);
     let ((_, a1), (_, b), (_, a2)) = tokio::join!(a1, b, a2);
     assert_eq!(teams_seen(&a1), BTreeSet::from([team_a.clone()]));
     assert_eq!(teams_seen(&a2), BTreeSet::from([team_a]));
@@ -167,9 +158,9 @@ async fn concurrent_identical_queries_of_two_tenants_are_never_merged() {
 async fn a_source_without_own_credentials_needs_the_callers() {
     let gw = truto_tenants(false).await;
     let query = "{ integrations(source: TRUTO, first: 5) { nodes { sourceId } } sources { source healthy } }";
-    let (status, response) = query_as(&gw, query, &[]).await;
+    let (status, response) = gw.query_with(query, json!({}), &[]).await;
     assert_eq!(status, 200);
-    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"]);
+    assert_code(&response, "UNAUTHENTICATED");
     let error = &response["errors"][0];
     assert_eq!(error["extensions"]["source"], "TRUTO");
     assert!(
@@ -188,7 +179,9 @@ async fn a_source_without_own_credentials_needs_the_callers() {
         "no call without a credential"
     );
 
-    let (_, response) = query_as(&gw, query, &[("X-Truto-Token", TEAM_TOKENS[1])]).await;
+    let (_, response) = gw
+        .query_with(query, json!({}), &[("X-Truto-Token", TEAM_TOKENS[1])])
+        .await;
     assert!(response["errors"].is_null(), "{response}");
     assert_eq!(
         truto_bearers(&gw),
@@ -196,8 +189,14 @@ async fn a_source_without_own_credentials_needs_the_callers() {
     );
 
     // A credential the vendor refuses: the vendor's 401, and the token never echoed.
-    let (_, response) = query_as(&gw, query, &[("X-Truto-Token", "not-a-real-token-93c1")]).await;
-    assert_eq!(codes(&response), vec!["UPSTREAM_UNAUTHORIZED"]);
+    let (_, response) = gw
+        .query_with(
+            query,
+            json!({}),
+            &[("X-Truto-Token", "not-a-real-token-93c1")],
+        )
+        .await;
+    assert_code(&response, "UPSTREAM_UNAUTHORIZED");
     assert!(!response.to_string().contains("not-a-real-token-93c1"));
     assert_eq!(
         source_health(&gw, "TRUTO").await,
@@ -208,7 +207,9 @@ async fn a_source_without_own_credentials_needs_the_callers() {
 
 /// `healthy` and `lastError` of one source in `Query.sources`.
 async fn source_health(gw: &Gateway, source: &str) -> Value {
-    let (_, response) = query_as(gw, "{ sources { source healthy lastError } }", &[]).await;
+    let (_, response) = gw
+        .query_with("{ sources { source healthy lastError } }", json!({}), &[])
+        .await;
     response["data"]["sources"]
         .as_array()
         .and_then(|list| list.iter().find(|s| s["source"] == source))
@@ -220,9 +221,11 @@ async fn source_health(gw: &Gateway, source: &str) -> Value {
 async fn an_unusable_credential_header_is_refused_before_anything_runs() {
     let gw = truto_tenants(true).await;
     let long = "x".repeat(5000);
-    let (status, response) = query_as(&gw, TRUTO_LIST, &[("X-Truto-Token", &long)]).await;
+    let (status, response) = gw
+        .query_with(TRUTO_LIST, json!({}), &[("X-Truto-Token", &long)])
+        .await;
     assert_eq!(status, 400);
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+    assert_code(&response, "BAD_USER_INPUT");
     let message = response["errors"][0]["message"]
         .as_str()
         .unwrap_or_default();
@@ -234,7 +237,7 @@ async fn an_unusable_credential_header_is_refused_before_anything_runs() {
 #[tokio::test]
 async fn rocketchat_callers_send_user_id_and_token() {
     let gw = demo_with(|config| {
-        let rc = config.sources.rocketchat.as_mut().expect("rocketchat");
+        let rc = source_config(config, Source::Rocketchat);
         rc.credential_header = Some("X-RC-Token".into());
         rc.user_id_header = Some("X-RC-User".into());
     })
@@ -243,7 +246,13 @@ async fn rocketchat_callers_send_user_id_and_token() {
     let token = gw.upstreams.rocketchat_fake.config().auth_token.clone();
     let query = "{ integrations(source: ROCKETCHAT, first: 3) { nodes { sourceId } } }";
     gw.upstreams.rocketchat.control.clear_requests();
-    let (_, response) = query_as(&gw, query, &[("X-RC-Token", &token), ("X-RC-User", &user)]).await;
+    let (_, response) = gw
+        .query_with(
+            query,
+            json!({}),
+            &[("X-RC-Token", &token), ("X-RC-User", &user)],
+        )
+        .await;
     assert!(response["errors"].is_null(), "{response}");
     let seen = gw.rocketchat_requests("/api/v1/integrations");
     assert!(!seen.is_empty());
@@ -252,7 +261,9 @@ async fn rocketchat_callers_send_user_id_and_token() {
         .all(|r| r.header("x-auth-token") == Some(token.as_str())
             && r.header("x-user-id") == Some(user.as_str())));
 
-    let (status, response) = query_as(&gw, query, &[("X-RC-Token", &token)]).await;
+    let (status, response) = gw
+        .query_with(query, json!({}), &[("X-RC-Token", &token)])
+        .await;
     assert_eq!(status, 400);
     assert!(
         response["errors"][0]["message"]
@@ -266,7 +277,7 @@ async fn rocketchat_callers_send_user_id_and_token() {
 #[tokio::test]
 async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_key() {
     let gw = demo_with(|config| {
-        let celigo = config.sources.celigo.as_mut().expect("celigo");
+        let celigo = source_config(config, Source::Celigo);
         celigo.credential_header = Some("X-Celigo-Token".into());
         celigo.token = None;
         celigo.poll_interval_ms = Some(100);
@@ -274,22 +285,12 @@ async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_k
     })
     .await;
     let celigo_token = gw.upstreams.celigo_token.clone();
-    let target = gw.upstreams.celigo_fake.data().integrations[0]["_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let subscribe = json!({
-        "id": "1",
-        "type": "subscribe",
-        "payload": {
-            "query": "subscription($s: [HistorySubject!]!) { historyAdded(subjects: $s) { sourceId } }",
-            "variables": { "s": [{ "integration": { "source": "CELIGO", "sourceId": target } }] }
-        }
-    });
+    let target = gw.celigo_integration_ids()[0].clone();
+    let subscribe = history_added("1", &target);
 
     // No API key: the connection is refused at connection_init.
-    let mut socket = connect(&gw).await;
-    send(&mut socket, json!({ "type": "connection_init" })).await;
+    let mut socket = ws_connect(&gw).await;
+    ws_send(&mut socket, json!({ "type": "connection_init" })).await;
     let closed = tokio::time::timeout(Duration::from_secs(5), socket.next())
         .await
         .expect("answer");
@@ -302,19 +303,11 @@ async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_k
     );
 
     // API key but no Celigo credential: the subscription fails UNAUTHENTICATED.
-    let mut socket = connect(&gw).await;
-    send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "Authorization": "Bearer gateway-key-1" } }),
-    )
-    .await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    send(&mut socket, subscribe.clone()).await;
-    let message = next_json(&mut socket).await;
-    let errors = match message["type"].as_str() {
-        Some("error") => &message["payload"],
-        _ => &message["payload"]["errors"],
-    };
+    let mut socket = ws_ready(&gw, json!({ "Authorization": "Bearer gateway-key-1" })).await;
+    ws_send(&mut socket, subscribe.clone()).await;
+    let message = ws_next_json(&mut socket).await;
+    let errors = ws_errors(&message);
+    assert_eq!(errors.len(), 1, "{message}");
     assert_eq!(
         errors[0]["extensions"]["code"], "UNAUTHENTICATED",
         "{message}"
@@ -322,26 +315,18 @@ async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_k
     assert_eq!(errors[0]["extensions"]["source"], "CELIGO", "{message}");
 
     // Both in the payload (under `headers`, any case): entries arrive, read with that token.
-    let mut socket = connect(&gw).await;
-    send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "headers": {
-            "authorization": "Bearer gateway-key-1", "x-celigo-token": celigo_token } } }),
+    let mut socket = ws_ready(
+        &gw,
+        json!({ "headers": {
+            "authorization": "Bearer gateway-key-1", "x-celigo-token": celigo_token } }),
     )
     .await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
     gw.upstreams.celigo.control.clear_requests();
-    send(&mut socket, subscribe).await;
+    ws_send(&mut socket, subscribe).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    common::insert_fresh_audit(&gw, &target, "6c00000000000000000000a1");
-    let message = tokio::time::timeout(Duration::from_secs(5), next_json(&mut socket))
-        .await
-        .expect("an entry arrives");
-    assert_eq!(message["type"], "next", "{message}");
-    assert_eq!(
-        message["payload"]["data"]["historyAdded"]["sourceId"],
-        "6c00000000000000000000a1"
-    );
+    insert_fresh_audit(&gw, &target, "6c00000000000000000000a1");
+    let entry = ws_next_entry(&mut socket).await;
+    assert_eq!(entry["sourceId"], "6c00000000000000000000a1");
     let requests = gw.upstreams.celigo.control.requests();
     assert!(!requests.is_empty());
     let expected = format!("Bearer {celigo_token}");
@@ -354,7 +339,7 @@ async fn subscriptions_take_credentials_from_connection_init_and_check_the_api_k
 async fn a_forwarded_hexabase_token_is_used_as_is_without_logging_in() {
     use chronograph::demo::hexabase::{DEMO_APPLICATION_DISPLAY_ID, DEMO_DATASTORE_ID, DEMO_ITEMS};
     let gw = demo_with(|config| {
-        let hexabase = config.sources.hexabase.as_mut().expect("hexabase");
+        let hexabase = source_config(config, Source::Hexabase);
         hexabase.credential_header = Some("X-Hexabase-Token".into());
         hexabase.token = None;
         hexabase.email = None;
@@ -366,16 +351,17 @@ async fn a_forwarded_hexabase_token_is_used_as_is_without_logging_in() {
         r#"{{ history(subjects: [{{ hexabaseItem: {{ applicationId: "{DEMO_APPLICATION_DISPLAY_ID}", datastoreId: "{DEMO_DATASTORE_ID}", itemId: "{}" }} }}], first: 3) {{ nodes {{ sourceId }} }} }}"#,
         DEMO_ITEMS[0].0
     );
-    let (_, response) = query_as(&gw, &query, &[]).await;
-    assert_eq!(codes(&response), vec!["UNAUTHENTICATED"], "{response}");
+    let (_, response) = gw.query_with(&query, json!({}), &[]).await;
+    assert_code(&response, "UNAUTHENTICATED");
     assert!(gw.upstreams.hexabase.control.requests().is_empty());
 
-    let (_, response) = query_as(
-        &gw,
-        &query,
-        &[("X-Hexabase-Token", &format!("Bearer {token}"))],
-    )
-    .await;
+    let (_, response) = gw
+        .query_with(
+            &query,
+            json!({}),
+            &[("X-Hexabase-Token", &format!("Bearer {token}"))],
+        )
+        .await;
     assert!(response["errors"].is_null(), "{response}");
     assert_eq!(
         response["data"]["history"]["nodes"]
@@ -394,12 +380,10 @@ async fn a_forwarded_hexabase_token_is_used_as_is_without_logging_in() {
         .all(|r| r.header("authorization") == Some(expected.as_str())));
 
     // A token Hexabase refuses: its 401 as UPSTREAM_UNAUTHORIZED, still no login attempt.
-    let (_, response) = query_as(&gw, &query, &[("X-Hexabase-Token", "expired-jwt-42")]).await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_UNAUTHORIZED"],
-        "{response}"
-    );
+    let (_, response) = gw
+        .query_with(&query, json!({}), &[("X-Hexabase-Token", "expired-jwt-42")])
+        .await;
+    assert_code(&response, "UPSTREAM_UNAUTHORIZED");
     assert_eq!(
         source_health(&gw, "HEXABASE").await,
         json!({ "healthy": true, "lastError": null })
@@ -415,31 +399,28 @@ async fn a_forwarded_hexabase_token_is_used_as_is_without_logging_in() {
 
 #[tokio::test]
 async fn writes_go_out_with_the_callers_credential() {
-    use chronograph::domain::ids::{GlobalId, NodeType};
-    use chronograph::domain::Source;
     let gw = demo_with(|config| {
-        let celigo = config.sources.celigo.as_mut().expect("celigo");
+        let celigo = source_config(config, Source::Celigo);
         celigo.credential_header = Some("X-Celigo-Token".into());
         celigo.token = None;
     })
     .await;
     let token = gw.upstreams.celigo_token.clone();
-    let target = gw.upstreams.celigo_fake.data().integrations[0]["_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let gid = GlobalId::new(NodeType::Integration, Source::Celigo, vec![target]).encode();
+    let target = gw.celigo_integration_ids()[0].clone();
+    let gid = global_id(NodeType::Integration, Source::Celigo, &[&target]);
     let mutation = format!(
         r#"mutation {{ updateIntegration(integrationId: "{gid}", input: {{ tag: "t2" }}) {{ sourceId }} }}"#
     );
-    let (_, refused) = query_as(&gw, &mutation, &[]).await;
-    assert_eq!(codes(&refused), vec!["UNAUTHENTICATED"], "{refused}");
+    let (_, refused) = gw.query_with(&mutation, json!({}), &[]).await;
+    assert_code(&refused, "UNAUTHENTICATED");
     assert!(
         gw.upstreams.celigo.control.requests().is_empty(),
         "nothing written"
     );
 
-    let (_, response) = query_as(&gw, &mutation, &[("X-Celigo-Token", &token)]).await;
+    let (_, response) = gw
+        .query_with(&mutation, json!({}), &[("X-Celigo-Token", &token)])
+        .await;
     assert!(response["errors"].is_null(), "{response}");
     let expected = format!("Bearer {token}");
     let requests = gw.upstreams.celigo.control.requests();

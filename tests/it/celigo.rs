@@ -1,10 +1,12 @@
 //! Black-box tests of the Celigo vertical: real gateway, real HTTP, in-process Celigo fake.
 
-mod common;
-
+use crate::common::{
+    assert_code, assert_source_error, codes, free_port, insert_fresh_audit, integration_history,
+    integrations, items, pluck, respond, source_config, source_ids, walked_ids, Direction, Gateway,
+};
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::Fault;
-use common::{codes, edge_source_ids, Gateway};
+use chronograph::domain::Source;
 use serde_json::{json, Value};
 
 fn small_pages() -> CeligoFakeConfig {
@@ -12,16 +14,6 @@ fn small_pages() -> CeligoFakeConfig {
         default_limit: 5,
         ..CeligoFakeConfig::default()
     }
-}
-
-fn fake_integration_ids(gw: &Gateway) -> Vec<String> {
-    gw.upstreams
-        .celigo_fake
-        .data()
-        .integrations
-        .iter()
-        .filter_map(|i| i["_id"].as_str().map(str::to_string))
-        .collect()
 }
 
 const PAGE: &str = "query($first: Int, $after: String, $last: Int, $before: String) {
@@ -32,22 +24,15 @@ const PAGE: &str = "query($first: Int, $after: String, $last: Int, $before: Stri
   }
 }";
 
-fn page_ids(response: &Value) -> Vec<String> {
-    edge_source_ids(&response["data"]["integrations"])
-}
-
 #[tokio::test]
 async fn integrations_page_across_upstream_link_pages_and_visit_each_once() {
     let gw = Gateway::start_with(small_pages(), 40, |_| {}).await;
-    let expected = fake_integration_ids(&gw);
+    let expected = gw.celigo_integration_ids();
 
     let first = gw.query(PAGE, json!({ "first": 12 })).await;
     assert!(first["errors"].is_null(), "{first}");
-    assert_eq!(page_ids(&first), expected[..12].to_vec());
-    assert_eq!(
-        first["data"]["integrations"]["pageInfo"]["hasNextPage"],
-        true
-    );
+    assert_eq!(source_ids(integrations(&first)), expected[..12].to_vec());
+    assert_eq!(integrations(&first)["pageInfo"]["hasNextPage"], true);
     // 13 items are needed (12 + one to answer hasNextPage): three upstream pages of 5.
     assert_eq!(gw.celigo_calls("/v1/integrations"), 3);
     let requests = gw.upstreams.celigo.control.requests();
@@ -64,52 +49,39 @@ async fn integrations_page_across_upstream_link_pages_and_visit_each_once() {
         "later pages follow the Link URL verbatim"
     );
 
-    let mut seen = page_ids(&first);
-    let mut cursor = first["data"]["integrations"]["pageInfo"]["endCursor"].clone();
-    let mut last_page = Value::Null;
-    for _ in 0..10 {
-        let page = gw
-            .query(PAGE, json!({ "first": 12, "after": cursor }))
-            .await;
-        assert!(page["errors"].is_null(), "{page}");
-        seen.extend(page_ids(&page));
-        cursor = page["data"]["integrations"]["pageInfo"]["endCursor"].clone();
-        if page["data"]["integrations"]["pageInfo"]["hasNextPage"] == false {
-            last_page = page;
-            break;
-        }
-    }
+    let cursor = integrations(&first)["pageInfo"]["endCursor"].clone();
+    let rest = gw
+        .walk(
+            PAGE,
+            json!({ "first": 12, "after": cursor }),
+            integrations,
+            Direction::Forward,
+        )
+        .await;
+    let mut seen = source_ids(integrations(&first));
+    seen.extend(walked_ids(&rest, integrations));
     assert_eq!(
         seen, expected,
         "forward paging visits every integration exactly once, in order"
     );
-    assert_eq!(last_page["data"]["integrations"]["totalCount"], 40);
-    assert_eq!(
-        last_page["data"]["integrations"]["pageInfo"]["hasPreviousPage"],
-        true
-    );
+    let last_page = integrations(rest.last().expect("a page"));
+    assert_eq!(last_page["totalCount"], 40);
+    assert_eq!(last_page["pageInfo"]["hasPreviousPage"], true);
 }
 
 #[tokio::test]
 async fn integrations_page_backward_with_last_and_before() {
     let gw = Gateway::start_with(small_pages(), 23, |_| {}).await;
-    let expected = fake_integration_ids(&gw);
-    let mut seen: Vec<String> = Vec::new();
-    let mut before = Value::Null;
-    for _ in 0..10 {
-        let page = gw
-            .query(PAGE, json!({ "last": 10, "before": before }))
-            .await;
-        assert!(page["errors"].is_null(), "{page}");
-        let mut ids = page_ids(&page);
-        ids.extend(seen);
-        seen = ids;
-        before = page["data"]["integrations"]["pageInfo"]["startCursor"].clone();
-        if page["data"]["integrations"]["pageInfo"]["hasPreviousPage"] == false {
-            break;
-        }
-    }
-    assert_eq!(seen, expected);
+    let expected = gw.celigo_integration_ids();
+    let pages = gw
+        .walk(
+            PAGE,
+            json!({ "last": 10 }),
+            integrations,
+            Direction::Backward,
+        )
+        .await;
+    assert_eq!(walked_ids(&pages, integrations), expected);
 }
 
 #[tokio::test]
@@ -139,7 +111,7 @@ async fn paging_arguments_and_cursors_are_validated() {
     let response = gw
         .query(PAGE, json!({ "first": 5, "after": flow_cursor }))
         .await;
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+    assert_code(&response, "BAD_USER_INPUT");
     assert!(response["errors"][0]["message"]
         .as_str()
         .unwrap_or("")
@@ -195,7 +167,7 @@ async fn flows_of_thirty_integrations_take_at_most_two_calls() {
 #[tokio::test]
 async fn identical_upstream_calls_are_made_once_per_request() {
     let gw = Gateway::start().await;
-    let id = fake_integration_ids(&gw)[3].clone();
+    let id = gw.celigo_integration_ids()[3].clone();
     let query = "query($id: String!) { a: integration(source: CELIGO, sourceId: $id) { name } b: integration(source: CELIGO, sourceId: $id) { name flows { totalCount } } }";
     let response = gw.query(query, json!({ "id": id })).await;
     assert!(response["errors"].is_null(), "{response}");
@@ -270,7 +242,7 @@ async fn unknown_ids_are_null_and_foreign_ids_are_bad_input() {
     let response = gw
         .query("{ node(id: \"bm90LWFuLWlk\") { id } }", json!({}))
         .await;
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+    assert_code(&response, "BAD_USER_INPUT");
     let too_many: Vec<String> = (0..101).map(|i| format!("x{i}")).collect();
     let response = gw
         .query(
@@ -278,7 +250,7 @@ async fn unknown_ids_are_null_and_foreign_ids_are_bad_input() {
             json!({ "ids": too_many }),
         )
         .await;
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+    assert_code(&response, "BAD_USER_INPUT");
 }
 
 const HISTORY: &str = "query($id: String!, $first: Int, $after: String, $last: Int, $before: String) {
@@ -291,108 +263,47 @@ const HISTORY: &str = "query($id: String!, $first: Int, $after: String, $last: I
   }
 }";
 
-fn history_ids(response: &Value) -> Vec<String> {
-    edge_source_ids(&response["data"]["integration"]["history"])
-}
-
 #[tokio::test]
 async fn a_250_entry_audit_log_pages_forward_and_backward_exactly_once() {
     let gw = Gateway::start().await;
-    let id = fake_integration_ids(&gw)[0].clone();
-    let expected: Vec<String> = gw
-        .upstreams
-        .celigo_fake
-        .data()
-        .audit_of_integration(&id)
-        .iter()
-        .filter_map(|e| e["_id"].as_str().map(str::to_string))
-        .collect();
+    let id = gw.celigo_integration_ids()[0].clone();
+    let expected = pluck(&gw.celigo_audit(&id), "_id");
     assert_eq!(expected.len(), 250);
 
-    let mut forward = Vec::new();
-    let mut after = Value::Null;
-    let mut observed = None;
-    loop {
-        let page = gw
-            .query(HISTORY, json!({ "id": id, "first": 100, "after": after }))
-            .await;
-        assert!(page["errors"].is_null(), "{page}");
-        let edges = page["data"]["integration"]["history"]["edges"]
-            .as_array()
-            .expect("edges")
-            .clone();
-        for edge in &edges {
+    let forward = gw
+        .assert_walks_both_ways(
+            HISTORY,
+            json!({ "id": id }),
+            integration_history,
+            100,
+            &expected,
+        )
+        .await;
+    for page in &forward {
+        for edge in items(&integration_history(page)["edges"]) {
             assert_eq!(edge["node"]["kind"], "AUDIT");
             assert_eq!(edge["node"]["at"], edge["node"]["occurredAt"]);
             assert_eq!(edge["node"]["subject"]["kind"], "INTEGRATION");
             assert_eq!(edge["node"]["subject"]["sourceId"], id.as_str());
-            let seen = edge["node"]["observedAt"].clone();
-            assert_eq!(
-                observed.get_or_insert(seen.clone()),
-                &seen,
-                "observedAt is the same on every page"
-            );
         }
-        forward.extend(history_ids(&page));
-        after = page["data"]["integration"]["history"]["pageInfo"]["endCursor"].clone();
-        if page["data"]["integration"]["history"]["pageInfo"]["hasNextPage"] == false {
-            break;
-        }
-        assert!(forward.len() <= 250, "runaway paging");
     }
-    assert_eq!(forward, expected);
-
-    let mut backward: Vec<String> = Vec::new();
-    let mut before = Value::Null;
-    loop {
-        let page = gw
-            .query(HISTORY, json!({ "id": id, "last": 100, "before": before }))
-            .await;
-        assert!(page["errors"].is_null(), "{page}");
-        let mut ids = history_ids(&page);
-        ids.extend(backward);
-        backward = ids;
-        before = page["data"]["integration"]["history"]["pageInfo"]["startCursor"].clone();
-        if page["data"]["integration"]["history"]["pageInfo"]["hasPreviousPage"] == false {
-            break;
-        }
-        assert!(backward.len() <= 250, "runaway paging");
-    }
-    assert_eq!(backward, expected);
 }
 
 #[tokio::test]
 async fn new_audit_entries_during_a_walk_do_not_shift_later_pages() {
     let gw = Gateway::start().await;
-    let id = fake_integration_ids(&gw)[0].clone();
+    let id = gw.celigo_integration_ids()[0].clone();
     let page1 = gw.query(HISTORY, json!({ "id": id, "first": 10 })).await;
-    let after = page1["data"]["integration"]["history"]["pageInfo"]["endCursor"].clone();
-    {
-        let mut data = gw.upstreams.celigo_fake.data();
-        let mut fresh = data.audit_of_integration(&id)[0].clone();
-        fresh["_id"] = json!("6a0000000000000000000001");
-        fresh["time"] = json!(chronograph::domain::datetime::format_utc_ms(
-            chrono::Utc::now()
-        ));
-        data.audit.insert(0, fresh);
-    }
+    let after = integration_history(&page1)["pageInfo"]["endCursor"].clone();
+    insert_fresh_audit(&gw, &id, "6a0000000000000000000001");
     let page2 = gw
         .query(HISTORY, json!({ "id": id, "first": 10, "after": after }))
         .await;
-    let expected: Vec<String> = gw
-        .upstreams
-        .celigo_fake
-        .data()
-        .audit_of_integration(&id)
-        .iter()
-        .skip(11)
-        .take(10)
-        .filter_map(|e| e["_id"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(history_ids(&page2), expected);
+    let expected = pluck(gw.celigo_audit(&id).iter().skip(11).take(10), "_id");
+    assert_eq!(source_ids(integration_history(&page2)), expected);
     let fresh = gw.query(HISTORY, json!({ "id": id, "first": 1 })).await;
     assert_eq!(
-        history_ids(&fresh),
+        source_ids(integration_history(&fresh)),
         vec!["6a0000000000000000000001".to_string()],
         "a new walk sees it"
     );
@@ -409,7 +320,7 @@ async fn history_reads_only_the_upstream_pages_a_page_needs() {
         |_| {},
     )
     .await;
-    let id = fake_integration_ids(&gw)[0].clone();
+    let id = gw.celigo_integration_ids()[0].clone();
     gw.reset_calls();
     let page = gw.query(HISTORY, json!({ "id": id, "first": 10 })).await;
     assert!(page["errors"].is_null(), "{page}");
@@ -423,18 +334,15 @@ async fn history_reads_only_the_upstream_pages_a_page_needs() {
 /// A fault on one upstream route costs only the fields that needed it.
 async fn fault_case(fault: Fault, expected_code: &str) -> Value {
     let gw = Gateway::start().await;
-    let id = fake_integration_ids(&gw)[1].clone();
+    let id = gw.celigo_integration_ids()[1].clone();
     gw.upstreams.celigo.control.inject("/audit", fault, None);
     let query = "query($id: String!) { integration(source: CELIGO, sourceId: $id) { name flows(first: 2) { nodes { name } } history(first: 5) { nodes { sourceId } pageInfo { hasNextPage } } } }";
     let response = gw.query(query, json!({ "id": id })).await;
+    assert_source_error(&response, "CELIGO", expected_code);
     assert_eq!(
-        codes(&response),
-        vec![expected_code.to_string()],
-        "{response}"
+        response["errors"][0]["path"],
+        json!(["integration", "history"])
     );
-    let error = &response["errors"][0];
-    assert_eq!(error["extensions"]["source"], "CELIGO");
-    assert_eq!(error["path"], json!(["integration", "history"]));
     assert!(
         response["data"]["integration"]["name"].is_string(),
         "partial data survives: {response}"
@@ -460,26 +368,14 @@ async fn fault_case(fault: Fault, expected_code: &str) -> Value {
 
 #[tokio::test]
 async fn upstream_5xx_is_unavailable_with_partial_data() {
-    fault_case(
-        Fault::Respond {
-            status: 503,
-            headers: vec![],
-            body: String::new(),
-        },
-        "UPSTREAM_UNAVAILABLE",
-    )
-    .await;
+    fault_case(respond(503, &[], ""), "UPSTREAM_UNAVAILABLE").await;
 }
 
 #[tokio::test]
 async fn upstream_429_is_rate_limited_with_retry_after() {
-    let body = include_str!("fixtures/celigo/error.429.json").to_string();
+    let body = include_str!("../fixtures/celigo/error.429.json").to_string();
     let response = fault_case(
-        Fault::Respond {
-            status: 429,
-            headers: vec![("Retry-After".into(), "7".into())],
-            body,
-        },
+        respond(429, &[("Retry-After", "7")], body),
         "UPSTREAM_RATE_LIMITED",
     )
     .await;
@@ -494,24 +390,14 @@ async fn upstream_garbage_and_truncated_bodies_are_bad_responses() {
 
 #[tokio::test]
 async fn upstream_401_is_unauthorized() {
-    let body = include_str!("fixtures/celigo/error.401.json").to_string();
-    fault_case(
-        Fault::Respond {
-            status: 401,
-            headers: vec![],
-            body,
-        },
-        "UPSTREAM_UNAUTHORIZED",
-    )
-    .await;
+    let body = include_str!("../fixtures/celigo/error.401.json").to_string();
+    fault_case(respond(401, &[], body), "UPSTREAM_UNAUTHORIZED").await;
 }
 
 #[tokio::test]
 async fn a_slow_upstream_times_out() {
     let gw = Gateway::start_with(CeligoFakeConfig::default(), 10, |config| {
-        if let Some(celigo) = config.sources.celigo.as_mut() {
-            celigo.timeout_ms = Some(300);
-        }
+        source_config(config, Source::Celigo).timeout_ms = Some(300);
     })
     .await;
     gw.upstreams.celigo.control.inject(
@@ -525,16 +411,15 @@ async fn a_slow_upstream_times_out() {
             json!({}),
         )
         .await;
-    assert_eq!(codes(&response), vec!["UPSTREAM_TIMEOUT"], "{response}");
+    assert_code(&response, "UPSTREAM_TIMEOUT");
     assert_eq!(response["data"]["integrations"]["nodes"], json!([]));
 }
 
 #[tokio::test]
 async fn a_wrong_token_and_an_unreachable_upstream_are_mapped() {
     let gw = Gateway::start_with(CeligoFakeConfig::default(), 5, |config| {
-        if let Some(celigo) = config.sources.celigo.as_mut() {
-            celigo.token = Some(secrecy::SecretString::from("wrong-token"));
-        }
+        source_config(config, Source::Celigo).token =
+            Some(secrecy::SecretString::from("wrong-token"));
     })
     .await;
     let response = gw
@@ -543,24 +428,16 @@ async fn a_wrong_token_and_an_unreachable_upstream_are_mapped() {
             json!({}),
         )
         .await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_UNAUTHORIZED"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_UNAUTHORIZED");
     assert!(!response.to_string().contains("wrong-token"));
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead_url = format!("http://{}", closed.local_addr().expect("addr"));
-    drop(closed);
+    let dead_url = format!("http://127.0.0.1:{}", free_port());
     let gw = Gateway::start_with(CeligoFakeConfig::default(), 5, |config| {
-        if let Some(celigo) = config.sources.celigo.as_mut() {
-            celigo.base_url = dead_url.clone();
-        }
+        source_config(config, Source::Celigo).base_url = dead_url.clone();
     })
     .await;
     let response = gw.query("{ integrations(source: CELIGO) { nodes { name } } sources { source healthy lastError } }", json!({})).await;
-    assert_eq!(codes(&response), vec!["UPSTREAM_UNAVAILABLE"], "{response}");
+    assert_code(&response, "UPSTREAM_UNAVAILABLE");
 }
 
 #[tokio::test]
@@ -572,12 +449,7 @@ async fn unconfigured_sources_fail_only_their_field() {
     let response = gw
         .query("{ truto: integrations(source: TRUTO) { nodes { name } } celigo: integrations(source: CELIGO, first: 2) { nodes { name } } }", json!({}))
         .await;
-    assert_eq!(
-        codes(&response),
-        vec!["SOURCE_NOT_CONFIGURED"],
-        "{response}"
-    );
-    assert_eq!(response["errors"][0]["extensions"]["source"], "TRUTO");
+    assert_source_error(&response, "TRUTO", "SOURCE_NOT_CONFIGURED");
     assert_eq!(
         response["data"]["celigo"]["nodes"].as_array().map(Vec::len),
         Some(2)
@@ -608,7 +480,7 @@ async fn an_audit_log_out_of_order_is_read_whole_sorted_and_flagged() {
         |_| {},
     )
     .await;
-    let id = fake_integration_ids(&gw)[0].clone();
+    let id = gw.celigo_integration_ids()[0].clone();
     let moved = {
         let mut data = gw.upstreams.celigo_fake.data();
         let log: Vec<Value> = data.audit_of_integration(&id);
@@ -632,7 +504,7 @@ async fn an_audit_log_out_of_order_is_read_whole_sorted_and_flagged() {
     let response = gw.query(HISTORY, json!({ "id": id, "first": 3 })).await;
     assert!(response["errors"].is_null(), "{response}");
     assert_eq!(
-        history_ids(&response)[0],
+        source_ids(integration_history(&response))[0],
         moved,
         "sorted: the moved entry comes first"
     );

@@ -1,11 +1,10 @@
 //! Misbehaving upstreams: each case asserts the error code, the partial data, the number of
 //! upstream attempts, and that the gateway stays healthy.
 
-mod common;
-
+use crate::common::{assert_code, codes, only_celigo, respond, source_config, warnings, Gateway};
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::Fault;
-use common::{codes, Gateway};
+use chronograph::domain::Source;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -14,32 +13,13 @@ const LIST: &str = "{ integrations(source: CELIGO, first: 2) { nodes { name } } 
 /// A gateway with Celigo as its only source (so source lists and readiness are about it).
 async fn gateway(tweak: impl FnOnce(&mut chronograph::config::SourceConfig)) -> Gateway {
     Gateway::start_with(CeligoFakeConfig::default(), 10, |config| {
-        config.sources = chronograph::config::SourcesConfig {
-            celigo: config.sources.celigo.take(),
-            ..Default::default()
-        };
-        if let Some(celigo) = config.sources.celigo.as_mut() {
-            tweak(celigo);
-        }
+        tweak(only_celigo(config))
     })
     .await
 }
 
-fn unavailable(status: u16) -> Fault {
-    Fault::Respond {
-        status,
-        headers: vec![],
-        body: String::new(),
-    }
-}
-
 async fn healthz(gw: &Gateway) -> u16 {
-    gw.client
-        .get(format!("http://{}/healthz", gw.addr))
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
+    gw.get("/healthz").await.status().as_u16()
 }
 
 fn node_count(response: &Value) -> usize {
@@ -54,7 +34,7 @@ async fn a_503_burst_is_retried_and_the_query_succeeds() {
     gw.upstreams
         .celigo
         .control
-        .inject("/v1/integrations", unavailable(503), Some(2));
+        .inject("/v1/integrations", respond(503, &[], ""), Some(2));
     let response = gw.query(LIST, json!({})).await;
     assert!(response["errors"].is_null(), "{response}");
     assert_eq!(node_count(&response), 2);
@@ -71,9 +51,9 @@ async fn persistent_5xx_gives_up_after_the_retries() {
     gw.upstreams
         .celigo
         .control
-        .inject("/v1/integrations", unavailable(502), None);
+        .inject("/v1/integrations", respond(502, &[], ""), None);
     let response = gw.query(LIST, json!({})).await;
-    assert_eq!(codes(&response), vec!["UPSTREAM_UNAVAILABLE"]);
+    assert_code(&response, "UPSTREAM_UNAVAILABLE");
     assert_eq!(
         response["data"]["sources"][0]["source"], "CELIGO",
         "other fields still answer"
@@ -89,10 +69,12 @@ async fn persistent_5xx_gives_up_after_the_retries() {
 #[tokio::test]
 async fn a_short_retry_after_is_honoured_and_a_long_one_is_reported() {
     let gw = gateway(|_| {}).await;
-    let limited = |secs: &str| Fault::Respond {
-        status: 429,
-        headers: vec![("Retry-After".into(), secs.into())],
-        body: include_str!("fixtures/celigo/error.429.json").into(),
+    let limited = |secs: &str| {
+        respond(
+            429,
+            &[("Retry-After", secs)],
+            include_str!("../fixtures/celigo/error.429.json"),
+        )
     };
     gw.upstreams
         .celigo
@@ -113,7 +95,7 @@ async fn a_short_retry_after_is_honoured_and_a_long_one_is_reported() {
         .control
         .inject("/v1/integrations", limited("30"), None);
     let response = gw.query(LIST, json!({})).await;
-    assert_eq!(codes(&response), vec!["UPSTREAM_RATE_LIMITED"]);
+    assert_code(&response, "UPSTREAM_RATE_LIMITED");
     assert_eq!(response["errors"][0]["extensions"]["retryAfterSeconds"], 30);
     assert_eq!(
         gw.celigo_calls("/v1/integrations"),
@@ -138,14 +120,14 @@ async fn the_breaker_opens_and_stops_calling_a_broken_source() {
     gw.upstreams
         .celigo
         .control
-        .inject("/v1/integrations", unavailable(503), None);
+        .inject("/v1/integrations", respond(503, &[], ""), None);
     for _ in 0..5 {
         let response = gw.query(LIST, json!({})).await;
-        assert_eq!(codes(&response), vec!["UPSTREAM_UNAVAILABLE"]);
+        assert_code(&response, "UPSTREAM_UNAVAILABLE");
     }
     assert_eq!(gw.celigo_calls("/v1/integrations"), 5);
     let response = gw.query(LIST, json!({})).await;
-    assert_eq!(codes(&response), vec!["UPSTREAM_UNAVAILABLE"]);
+    assert_code(&response, "UPSTREAM_UNAVAILABLE");
     assert!(
         response["errors"][0]["message"]
             .as_str()
@@ -165,12 +147,7 @@ async fn the_breaker_opens_and_stops_calling_a_broken_source() {
         response["data"]["sources"],
         json!([{ "source": "CELIGO", "healthy": false, "breaker": "OPEN" }])
     );
-    let ready = gw
-        .client
-        .get(format!("http://{}/readyz", gw.addr))
-        .send()
-        .await
-        .expect("readyz");
+    let ready = gw.get("/readyz").await;
     assert_eq!(ready.status().as_u16(), 503, "the only source is open");
     let metrics = gw.metrics().await;
     assert!(
@@ -186,15 +163,7 @@ async fn garbage_truncated_cut_and_huge_bodies_are_bad_responses_and_not_retried
         "[{}]",
         vec!["{\"_id\":\"65f0c2d1a4b7e9001c3d8e10\"}"; 1_200_000].join(",")
     );
-    let cases = [
-        Fault::Garbage,
-        Fault::Truncated,
-        Fault::Respond {
-            status: 200,
-            headers: vec![],
-            body: huge,
-        },
-    ];
+    let cases = [Fault::Garbage, Fault::Truncated, respond(200, &[], huge)];
     for fault in cases {
         let gw = gateway(|_| {}).await;
         gw.upstreams
@@ -231,7 +200,7 @@ async fn a_slow_drip_times_out_within_the_per_call_timeout() {
     );
     let started = std::time::Instant::now();
     let response = gw.query(LIST, json!({})).await;
-    assert_eq!(codes(&response), vec!["UPSTREAM_TIMEOUT"], "{response}");
+    assert_code(&response, "UPSTREAM_TIMEOUT");
     assert_eq!(gw.celigo_calls("/v1/integrations"), 2);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -240,9 +209,7 @@ async fn a_slow_drip_times_out_within_the_per_call_timeout() {
 async fn the_request_deadline_bounds_retries_and_slow_upstreams() {
     let gw = Gateway::start_with(CeligoFakeConfig::default(), 10, |config| {
         config.server.request_timeout_ms = 700;
-        if let Some(celigo) = config.sources.celigo.as_mut() {
-            celigo.timeout_ms = Some(5_000);
-        }
+        source_config(config, Source::Celigo).timeout_ms = Some(5_000);
     })
     .await;
     gw.upstreams.celigo.control.inject(
@@ -252,7 +219,7 @@ async fn the_request_deadline_bounds_retries_and_slow_upstreams() {
     );
     let started = std::time::Instant::now();
     let response = gw.query(LIST, json!({})).await;
-    assert_eq!(codes(&response), vec!["UPSTREAM_TIMEOUT"], "{response}");
+    assert_code(&response, "UPSTREAM_TIMEOUT");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "the deadline cut the call short"
@@ -297,11 +264,7 @@ async fn a_body_cut_short_by_the_connection_is_a_bad_response() {
     .await;
     let gw = gateway(|c| c.base_url = format!("http://{addr}")).await;
     let response = gw.query(LIST, json!({})).await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_BAD_RESPONSE"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_BAD_RESPONSE");
     assert_eq!(
         accepted.load(std::sync::atomic::Ordering::SeqCst),
         1,
@@ -314,7 +277,7 @@ async fn a_connection_reset_before_any_answer_is_unavailable() {
     let (addr, accepted) = raw_upstream(b"").await;
     let gw = gateway(|c| c.base_url = format!("http://{addr}")).await;
     let response = gw.query(LIST, json!({})).await;
-    assert_eq!(codes(&response), vec!["UPSTREAM_UNAVAILABLE"], "{response}");
+    assert_code(&response, "UPSTREAM_UNAVAILABLE");
     assert_eq!(
         accepted.load(std::sync::atomic::Ordering::SeqCst),
         3,
@@ -396,18 +359,14 @@ async fn the_cache_serves_repeats_and_stale_answers_when_the_upstream_fails() {
     gw.upstreams
         .celigo
         .control
-        .inject("/v1/integrations", unavailable(503), None);
+        .inject("/v1/integrations", respond(503, &[], ""), None);
     let stale = gw.query(LIST, json!({})).await;
     assert!(stale["errors"].is_null(), "{stale}");
     assert_eq!(stale["data"]["integrations"], fresh["data"]["integrations"]);
-    let warnings = stale["extensions"]["warnings"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     assert!(
-        warnings
+        warnings(&stale)
             .iter()
-            .any(|w| w.as_str().unwrap_or("").contains("CELIGO is failing")),
+            .any(|w| w.contains("CELIGO is failing")),
         "{stale}"
     );
     assert_eq!(
@@ -421,9 +380,7 @@ async fn the_cache_serves_repeats_and_stale_answers_when_the_upstream_fails() {
 async fn without_a_cache_every_request_goes_upstream() {
     let gw = Gateway::start_with(CeligoFakeConfig::default(), 10, |config| {
         config.cache.max_bytes = 0;
-        if let Some(celigo) = config.sources.celigo.as_mut() {
-            celigo.cache_ttl_s = Some(60);
-        }
+        source_config(config, Source::Celigo).cache_ttl_s = Some(60);
     })
     .await;
     gw.query(LIST, json!({})).await;
@@ -437,7 +394,7 @@ async fn metrics_count_upstream_calls_by_route_and_retries() {
     gw.upstreams
         .celigo
         .control
-        .inject("/v1/integrations", unavailable(503), Some(1));
+        .inject("/v1/integrations", respond(503, &[], ""), Some(1));
     gw.query(LIST, json!({})).await;
     let text = gw.metrics().await;
     assert!(text.contains("chronograph_upstream_calls_total{source=\"CELIGO\",route=\"/v1/integrations\",outcome=\"503\"} 1"), "{text}");

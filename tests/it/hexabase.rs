@@ -2,15 +2,18 @@
 //! The item-history call marks entries read, so these tests assert the exact windows sent and
 //! the number of calls per (user, item) as much as the data returned.
 
-mod common;
-
+use crate::common::{
+    assert_code, assert_source_error, global_id, history, history_ids, history_page_info, items,
+    json_of, respond, source_config, walked_ids, Direction, Gateway, HexabaseWindow,
+};
 use chrono::{DateTime, Duration, Utc};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::hexabase::{
     DEMO_APPLICATION_DISPLAY_ID, DEMO_DATASTORE_DISPLAY_ID, DEMO_DATASTORE_ID, DEMO_ITEMS,
 };
 use chronograph::demo::DemoOptions;
-use common::{codes, history_source_ids, Gateway, HexabaseWindow};
+use chronograph::domain::ids::NodeType;
+use chronograph::domain::Source;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -33,24 +36,8 @@ fn item(id: &str) -> Value {
     } })
 }
 
-/// Parse a fake's JSON body.
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-}
-
-fn ids(response: &Value) -> Vec<String> {
-    history_source_ids(response, "history")
-}
-
-fn page_info(response: &Value, key: &str) -> Value {
-    response["data"]["history"]["pageInfo"][key].clone()
-}
-
-fn edges(response: &Value) -> Vec<Value> {
-    response["data"]["history"]["edges"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+fn edges(response: &Value) -> &[Value] {
+    items(&history(response)["edges"])
 }
 
 fn vendor_order(gw: &Gateway, item_id: &str) -> Vec<String> {
@@ -115,8 +102,8 @@ async fn a_230_entry_item_pages_with_exactly_the_needed_windows_and_no_re_reads(
     let subjects = json!([item(ITEM_230)]);
 
     let first = page(&gw, subjects.clone(), json!({ "first": 100 })).await;
-    assert_eq!(ids(&first), expected[..100].to_vec());
-    assert_eq!(page_info(&first, "hasNextPage"), true);
+    assert_eq!(history_ids(&first), expected[..100].to_vec());
+    assert_eq!(history_page_info(&first, "hasNextPage"), true);
     let snapshot = edges(&first)[0]["node"]["observedAt"]
         .as_str()
         .expect("observedAt")
@@ -127,11 +114,11 @@ async fn a_230_entry_item_pages_with_exactly_the_needed_windows_and_no_re_reads(
     let second = page(
         &gw,
         subjects.clone(),
-        json!({ "first": 100, "after": page_info(&first, "endCursor") }),
+        json!({ "first": 100, "after": history_page_info(&first, "endCursor") }),
     )
     .await;
-    assert_eq!(ids(&second), expected[100..200].to_vec());
-    assert_eq!(page_info(&second, "hasNextPage"), true);
+    assert_eq!(history_ids(&second), expected[100..200].to_vec());
+    assert_eq!(history_page_info(&second, "hasNextPage"), true);
     assert!(edges(&second)
         .iter()
         .all(|e| e["node"]["observedAt"] == snapshot.as_str()));
@@ -140,11 +127,11 @@ async fn a_230_entry_item_pages_with_exactly_the_needed_windows_and_no_re_reads(
     let third = page(
         &gw,
         subjects.clone(),
-        json!({ "first": 100, "after": page_info(&second, "endCursor") }),
+        json!({ "first": 100, "after": history_page_info(&second, "endCursor") }),
     )
     .await;
-    assert_eq!(ids(&third), expected[200..].to_vec());
-    assert_eq!(page_info(&third, "hasNextPage"), false);
+    assert_eq!(history_ids(&third), expected[200..].to_vec());
+    assert_eq!(history_page_info(&third, "hasNextPage"), false);
 
     // Page 2 pins to_datetime to the cursor entry's time and starts again at index 0 of that
     // narrower range: the cursor entry plus 100 new ones, in windows of at most 100.
@@ -178,26 +165,13 @@ async fn pages_after_a_cursor_read_n_plus_one_entries_in_one_call() {
     let gw = Gateway::start().await;
     let fake = gw.upstreams.hexabase_fake.clone();
     let expected = vendor_order(&gw, ITEM_230);
-    let subjects = json!([item(ITEM_230)]);
-    let mut seen = Vec::new();
-    let mut after = Value::Null;
-    let mut pages = 0;
-    loop {
-        let response = page(
-            &gw,
-            subjects.clone(),
-            json!({ "first": 50, "after": after }),
-        )
-        .await;
-        pages += 1;
-        seen.extend(ids(&response));
-        after = page_info(&response, "endCursor");
-        if page_info(&response, "hasNextPage") == false {
-            break;
-        }
-        assert!(pages < 10, "paging does not end");
-    }
-    assert_eq!(seen, expected, "every entry exactly once, in vendor order");
+    let vars = json!({ "subjects": [item(ITEM_230)], "first": 50 });
+    let pages = gw.walk(HISTORY, vars, history, Direction::Forward).await;
+    assert_eq!(
+        walked_ids(&pages, history),
+        expected,
+        "every entry exactly once, in vendor order"
+    );
     let sizes: Vec<(usize, usize)> = gw
         .hexabase_windows()
         .iter()
@@ -216,8 +190,8 @@ async fn backward_pages_read_the_tail_and_visit_every_entry_once() {
     let subjects = json!([item(ITEM_120)]);
 
     let last = page(&gw, subjects.clone(), json!({ "last": 20 })).await;
-    assert_eq!(ids(&last), expected[100..].to_vec());
-    assert_eq!(page_info(&last, "hasPreviousPage"), true);
+    assert_eq!(history_ids(&last), expected[100..].to_vec());
+    assert_eq!(history_page_info(&last, "hasPreviousPage"), true);
     let windows = gw.hexabase_windows();
     let probes = windows.iter().filter(|w| w.to - w.from == 1).count();
     assert!(
@@ -232,23 +206,11 @@ async fn backward_pages_read_the_tail_and_visit_every_entry_once() {
         assert_eq!(edge["node"]["unread"], unread_before.contains(id), "{id}");
     }
 
-    let mut seen = ids(&last);
-    let mut before = page_info(&last, "startCursor");
-    for _ in 0..10 {
-        let response = page(
-            &gw,
-            subjects.clone(),
-            json!({ "last": 30, "before": before }),
-        )
-        .await;
-        let mut older = ids(&response);
-        older.extend(seen);
-        seen = older;
-        before = page_info(&response, "startCursor");
-        if page_info(&response, "hasPreviousPage") == false {
-            break;
-        }
-    }
+    let vars = json!({ "subjects": subjects, "last": 30,
+        "before": history_page_info(&last, "startCursor") });
+    let earlier = gw.walk(HISTORY, vars, history, Direction::Backward).await;
+    let mut seen = walked_ids(&earlier, history);
+    seen.extend(history_ids(&last));
     assert_eq!(seen, expected);
     assert!(fake.reads(fake.caller_id(), ITEM_120) > 0);
 }
@@ -283,7 +245,7 @@ async fn kinds_become_exclude_flags_and_neither_kind_makes_no_call() {
             })
             .unwrap_or_default()
     };
-    assert_eq!(ids(&comments), expected);
+    assert_eq!(history_ids(&comments), expected);
 
     gw.reset_all_calls();
     let actions = page(
@@ -332,8 +294,8 @@ async fn since_and_until_are_sent_as_datetimes() {
         json!({ "first": 100, "filter": { "since": fmt(since), "until": fmt(until) } }),
     )
     .await;
-    assert_eq!(ids(&response), expected);
-    assert_eq!(page_info(&response, "hasNextPage"), false);
+    assert_eq!(history_ids(&response), expected);
+    assert_eq!(history_page_info(&response, "hasNextPage"), false);
     let windows = gw.hexabase_windows();
     assert_eq!(windows.len(), 1);
     assert_eq!(
@@ -366,18 +328,11 @@ async fn fractional_seconds_of_any_length_and_offsets_parse() {
     ] });
     gw.upstreams.hexabase.control.inject(
         "/items/histories/",
-        Fault::Respond {
-            status: 200,
-            headers: vec![],
-            body: body.to_string(),
-        },
+        respond(200, &[], body.to_string()),
         Some(1),
     );
     let response = page(&gw, json!([item(ITEM_5)]), json!({ "first": 3 })).await;
-    let nodes: Vec<Value> = edges(&response)
-        .into_iter()
-        .map(|e| e["node"].clone())
-        .collect();
+    let nodes: Vec<Value> = edges(&response).iter().map(|e| e["node"].clone()).collect();
     assert_eq!(nodes[0]["occurredAt"], "2021-03-06T13:33:30.290Z");
     assert_eq!(nodes[0]["updatedAt"], "2021-03-08T15:05:44.999Z");
     assert_eq!(nodes[0]["at"], "2021-03-08T15:05:44.999Z");
@@ -408,7 +363,7 @@ async fn the_read_side_effect_is_real_and_reported_as_it_was() {
     assert_eq!(fake.unread_count(fake.caller_id(), ITEM_5), 0);
     let again = page(&gw, subjects, json!({ "first": 10 })).await;
     assert!(edges(&again).iter().all(|e| e["node"]["unread"] == false));
-    assert_eq!(ids(&again), ids(&first));
+    assert_eq!(history_ids(&again), history_ids(&first));
 }
 
 #[tokio::test]
@@ -442,21 +397,8 @@ async fn entries_shown_between_pages_neither_repeat_nor_go_missing() {
         }
         item.sort();
     }
-    let mut seen = ids(&first);
-    let mut after = page_info(&first, "endCursor");
-    for _ in 0..20 {
-        let response = page(
-            &gw,
-            subjects.clone(),
-            json!({ "first": 10, "after": after }),
-        )
-        .await;
-        seen.extend(ids(&response));
-        after = page_info(&response, "endCursor");
-        if page_info(&response, "hasNextPage") == false {
-            break;
-        }
-    }
+    let vars = json!({ "subjects": subjects, "first": 10 });
+    let seen = gw.ids_from(HISTORY, vars, &first, history).await;
     assert_eq!(seen, expected);
 }
 
@@ -491,7 +433,7 @@ async fn a_merged_page_reads_at_most_n_per_hexabase_stream() {
     };
     all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let expected: Vec<String> = all.into_iter().map(|(_, id)| id).collect();
-    assert_eq!(ids(&response), expected[..10].to_vec());
+    assert_eq!(history_ids(&response), expected[..10].to_vec());
 
     // Page 2: the stream the cursor entry came from asks for it once more; the other one
     // asks for exactly N.
@@ -499,10 +441,10 @@ async fn a_merged_page_reads_at_most_n_per_hexabase_stream() {
     let second = page(
         &gw,
         json!([item(ITEM_5), item(ITEM_120)]),
-        json!({ "first": 10, "after": page_info(&response, "endCursor") }),
+        json!({ "first": 10, "after": history_page_info(&response, "endCursor") }),
     )
     .await;
-    assert_eq!(ids(&second), expected[10..20].to_vec());
+    assert_eq!(history_ids(&second), expected[10..20].to_vec());
     let mut sizes: Vec<(usize, usize)> = gw
         .hexabase_windows()
         .iter()
@@ -512,43 +454,19 @@ async fn a_merged_page_reads_at_most_n_per_hexabase_stream() {
     assert_eq!(sizes, vec![(0, 10), (0, 11)]);
 }
 
-/// A second gateway over the same fakes, as after a restart or on another replica.
-async fn restarted(gw: &Gateway) -> (String, tokio::task::JoinHandle<()>) {
-    let config = gw.upstreams.config("127.0.0.1:0");
-    let app = chronograph::build_app(&config).expect("app builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/graphql"), server)
-}
-
 #[tokio::test]
 async fn a_cursor_from_before_a_restart_still_reads_only_what_the_page_needs() {
     let gw = Gateway::start().await;
     let expected = vendor_order(&gw, ITEM_230);
     let first = page(&gw, json!([item(ITEM_230)]), json!({ "first": 20 })).await;
-    let (url, _server) = restarted(&gw).await;
+    // A second gateway over the same fakes, as after a restart or on another replica.
+    let restarted = gw.replica(|_| {}).await;
     gw.reset_all_calls();
-    let body = json!({ "query": HISTORY, "variables": {
-        "subjects": [item(ITEM_230)], "first": 20, "after": page_info(&first, "endCursor") } });
-    let text = gw
-        .client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("gateway answers")
-        .text()
-        .await
-        .expect("body");
-    let second = json_of(&text);
+    let vars = json!({ "subjects": [item(ITEM_230)], "first": 20,
+        "after": history_page_info(&first, "endCursor") });
+    let second = restarted.query(HISTORY, vars).await;
     assert!(second["errors"].is_null(), "{second}");
-    assert_eq!(ids(&second), expected[20..40].to_vec());
+    assert_eq!(history_ids(&second), expected[20..40].to_vec());
     let sizes: Vec<(usize, usize)> = gw
         .hexabase_windows()
         .iter()
@@ -607,17 +525,16 @@ async fn node_ids_of_hexabase_entries_round_trip_reading_little() {
         let back = gw.query(lookup, json!({ "id": id_of(&edited) })).await;
         assert_eq!(back["data"]["node"]["sourceId"], edited.as_str(), "{back}");
     }
-    let gone = chronograph::domain::ids::GlobalId::new(
-        chronograph::domain::ids::NodeType::HistoryEntry,
-        chronograph::domain::Source::Hexabase,
-        vec![
-            "6650a1c2e4b0f8a9d3c7ffff".into(),
-            DEMO_APPLICATION_DISPLAY_ID.into(),
-            DEMO_DATASTORE_DISPLAY_ID.into(),
-            "6650a1c2e4b0f8a9d3c7aaaa".into(),
+    let gone = global_id(
+        NodeType::HistoryEntry,
+        Source::Hexabase,
+        &[
+            "6650a1c2e4b0f8a9d3c7ffff",
+            DEMO_APPLICATION_DISPLAY_ID,
+            DEMO_DATASTORE_DISPLAY_ID,
+            "6650a1c2e4b0f8a9d3c7aaaa",
         ],
-    )
-    .encode();
+    );
     let missing = gw.query(lookup, json!({ "id": gone })).await;
     assert!(missing["errors"].is_null(), "{missing}");
     assert_eq!(missing["data"]["node"], Value::Null);
@@ -669,12 +586,7 @@ async fn a_configured_token_is_used_as_is_and_a_401_is_not_retried() {
     let response = gw
         .query(HISTORY, json!({ "subjects": [item(ITEM_5)], "first": 2 }))
         .await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_UNAUTHORIZED"],
-        "{response}"
-    );
-    assert_eq!(response["errors"][0]["extensions"]["source"], "HEXABASE");
+    assert_source_error(&response, "HEXABASE", "UPSTREAM_UNAUTHORIZED");
     assert_eq!(gw.hexabase_windows().len(), 1);
     assert_eq!(gw.upstreams.hexabase.control.count("/api/v0/login"), 0);
 }
@@ -682,19 +594,14 @@ async fn a_configured_token_is_used_as_is_and_a_401_is_not_retried() {
 #[tokio::test]
 async fn a_wrong_password_is_unauthorized_without_leaking_it() {
     let gw = Gateway::start_options(DemoOptions::default(), |config| {
-        if let Some(hexabase) = config.sources.hexabase.as_mut() {
-            hexabase.password = Some(secrecy::SecretString::from("hunter2-wrong"));
-        }
+        source_config(config, Source::Hexabase).password =
+            Some(secrecy::SecretString::from("hunter2-wrong"));
     })
     .await;
     let response = gw
         .query(HISTORY, json!({ "subjects": [item(ITEM_5)], "first": 2 }))
         .await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_UNAUTHORIZED"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_UNAUTHORIZED");
     assert!(!response.to_string().contains("hunter2"));
     assert!(gw.hexabase_windows().is_empty());
 }
@@ -713,15 +620,14 @@ async fn fault_case(fault: Fault, code: &str) -> Value {
             json!({ "subjects": [item(ITEM_5), item(ITEM_120)], "first": 5 }),
         )
         .await;
-    assert_eq!(codes(&response), vec![code.to_string()], "{response}");
-    assert_eq!(response["errors"][0]["extensions"]["source"], "HEXABASE");
+    assert_source_error(&response, "HEXABASE", code);
     assert_eq!(response["errors"][0]["path"], json!(["history"]));
     assert_eq!(
         edges(&response).len(),
         5,
         "the healthy stream still answers"
     );
-    assert_eq!(page_info(&response, "hasNextPage"), true);
+    assert_eq!(history_page_info(&response, "hasNextPage"), true);
     let calls_for_item_5 = gw
         .upstreams
         .hexabase
@@ -737,25 +643,13 @@ async fn fault_case(fault: Fault, code: &str) -> Value {
 #[tokio::test]
 async fn upstream_5xx_is_unavailable_and_not_retried() {
     let body = r#"{"error_code":"SYSTEM_ERROR","message":"internal error"}"#;
-    fault_case(
-        Fault::Respond {
-            status: 500,
-            headers: vec![],
-            body: body.into(),
-        },
-        "UPSTREAM_UNAVAILABLE",
-    )
-    .await;
+    fault_case(respond(500, &[], body), "UPSTREAM_UNAVAILABLE").await;
 }
 
 #[tokio::test]
 async fn upstream_429_is_rate_limited_with_retry_after() {
     let response = fault_case(
-        Fault::Respond {
-            status: 429,
-            headers: vec![("Retry-After".into(), "4".into())],
-            body: String::new(),
-        },
+        respond(429, &[("Retry-After", "4")], ""),
         "UPSTREAM_RATE_LIMITED",
     )
     .await;
@@ -767,12 +661,11 @@ async fn garbage_bodies_and_forbidden_datastores_are_mapped() {
     fault_case(Fault::Garbage, "UPSTREAM_BAD_RESPONSE").await;
     fault_case(Fault::Truncated, "UPSTREAM_BAD_RESPONSE").await;
     fault_case(
-        Fault::Respond {
-            status: 403,
-            headers: vec![],
-            body: r#"{"error_code":"NO_PRIVILEGES","message":"no read access to this datastore"}"#
-                .into(),
-        },
+        respond(
+            403,
+            &[],
+            r#"{"error_code":"NO_PRIVILEGES","message":"no read access to this datastore"}"#,
+        ),
         "UPSTREAM_UNAUTHORIZED",
     )
     .await;
@@ -787,8 +680,7 @@ async fn an_unknown_item_is_not_found() {
             json!({ "subjects": [item("6650a1c2e4b0f8a9d3c7aaaa")], "first": 5 }),
         )
         .await;
-    assert_eq!(codes(&response), vec!["NOT_FOUND"], "{response}");
-    assert_eq!(response["errors"][0]["extensions"]["source"], "HEXABASE");
+    assert_source_error(&response, "HEXABASE", "NOT_FOUND");
 }
 
 #[tokio::test]
@@ -801,7 +693,7 @@ async fn the_fake_follows_the_contract() {
     );
     let anonymous = client.get(&url).send().await.expect("fake answers");
     assert_eq!(anonymous.status().as_u16(), 401);
-    let body = anonymous.text().await.map(|t| json_of(&t)).expect("body");
+    let body = json_of(anonymous).await;
     assert_eq!(body["error_code"], "UNAUTHORIZED");
 
     let token = "Bearer demo-hexabase-api-token";
@@ -812,23 +704,24 @@ async fn the_fake_follows_the_contract() {
         .await
         .expect("fake answers");
     assert_eq!(too_wide.status().as_u16(), 400);
-    let body = too_wide.text().await.map(|t| json_of(&t)).expect("body");
+    let body = json_of(too_wide).await;
     assert_eq!(
         body,
-        serde_json::from_str::<Value>(include_str!("../src/demo/contract/hexabase/error.400.json"))
-            .expect("example")
+        serde_json::from_str::<Value>(include_str!(
+            "../../src/demo/contract/hexabase/error.400.json"
+        ))
+        .expect("example")
     );
 
-    let default_window: Value = client
-        .get(&url)
-        .header("authorization", token)
-        .send()
-        .await
-        .expect("fake answers")
-        .text()
-        .await
-        .map(|t| json_of(&t))
-        .expect("body");
+    let default_window = json_of(
+        client
+            .get(&url)
+            .header("authorization", token)
+            .send()
+            .await
+            .expect("fake answers"),
+    )
+    .await;
     let histories = default_window["histories"].as_array().expect("histories");
     assert_eq!(histories.len(), 30, "default window 0..30");
     let unread = default_window["unread"].as_u64().expect("unread");
@@ -855,16 +748,15 @@ async fn the_fake_follows_the_contract() {
         .iter()
         .all(|h| h.get("updated_by").is_none() || h["is_updated"] == true));
 
-    let second: Value = client
-        .get(&url)
-        .header("authorization", token)
-        .send()
-        .await
-        .expect("fake answers")
-        .text()
-        .await
-        .map(|t| json_of(&t))
-        .expect("body");
+    let second = json_of(
+        client
+            .get(&url)
+            .header("authorization", token)
+            .send()
+            .await
+            .expect("fake answers"),
+    )
+    .await;
     assert!(
         second["unread"].as_u64().expect("unread") < unread,
         "the first call marked entries read"
@@ -876,7 +768,7 @@ async fn the_fake_follows_the_contract() {
 #[tokio::test]
 async fn the_hexabase_example_runs_in_demo_mode() {
     let gw = Gateway::start().await;
-    let text = include_str!("../examples/hexabase-item-history.graphql");
+    let text = include_str!("../../examples/hexabase-item-history.graphql");
     let response = gw.query(text, json!({})).await;
     assert!(response["errors"].is_null(), "{response}");
     assert_eq!(edges(&response).len(), 25);

@@ -1,33 +1,24 @@
 //! Black-box tests of the Celigo mutations: real gateway, real HTTP, the Celigo fake recording
 //! exactly which writes it received (verb, path, query, headers, body, count).
 
-mod common;
-
+use crate::common::{
+    assert_code, codes, global_id, header, respond, source_config, source_ids, Gateway,
+};
 use chronograph::demo::celigo::CeligoFakeConfig;
 use chronograph::demo::fake::{Fault, RecordedRequest};
 use chronograph::domain::ids::{GlobalId, NodeType};
 use chronograph::domain::Source;
-use common::{codes, Gateway};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const TOKEN: &str = "demo-celigo-token";
 
-fn gid(node_type: NodeType, source: Source, parts: &[&str]) -> String {
-    GlobalId::new(
-        node_type,
-        source,
-        parts.iter().map(|p| p.to_string()).collect(),
-    )
-    .encode()
-}
-
 fn integration_gid(id: &str) -> String {
-    gid(NodeType::Integration, Source::Celigo, &[id])
+    global_id(NodeType::Integration, Source::Celigo, &[id])
 }
 
 fn connection_gid(id: &str) -> String {
-    gid(NodeType::Connection, Source::Celigo, &[id])
+    global_id(NodeType::Connection, Source::Celigo, &[id])
 }
 
 /// The fake's `n`-th integration as stored.
@@ -139,7 +130,7 @@ async fn update_sends_one_json_patch_with_exactly_the_given_fields_then_reads_th
 #[tokio::test]
 async fn update_input_rules_null_removes_or_is_refused_and_nothing_empty_is_sent() {
     let gw = Gateway::start().await;
-    let id = integration_gid(&id_of(&integration(&gw, 0)));
+    let id = integration_gid(&gw.celigo_integration_ids()[0]);
 
     let removed = gw
         .query(
@@ -182,7 +173,7 @@ async fn update_input_rules_null_removes_or_is_refused_and_nothing_empty_is_sent
 #[tokio::test]
 async fn flow_groupings_are_typed_and_get_vendor_ids() {
     let gw = Gateway::start().await;
-    let id = integration_gid(&id_of(&integration(&gw, 0)));
+    let id = integration_gid(&gw.celigo_integration_ids()[0]);
     let input = json!({ "flowGroupings": [
         { "name": "Orders", "settings": { "priority": 1 } },
         { "sourceId": "65f0c2d1a4b7e9001c3d8e99", "name": "Refunds" },
@@ -209,14 +200,14 @@ async fn flow_groupings_are_typed_and_get_vendor_ids() {
 #[tokio::test]
 async fn a_vendor_validation_error_is_bad_user_input_with_its_message_and_field() {
     let gw = Gateway::start().await;
-    let id = integration_gid(&id_of(&integration(&gw, 0)));
+    let id = integration_gid(&gw.celigo_integration_ids()[0]);
     let response = gw
         .query(
             UPDATE,
             json!({ "id": id, "input": { "aliases": "not-a-list" } }),
         )
         .await;
-    assert_eq!(codes(&response), ["BAD_USER_INPUT"], "{response}");
+    assert_code(&response, "BAD_USER_INPUT");
     let error = error_at(&response, "updateIntegration");
     let message = error["message"].as_str().expect("message");
     assert!(message.contains("aliases must be an array"), "{message}");
@@ -228,13 +219,12 @@ async fn a_vendor_validation_error_is_bad_user_input_with_its_message_and_field(
     let long = "x".repeat(500);
     gw.upstreams.celigo.control.inject(
         "/v1/integrations/",
-        Fault::Respond {
-            status: 422,
-            headers: vec![],
-            body:
-                json!({ "errors": [{ "code": "invalid_field", "message": long, "field": "tag" }] })
-                    .to_string(),
-        },
+        respond(
+            422,
+            &[],
+            json!({ "errors": [{ "code": "invalid_field", "message": long, "field": "tag" }] })
+                .to_string(),
+        ),
         Some(1),
     );
     let response = gw
@@ -261,15 +251,6 @@ const UNREGISTER: &str = "mutation($id: ID!, $connection: ID!) {
   }
 }";
 
-fn connection_source_ids(payload: &Value) -> Vec<String> {
-    payload["integration"]["connections"]["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .filter_map(|n| n["sourceId"].as_str().map(str::to_string))
-        .collect()
-}
-
 fn decoded_ids(payload: &Value) -> Vec<String> {
     payload["registeredConnectionIds"]
         .as_array()
@@ -287,7 +268,7 @@ fn decoded_ids(payload: &Value) -> Vec<String> {
 #[tokio::test]
 async fn register_puts_the_id_array_and_unregister_deletes_one_registration() {
     let gw = Gateway::start().await;
-    let id = id_of(&integration(&gw, 0));
+    let id = gw.celigo_integration_ids()[0].clone();
     let extra = unregistered_connection(&gw, 0);
 
     let response = gw
@@ -312,7 +293,7 @@ async fn register_puts_the_id_array_and_unregister_deletes_one_registration() {
     let payload = &response["data"]["registerConnections"];
     assert!(decoded_ids(payload).contains(&extra));
     assert!(
-        connection_source_ids(payload).contains(&extra),
+        source_ids(&payload["integration"]["connections"]).contains(&extra),
         "a read after the write in the same operation sees it"
     );
 
@@ -333,7 +314,7 @@ async fn register_puts_the_id_array_and_unregister_deletes_one_registration() {
     assert_write_headers(&deletes[0]);
     let payload = &response["data"]["unregisterConnection"];
     assert!(!decoded_ids(payload).contains(&extra));
-    assert!(!connection_source_ids(payload).contains(&extra));
+    assert!(!source_ids(&payload["integration"]["connections"]).contains(&extra));
 }
 
 const REVISION: &str = "mutation($id: ID!, $ignore: Boolean!) {
@@ -345,7 +326,7 @@ const REVISION: &str = "mutation($id: ID!, $ignore: Boolean!) {
 #[tokio::test]
 async fn revisions_are_created_with_201_and_skipped_with_204_when_nothing_changed() {
     let gw = Gateway::start().await;
-    let id = id_of(&integration(&gw, 0));
+    let id = gw.celigo_integration_ids()[0].clone();
     let vars = json!({ "id": integration_gid(&id), "ignore": true });
 
     let first = gw.query(REVISION, vars.clone()).await;
@@ -470,7 +451,7 @@ async fn clone_posts_the_name_and_answers_the_new_integration() {
             json!({ "id": integration_gid(&id), "name": "n".repeat(101) }),
         )
         .await;
-    assert_eq!(codes(&long), ["BAD_USER_INPUT"]);
+    assert_code(&long, "BAD_USER_INPUT");
     assert_eq!(writes(&gw, "POST", "/clone").len(), 2);
 }
 
@@ -478,42 +459,41 @@ async fn clone_posts_the_name_and_answers_the_new_integration() {
 #[tokio::test]
 async fn writes_are_never_retried_on_429_5xx_or_timeouts() {
     let gw = Gateway::start_with(CeligoFakeConfig::default(), 5, |config| {
-        if let Some(celigo) = config.sources.celigo.as_mut() {
-            celigo.timeout_ms = Some(300);
-            celigo.retries = Some(3);
-        }
+        let celigo = source_config(config, Source::Celigo);
+        celigo.timeout_ms = Some(300);
+        celigo.retries = Some(3);
     })
     .await;
-    let id = id_of(&integration(&gw, 0));
+    let id = gw.celigo_integration_ids()[0].clone();
     let cases = [
         (
-            Fault::Respond {
-                status: 429,
-                headers: vec![("Retry-After".into(), "1".into())],
-                body: r#"{"errors":[{"code":"rate_limited","message":"Too many requests. Retry after 1 seconds."}]}"#.into(),
-            },
+            respond(
+                429,
+                &[("Retry-After", "1")],
+                r#"{"errors":[{"code":"rate_limited","message":"Too many requests. Retry after 1 seconds."}]}"#,
+            ),
             "UPSTREAM_RATE_LIMITED",
         ),
+        (respond(503, &[], ""), "UPSTREAM_UNAVAILABLE"),
         (
-            Fault::Respond { status: 503, headers: vec![], body: String::new() },
+            respond(
+                500,
+                &[],
+                r#"{"errors":[{"code":"server_error","message":"boom"}]}"#,
+            ),
             "UPSTREAM_UNAVAILABLE",
         ),
         (
-            Fault::Respond {
-                status: 500,
-                headers: vec![],
-                body: r#"{"errors":[{"code":"server_error","message":"boom"}]}"#.into(),
-            },
-            "UPSTREAM_UNAVAILABLE",
+            Fault::Delay(Duration::from_millis(1500)),
+            "UPSTREAM_TIMEOUT",
         ),
-        (Fault::Delay(Duration::from_millis(1500)), "UPSTREAM_TIMEOUT"),
     ];
     for (fault, code) in cases {
         gw.reset_calls();
         gw.upstreams.celigo.control.clear_faults();
         gw.upstreams.celigo.control.inject("/clone", fault, None);
         let response = gw.query(CLONE, json!({ "id": integration_gid(&id) })).await;
-        assert_eq!(codes(&response), [code], "{response}");
+        assert_code(&response, code);
         assert!(response["data"]["cloneIntegration"].is_null());
         assert_eq!(
             writes(&gw, "POST", "/clone").len(),
@@ -532,7 +512,7 @@ async fn writes_are_never_retried_on_429_5xx_or_timeouts() {
 #[tokio::test]
 async fn upstream_refusals_map_to_their_codes_without_leaking_the_token() {
     let gw = Gateway::start().await;
-    let id = id_of(&integration(&gw, 0));
+    let id = gw.celigo_integration_ids()[0].clone();
     let cases = [
         (
             401,
@@ -553,11 +533,7 @@ async fn upstream_refusals_map_to_their_codes_without_leaking_the_token() {
     for (status, body, code) in cases {
         gw.upstreams.celigo.control.inject(
             "/revisions/create",
-            Fault::Respond {
-                status,
-                headers: vec![],
-                body: body.into(),
-            },
+            respond(status, &[], body),
             Some(1),
         );
         let response = gw
@@ -578,7 +554,7 @@ async fn upstream_refusals_map_to_their_codes_without_leaking_the_token() {
         (REVISION, json!({ "id": unknown, "ignore": true })),
     ] {
         let response = gw.query(query, vars).await;
-        assert_eq!(codes(&response), ["NOT_FOUND"], "{response}");
+        assert_code(&response, "NOT_FOUND");
         let data = response["data"]
             .as_object()
             .unwrap_or_else(|| panic!("{response}"));
@@ -589,13 +565,13 @@ async fn upstream_refusals_map_to_their_codes_without_leaking_the_token() {
 #[tokio::test]
 async fn ids_of_other_sources_or_types_are_bad_user_input_and_celigo_is_not_called() {
     let gw = Gateway::start().await;
-    let celigo = id_of(&integration(&gw, 0));
-    let truto = gid(
+    let celigo = gw.celigo_integration_ids()[0].clone();
+    let truto = global_id(
         NodeType::Integration,
         Source::Truto,
         &["4a4de828-f4db-4c9e-adfd-434e0864c3c7"],
     );
-    let flow = gid(NodeType::Flow, Source::Celigo, &[&celigo, &celigo]);
+    let flow = global_id(NodeType::Flow, Source::Celigo, &[&celigo, &celigo]);
     gw.reset_calls();
     for (query, vars) in [
         (UPDATE, json!({ "id": truto, "input": { "tag": "x" } })),
@@ -608,7 +584,7 @@ async fn ids_of_other_sources_or_types_are_bad_user_input_and_celigo_is_not_call
         (REVISION, json!({ "id": truto, "ignore": true })),
         (
             REGISTER,
-            json!({ "id": integration_gid(&celigo), "connections": [gid(NodeType::Connection, Source::Truto, &["x"])] }),
+            json!({ "id": integration_gid(&celigo), "connections": [global_id(NodeType::Connection, Source::Truto, &["x"])] }),
         ),
         (
             REGISTER,
@@ -637,7 +613,7 @@ async fn mutations_need_celigo_configured() {
             json!({ "id": integration_gid("65f0c2d1a4b7e9001c3d8e21") }),
         )
         .await;
-    assert_eq!(codes(&response), ["SOURCE_NOT_CONFIGURED"], "{response}");
+    assert_code(&response, "SOURCE_NOT_CONFIGURED");
     assert_eq!(
         error_at(&response, "cloneIntegration")["extensions"]["source"],
         "CELIGO"
@@ -652,12 +628,10 @@ const READ: &str = "query($sourceId: String!) {
 #[tokio::test]
 async fn writes_drop_the_cached_reads_they_change() {
     let gw = Gateway::start_with(CeligoFakeConfig::default(), 5, |config| {
-        if let Some(celigo) = config.sources.celigo.as_mut() {
-            celigo.cache_ttl_s = Some(300);
-        }
+        source_config(config, Source::Celigo).cache_ttl_s = Some(300);
     })
     .await;
-    let id = id_of(&integration(&gw, 0));
+    let id = gw.celigo_integration_ids()[0].clone();
     let item = format!("/v1/integrations/{id}");
     let connections = format!("/v1/integrations/{id}/connections");
     let vars = json!({ "sourceId": id });
@@ -732,7 +706,7 @@ async fn writes_drop_the_cached_reads_they_change() {
 #[tokio::test]
 async fn mutations_of_one_operation_run_in_order_and_fail_alone() {
     let gw = Gateway::start().await;
-    let id = integration_gid(&id_of(&integration(&gw, 0)));
+    let id = integration_gid(&gw.celigo_integration_ids()[0]);
     let unknown = integration_gid("65f0c2d1a4b7e9001c3d8eff");
     let query = "mutation($id: ID!, $unknown: ID!) {
       one: updateIntegration(integrationId: $id, input: { tag: \"one\" }) { raw }
@@ -743,7 +717,7 @@ async fn mutations_of_one_operation_run_in_order_and_fail_alone() {
     let response = gw
         .query(query, json!({ "id": id, "unknown": unknown }))
         .await;
-    assert_eq!(codes(&response), ["NOT_FOUND"], "{response}");
+    assert_code(&response, "NOT_FOUND");
     assert_eq!(
         error_at(&response, "missing")["extensions"]["source"],
         "CELIGO"
@@ -775,25 +749,14 @@ async fn mutations_of_one_operation_run_in_order_and_fail_alone() {
 async fn mutations_over_get_are_405() {
     let gw = Gateway::start().await;
     let query = "mutation { cloneIntegration(integrationId: \"x\") { id } }";
-    let url = format!(
-        "{}?query={}",
-        gw.url,
-        url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
-    );
     let response = gw
         .client
-        .get(&url)
+        .get(gw.get_url(query))
         .header("accept", "application/graphql-response+json")
         .send()
         .await
         .expect("get");
     assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(
-        response
-            .headers()
-            .get("allow")
-            .and_then(|v| v.to_str().ok()),
-        Some("POST")
-    );
+    assert_eq!(header(&response, "allow"), Some("POST"));
     assert_eq!(gw.celigo_calls("/"), 0);
 }

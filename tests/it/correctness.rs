@@ -1,9 +1,7 @@
 //! GraphQL correctness a newcomer checks first (issue 15): result maps in selection order,
 //! no `data` entry when execution never started.
 
-mod common;
-
-use common::Gateway;
+use crate::common::{codes, warnings, Gateway};
 use serde_json::json;
 
 /// Raw response text (serde_json's map would sort the keys and hide their order).
@@ -86,7 +84,7 @@ async fn an_enum_written_as_a_string_is_a_validation_error() {
     ] {
         let response = gw.query(query, json!({})).await;
         assert_eq!(
-            common::codes(&response),
+            codes(&response),
             vec!["GRAPHQL_VALIDATION_FAILED"],
             "{query}: {response}"
         );
@@ -137,7 +135,7 @@ async fn validation_messages_say_what_to_write_instead() {
         let message = response["errors"][0]["message"].as_str().unwrap_or("");
         assert!(message.contains(expected), "{query}: {message}");
         assert_eq!(
-            common::codes(&response),
+            codes(&response),
             vec!["GRAPHQL_VALIDATION_FAILED"],
             "{response}"
         );
@@ -168,7 +166,7 @@ async fn a_subject_of_a_source_without_history_says_so() {
         .await;
     assert!(response.get("errors").is_none(), "{response}");
     assert!(
-        common::warnings(&response)
+        warnings(&response)
             .iter()
             .any(|w| w.contains("TRUTO keeps no history")),
         "{response}"

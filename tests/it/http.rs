@@ -1,18 +1,11 @@
 //! The HTTP surface: GraphQL over HTTP rules, GraphiQL, health endpoints, GraphQL errors.
 
-mod common;
-
-use common::{codes, Gateway};
+use crate::common::{assert_code, codes, header, Gateway};
 use serde_json::{json, Value};
 
 async fn body(response: reqwest::Response) -> (u16, String, Value) {
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type = header(&response, "content-type").unwrap_or("").to_string();
     let text = response.text().await.expect("body");
     (
         status,
@@ -24,11 +17,7 @@ async fn body(response: reqwest::Response) -> (u16, String, Value) {
 #[tokio::test]
 async fn get_runs_queries_and_refuses_other_operations() {
     let gw = Gateway::start().await;
-    let url = format!(
-        "{}?query={}",
-        gw.url,
-        urlencode("{ integrations(source: CELIGO, first: 2) { nodes { name } } }")
-    );
+    let url = gw.get_url("{ integrations(source: CELIGO, first: 2) { nodes { name } } }");
     let (status, content_type, value) = body(
         gw.client
             .get(&url)
@@ -47,20 +36,10 @@ async fn get_runs_queries_and_refuses_other_operations() {
         Some(2)
     );
 
-    let url = format!(
-        "{}?query={}",
-        gw.url,
-        urlencode("subscription { historyAdded(subjects: []) { id } }")
-    );
+    let url = gw.get_url("subscription { historyAdded(subjects: []) { id } }");
     let response = gw.client.get(&url).send().await.expect("get");
     assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(
-        response
-            .headers()
-            .get("allow")
-            .and_then(|v| v.to_str().ok()),
-        Some("POST")
-    );
+    assert_eq!(header(&response, "allow"), Some("POST"));
 }
 
 #[tokio::test]
@@ -89,65 +68,39 @@ async fn parse_and_validation_errors_have_codes_and_status() {
     let response = gw
         .query("{ integrations(source: CELIGO { nodes }", json!({}))
         .await;
-    assert_eq!(codes(&response), vec!["GRAPHQL_PARSE_FAILED"]);
+    assert_code(&response, "GRAPHQL_PARSE_FAILED");
     let response = gw
         .query("{ integrations(source: CELIGO) { nope } }", json!({}))
         .await;
-    assert_eq!(codes(&response), vec!["GRAPHQL_VALIDATION_FAILED"]);
+    assert_code(&response, "GRAPHQL_VALIDATION_FAILED");
     let strict = gw
-        .client
-        .post(&gw.url)
-        .header("content-type", "application/json")
-        .header("accept", "application/graphql-response+json")
-        .body(json!({ "query": "{ nope }" }).to_string())
-        .send()
-        .await
-        .expect("post");
+        .post(
+            json!({ "query": "{ nope }" }).to_string(),
+            &[("accept", "application/graphql-response+json")],
+        )
+        .await;
     assert_eq!(strict.status().as_u16(), 400);
-    let (status, _, value) = body(
-        gw.client
-            .post(&gw.url)
-            .header("content-type", "application/json")
-            .body("{\"query\": 42}")
-            .send()
-            .await
-            .expect("post"),
-    )
-    .await;
+    let (status, _, value) = body(gw.post("{\"query\": 42}", &[]).await).await;
     assert_eq!(status, 400);
-    assert_eq!(codes(&value), vec!["BAD_USER_INPUT"]);
+    assert_code(&value, "BAD_USER_INPUT");
     let deep = format!(
         "{{ integrations {{ nodes {} }} }}",
         "{ flows { nodes { integration ".repeat(8) + "{ name }" + &" } } }".repeat(8)
     );
     let response = gw.query(&deep, json!({})).await;
-    assert_eq!(codes(&response), vec!["QUERY_TOO_COMPLEX"], "{response}");
+    assert_code(&response, "QUERY_TOO_COMPLEX");
 }
 
 #[tokio::test]
 async fn batches_are_limited() {
     let gw = Gateway::start().await;
     let one = json!({ "query": "{ sources { source } }" });
-    let ok = gw
-        .client
-        .post(&gw.url)
-        .header("content-type", "application/json")
-        .body(json!([one, one]).to_string())
-        .send()
-        .await
-        .expect("post");
+    let ok = gw.post(json!([one, one]).to_string(), &[]).await;
     let (status, _, value) = body(ok).await;
     assert_eq!(status, 200);
     assert_eq!(value.as_array().map(Vec::len), Some(2));
     let eleven: Vec<Value> = (0..11).map(|_| one.clone()).collect();
-    let too_many = gw
-        .client
-        .post(&gw.url)
-        .header("content-type", "application/json")
-        .body(Value::Array(eleven).to_string())
-        .send()
-        .await
-        .expect("post");
+    let too_many = gw.post(Value::Array(eleven).to_string(), &[]).await;
     assert_eq!(too_many.status().as_u16(), 400);
 }
 
@@ -163,21 +116,9 @@ async fn graphiql_health_and_readiness() {
         .expect("get");
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.text().await.expect("html").contains("graphiql"));
-    let health = gw
-        .client
-        .get(format!("http://{}/healthz", gw.addr))
-        .send()
-        .await
-        .expect("get");
+    let health = gw.get("/healthz").await;
     assert_eq!(health.status().as_u16(), 200);
-    let (status, _, ready) = body(
-        gw.client
-            .get(format!("http://{}/readyz", gw.addr))
-            .send()
-            .await
-            .expect("get"),
-    )
-    .await;
+    let (status, _, ready) = body(gw.get("/readyz").await).await;
     assert_eq!(status, 200);
     let listed: Vec<&str> = ready["sources"]
         .as_array()
@@ -207,26 +148,21 @@ async fn api_keys_are_enforced_when_configured() {
     })
     .await;
     let (status, _, value) = body(
-        gw.client
-            .post(&gw.url)
-            .header("content-type", "application/json")
-            .body(json!({ "query": "{ sources { source } }" }).to_string())
-            .send()
-            .await
-            .expect("post"),
+        gw.post(
+            json!({ "query": "{ sources { source } }" }).to_string(),
+            &[],
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 401);
-    assert_eq!(codes(&value), vec!["UNAUTHENTICATED"]);
+    assert_code(&value, "UNAUTHENTICATED");
     let ok = gw
-        .client
-        .post(&gw.url)
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer k-123")
-        .body(json!({ "query": "{ sources { source } }" }).to_string())
-        .send()
-        .await
-        .expect("post");
+        .post(
+            json!({ "query": "{ sources { source } }" }).to_string(),
+            &[("authorization", "Bearer k-123")],
+        )
+        .await;
     assert_eq!(ok.status().as_u16(), 200);
 }
 
@@ -235,18 +171,15 @@ async fn alias_limit_and_request_errors_without_data() {
     let gw = Gateway::start().await;
     let aliases: String = (0..51).map(|i| format!("a{i}: __typename ")).collect();
     let response = gw.query(&format!("{{ {aliases} }}"), json!({})).await;
-    assert_eq!(codes(&response), vec!["QUERY_TOO_COMPLEX"]);
+    assert_code(&response, "QUERY_TOO_COMPLEX");
     let fifty: String = (0..50).map(|i| format!("a{i}: __typename ")).collect();
     assert!(gw.query(&format!("{{ {fifty} }}"), json!({})).await["errors"].is_null());
     let strict = gw
-        .client
-        .post(&gw.url)
-        .header("content-type", "application/json")
-        .header("accept", "application/graphql-response+json")
-        .body(json!({ "query": "{" }).to_string())
-        .send()
-        .await
-        .expect("post");
+        .post(
+            json!({ "query": "{" }).to_string(),
+            &[("accept", "application/graphql-response+json")],
+        )
+        .await;
     let (status, _, value) = body(strict).await;
     assert_eq!(status, 400);
     assert!(
@@ -281,16 +214,12 @@ async fn introspection_and_suggestions_can_be_switched_off() {
         );
     }
     let response = gw.query("{ integrationz { name } }", json!({})).await;
-    assert_eq!(codes(&response), vec!["GRAPHQL_VALIDATION_FAILED"]);
+    assert_code(&response, "GRAPHQL_VALIDATION_FAILED");
     assert!(!response.to_string().contains("Did you mean"), "{response}");
     assert_eq!(
         gw.query("{ __typename }", json!({})).await["data"]["__typename"],
         "Query"
     );
-}
-
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 #[tokio::test]
@@ -313,6 +242,6 @@ async fn one_unresolvable_entity_does_not_fail_the_whole_entities_batch() {
     let entities = &response["data"]["_entities"];
     assert!(entities[0].is_null(), "{response}");
     assert_eq!(entities[1]["name"], node["name"], "{response}");
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"]);
+    assert_code(&response, "BAD_USER_INPUT");
     assert_eq!(response["errors"][0]["path"][0], "_entities");
 }

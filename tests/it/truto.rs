@@ -1,12 +1,15 @@
 //! Black-box tests of the Truto vertical (and of `integrations` over every source): real
 //! gateway, real HTTP, in-process Truto fake following upstreams/truto.md.
 
-mod common;
-
+use crate::common::{
+    all_integrations, assert_code, assert_source_error, codes, example, integrations, items,
+    json_of, pluck, query_param, respond, source_config, source_ids, status_and_json, Direction,
+    Gateway,
+};
 use chronograph::demo::fake::Fault;
 use chronograph::demo::truto::{TrutoData, TrutoFakeConfig};
 use chronograph::demo::{DemoOptions, DEMO_SEED};
-use common::{codes, example, query_param, Gateway};
+use chronograph::domain::Source;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -46,15 +49,6 @@ fn team_of(gw: &Gateway, integration: &Value) -> Value {
         .expect("team")
 }
 
-fn source_ids(nodes: &Value) -> Vec<String> {
-    nodes
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .filter_map(|n| n["sourceId"].as_str().map(str::to_string))
-        .collect()
-}
-
 const LIST: &str = "{ integrations(source: TRUTO, first: 100) { totalCount nodes { id sourceId name category sharing installedEnvironments createdAt updatedAt description enabled
   team { id sourceId name domain logoUrl verified whiteLabel createdAt updatedAt raw } raw } } }";
 
@@ -63,16 +57,8 @@ async fn integrations_carry_their_team_without_an_extra_call() {
     let gw = start_default().await;
     let expected = fake_integrations(&gw);
     let response = gw.query(LIST, json!({})).await;
-    assert!(response["errors"].is_null(), "{response}");
-    let nodes = response["data"]["integrations"]["nodes"]
-        .as_array()
-        .expect("nodes");
-    assert_eq!(nodes.len(), expected.len());
+    let nodes = all_integrations(&response, expected.len());
     assert!(nodes.len() >= 20);
-    assert_eq!(
-        response["data"]["integrations"]["totalCount"],
-        expected.len()
-    );
     let mut teams = std::collections::HashSet::new();
     for (node, raw) in nodes.iter().zip(&expected) {
         assert_eq!(node["sourceId"], raw["id"]);
@@ -130,34 +116,17 @@ async fn the_list_follows_next_cursor_and_pages_with_relay_cursors() {
             data.integrations.push(copy);
         }
     }
-    let expected: Vec<String> = fake_integrations(&gw)
-        .iter()
-        .filter_map(|i| i["id"].as_str().map(str::to_string))
-        .collect();
+    let expected = pluck(&fake_integrations(&gw), "id");
     assert_eq!(expected.len(), 234);
     let query = "query($after: String) { integrations(source: TRUTO, first: 40, after: $after) { nodes { sourceId } pageInfo { hasNextPage endCursor } } }";
     let first = gw.query(query, json!({})).await;
-    assert_eq!(
-        source_ids(&first["data"]["integrations"]["nodes"]),
-        expected[..40].to_vec()
-    );
+    assert_eq!(source_ids(integrations(&first)), expected[..40].to_vec());
     assert_eq!(
         gw.truto_requests("/integration").len(),
         1,
         "40 + 1 fit in one page of 100"
     );
-    let mut seen = source_ids(&first["data"]["integrations"]["nodes"]);
-    let mut after = first["data"]["integrations"]["pageInfo"]["endCursor"].clone();
-    loop {
-        let page = gw.query(query, json!({ "after": after })).await;
-        assert!(page["errors"].is_null(), "{page}");
-        seen.extend(source_ids(&page["data"]["integrations"]["nodes"]));
-        after = page["data"]["integrations"]["pageInfo"]["endCursor"].clone();
-        if page["data"]["integrations"]["pageInfo"]["hasNextPage"] == false {
-            break;
-        }
-        assert!(seen.len() <= expected.len());
-    }
+    let seen = gw.ids_from(query, json!({}), &first, integrations).await;
     assert_eq!(seen, expected, "each integration once, in vendor order");
     let calls = gw.truto_requests("/integration");
     let cursors: Vec<Option<String>> = calls
@@ -194,9 +163,7 @@ async fn one_integration_uses_the_singular_route_and_environment_id() {
     let id = raw["id"].as_str().expect("id").to_string();
     let env = environment.clone();
     let gw = start_with(TrutoFakeConfig::default(), move |config| {
-        if let Some(truto) = config.sources.truto.as_mut() {
-            truto.environment_id = Some(env);
-        }
+        source_config(config, Source::Truto).environment_id = Some(env);
     })
     .await;
     let query = "query($id: String!) { integration(source: TRUTO, sourceId: $id) { sourceId name installedEnvironments team { name } } }";
@@ -287,7 +254,7 @@ async fn team_by_id_resolves_from_the_list_and_unknown_ids_are_null() {
             json!({}),
         )
         .await;
-    assert_eq!(codes(&no_teams), vec!["BAD_USER_INPUT"]);
+    assert_code(&no_teams, "BAD_USER_INPUT");
 }
 
 #[tokio::test]
@@ -312,11 +279,8 @@ async fn zone_less_timestamps_are_read_as_utc() {
         .bearer_auth(TOKEN)
         .send()
         .await
-        .expect("call")
-        .text()
-        .await
-        .expect("body");
-    let served: Value = serde_json::from_str(&body).expect("json");
+        .expect("call");
+    let served = json_of(body).await;
     let created = served["result"][0]["created_at"]
         .as_str()
         .expect("created_at");
@@ -390,49 +354,41 @@ async fn list_with_fault(fault: Fault) -> Value {
     response
 }
 
-fn respond(status: u16, headers: Vec<(String, String)>, body: &str) -> Fault {
-    Fault::Respond {
-        status,
-        headers,
-        body: body.to_string(),
-    }
-}
-
 #[tokio::test]
 async fn every_truto_error_body_maps_to_its_code() {
     let unauthorized = list_with_fault(respond(
         401,
-        vec![],
-        include_str!("fixtures/truto/error.401.json"),
+        &[],
+        include_str!("../fixtures/truto/error.401.json"),
     ))
     .await;
-    assert_eq!(codes(&unauthorized), vec!["UPSTREAM_UNAUTHORIZED"]);
+    assert_code(&unauthorized, "UPSTREAM_UNAUTHORIZED");
     let forbidden = list_with_fault(respond(
         403,
-        vec![],
+        &[],
         r#"{"statusCode":403,"error":"Forbidden","message":"Forbidden"}"#,
     ))
     .await;
-    assert_eq!(codes(&forbidden), vec!["UPSTREAM_UNAUTHORIZED"]);
+    assert_code(&forbidden, "UPSTREAM_UNAUTHORIZED");
     let limited = list_with_fault(respond(
         429,
-        vec![("Retry-After".into(), "10".into())],
-        include_str!("fixtures/truto/error.429.json"),
+        &[("Retry-After", "10")],
+        include_str!("../fixtures/truto/error.429.json"),
     ))
     .await;
-    assert_eq!(codes(&limited), vec!["UPSTREAM_RATE_LIMITED"]);
+    assert_code(&limited, "UPSTREAM_RATE_LIMITED");
     assert_eq!(limited["errors"][0]["extensions"]["retryAfterSeconds"], 10);
     let failed = list_with_fault(respond(
         500,
-        vec![],
+        &[],
         r#"{"statusCode":500,"error":"Internal Server Error","message":"boom"}"#,
     ))
     .await;
-    assert_eq!(codes(&failed), vec!["UPSTREAM_UNAVAILABLE"]);
+    assert_code(&failed, "UPSTREAM_UNAVAILABLE");
     let garbage = list_with_fault(Fault::Garbage).await;
-    assert_eq!(codes(&garbage), vec!["UPSTREAM_BAD_RESPONSE"]);
+    assert_code(&garbage, "UPSTREAM_BAD_RESPONSE");
     let bad_request = r#"{"statusCode":400,"error":"Bad Request","message":"\"limit\" must be an integer between 1 and 1000"}"#;
-    let refused = list_with_fault(respond(400, vec![], bad_request)).await;
+    let refused = list_with_fault(respond(400, &[], bad_request)).await;
     assert_eq!(
         codes(&refused),
         vec!["UPSTREAM_BAD_RESPONSE"],
@@ -443,15 +399,14 @@ async fn every_truto_error_body_maps_to_its_code() {
     gw.upstreams
         .truto
         .control
-        .inject("/integration/", respond(400, vec![], bad_request), None);
+        .inject("/integration/", respond(400, &[], bad_request), None);
     let response = gw
         .query(
             "{ integration(source: TRUTO, sourceId: \"not a uuid\") { name } }",
             json!({}),
         )
         .await;
-    assert_eq!(codes(&response), vec!["BAD_USER_INPUT"], "{response}");
-    assert_eq!(response["errors"][0]["extensions"]["source"], "TRUTO");
+    assert_source_error(&response, "TRUTO", "BAD_USER_INPUT");
     let sent = gw.truto_requests("/integration/");
     assert_eq!(
         sent[0].path, "/integration/not%20a%20uuid",
@@ -462,9 +417,8 @@ async fn every_truto_error_body_maps_to_its_code() {
 #[tokio::test]
 async fn a_wrong_token_and_the_fakes_limiter_are_mapped() {
     let gw = start_with(TrutoFakeConfig::default(), |config| {
-        if let Some(truto) = config.sources.truto.as_mut() {
-            truto.token = Some(secrecy::SecretString::from("revoked-truto-token"));
-        }
+        source_config(config, Source::Truto).token =
+            Some(secrecy::SecretString::from("revoked-truto-token"));
     })
     .await;
     let response = gw
@@ -473,11 +427,7 @@ async fn a_wrong_token_and_the_fakes_limiter_are_mapped() {
             json!({}),
         )
         .await;
-    assert_eq!(
-        codes(&response),
-        vec!["UPSTREAM_UNAUTHORIZED"],
-        "{response}"
-    );
+    assert_code(&response, "UPSTREAM_UNAUTHORIZED");
     assert!(!response.to_string().contains("revoked-truto-token"));
 
     let gw = start_with(
@@ -501,7 +451,7 @@ async fn a_wrong_token_and_the_fakes_limiter_are_mapped() {
             json!({}),
         )
         .await;
-    assert_eq!(codes(&second), vec!["UPSTREAM_RATE_LIMITED"], "{second}");
+    assert_code(&second, "UPSTREAM_RATE_LIMITED");
     assert_eq!(second["errors"][0]["extensions"]["retryAfterSeconds"], 10);
 }
 
@@ -518,10 +468,7 @@ async fn the_fake_serves_both_paths_and_treats_an_empty_cursor_as_absent() {
                 .send()
                 .await
                 .expect("call");
-            let status = response.status().as_u16();
-            let body: Value =
-                serde_json::from_str(&response.text().await.expect("body")).expect("json");
-            (status, body)
+            status_and_json(response).await
         }
     };
     let id = fake_integrations(&gw)[3]["id"]
@@ -538,7 +485,7 @@ async fn the_fake_serves_both_paths_and_treats_an_empty_cursor_as_absent() {
     );
     let missing = get(format!("{base}/integration/nope")).await;
     let example: Value =
-        serde_json::from_str(include_str!("fixtures/truto/error.404.json")).expect("example");
+        serde_json::from_str(include_str!("../fixtures/truto/error.404.json")).expect("example");
     assert_eq!(missing, (404, example));
     let absent = get(format!("{base}/integration?limit=5")).await;
     let empty = get(format!("{base}/integration?limit=5&next_cursor=")).await;
@@ -560,92 +507,50 @@ async fn the_fake_serves_both_paths_and_treats_an_empty_cursor_as_absent() {
         .expect("call");
     assert_eq!(unauthenticated.status().as_u16(), 401);
     let example: Value =
-        serde_json::from_str(include_str!("fixtures/truto/error.401.json")).expect("example");
-    let body: Value =
-        serde_json::from_str(&unauthenticated.text().await.expect("body")).expect("json");
-    assert_eq!(body, example);
+        serde_json::from_str(include_str!("../fixtures/truto/error.401.json")).expect("example");
+    assert_eq!(json_of(unauthenticated).await, example);
 }
 
 #[tokio::test]
 async fn integrations_without_source_page_all_sources_with_one_cursor() {
     let gw = start_default().await;
-    let mut expected: Vec<(String, String)> = Vec::new();
-    {
-        let mut webhooks = gw.upstreams.rocketchat_fake.data().integrations.clone();
-        webhooks.sort_by(|a, b| b["ts"].as_str().cmp(&a["ts"].as_str()));
-        expected.extend(webhooks.iter().map(|w| {
-            (
-                "ROCKETCHAT".to_string(),
-                w["_id"].as_str().expect("id").to_string(),
-            )
-        }));
-        let celigo = gw.upstreams.celigo_fake.data().integrations.clone();
-        expected.extend(celigo.iter().map(|c| {
-            (
-                "CELIGO".to_string(),
-                c["_id"].as_str().expect("id").to_string(),
-            )
-        }));
-        expected.extend(fake_integrations(&gw).iter().map(|t| {
-            (
-                "TRUTO".to_string(),
-                t["id"].as_str().expect("id").to_string(),
-            )
-        }));
-    }
-    let query = "query($after: String) { integrations(first: 17, after: $after) { nodes { source sourceId } pageInfo { hasNextPage hasPreviousPage endCursor } totalCount } }";
-    let mut seen: Vec<(String, String)> = Vec::new();
-    let mut after = Value::Null;
-    let last = loop {
-        let page = gw.query(query, json!({ "after": after })).await;
-        assert!(page["errors"].is_null(), "{page}");
-        for node in page["data"]["integrations"]["nodes"]
-            .as_array()
-            .expect("nodes")
-        {
-            seen.push((
-                node["source"].as_str().expect("source").to_string(),
-                node["sourceId"].as_str().expect("id").to_string(),
-            ));
-        }
-        after = page["data"]["integrations"]["pageInfo"]["endCursor"].clone();
-        if page["data"]["integrations"]["pageInfo"]["hasNextPage"] == false {
-            break page;
-        }
-        assert!(seen.len() <= expected.len(), "runaway paging");
+    let mut webhooks = gw.upstreams.rocketchat_fake.data().integrations.clone();
+    webhooks.sort_by(|a, b| b["ts"].as_str().cmp(&a["ts"].as_str()));
+    let tagged = |source: &str, ids: Vec<String>| -> Vec<(String, String)> {
+        ids.into_iter().map(|id| (source.to_string(), id)).collect()
     };
+    let mut expected = tagged("ROCKETCHAT", pluck(&webhooks, "_id"));
+    expected.extend(tagged("CELIGO", gw.celigo_integration_ids()));
+    expected.extend(tagged("TRUTO", pluck(&fake_integrations(&gw), "id")));
+    // (source, sourceId) of every integration the pages list, in order.
+    let listed = |pages: &[Value]| -> Vec<(String, String)> {
+        pages
+            .iter()
+            .flat_map(|page| items(&integrations(page)["nodes"]))
+            .map(|node| {
+                let text = |key: &str| node[key].as_str().expect(key).to_string();
+                (text("source"), text("sourceId"))
+            })
+            .collect()
+    };
+
+    let query = "query($after: String) { integrations(first: 17, after: $after) { nodes { source sourceId } pageInfo { hasNextPage hasPreviousPage endCursor } totalCount } }";
+    let forward = gw
+        .walk(query, json!({}), integrations, Direction::Forward)
+        .await;
     assert_eq!(
-        seen, expected,
+        listed(&forward),
+        expected,
         "ROCKETCHAT, then CELIGO, then TRUTO, each in vendor order, each once"
     );
-    assert_eq!(last["data"]["integrations"]["totalCount"], expected.len());
+    let last = forward.last().expect("a page");
+    assert_eq!(integrations(last)["totalCount"], expected.len());
 
-    let mut backward: Vec<(String, String)> = Vec::new();
-    let mut before = Value::Null;
     let back = "query($before: String) { integrations(last: 23, before: $before) { nodes { source sourceId } pageInfo { hasPreviousPage startCursor } } }";
-    loop {
-        let page = gw.query(back, json!({ "before": before })).await;
-        assert!(page["errors"].is_null(), "{page}");
-        let mut chunk: Vec<(String, String)> = page["data"]["integrations"]["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .map(|n| {
-                (
-                    n["source"].as_str().expect("s").to_string(),
-                    n["sourceId"].as_str().expect("id").to_string(),
-                )
-            })
-            .collect();
-        chunk.extend(backward);
-        backward = chunk;
-        before = page["data"]["integrations"]["pageInfo"]["startCursor"].clone();
-        if page["data"]["integrations"]["pageInfo"]["hasPreviousPage"] == false {
-            break;
-        }
-        assert!(backward.len() <= expected.len());
-    }
-    assert_eq!(backward, expected);
+    let backward = gw
+        .walk(back, json!({}), integrations, Direction::Backward)
+        .await;
+    assert_eq!(listed(&backward), expected);
 }
 
 #[tokio::test]
