@@ -10,14 +10,7 @@ use std::path::{Component, Path, PathBuf};
 #[tokio::test]
 async fn every_example_runs_against_demo_mode() {
     let gw = Gateway::start_options(DemoOptions::default(), |_| {}).await;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("examples/ exists")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "graphql"))
-        .collect();
-    files.sort();
+    let files = crate::common::example_files();
     assert!(files.len() >= 4, "examples missing");
     for file in files {
         let query = std::fs::read_to_string(&file).expect("readable");

@@ -446,3 +446,16 @@ pub fn insert_fresh_audit(gw: &Gateway, target: &str, id: &str) {
     ));
     data.audit.insert(0, fresh);
 }
+
+/// The queries in `examples/`, in name order.
+pub fn example_files() -> Vec<std::path::PathBuf> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("examples/ exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "graphql"))
+        .collect();
+    files.sort();
+    files
+}

@@ -123,3 +123,12 @@ pub fn history_ids(response: &Value) -> Vec<String> {
 pub fn history_page_info(response: &Value, key: &str) -> Value {
     history(response)["pageInfo"][key].clone()
 }
+
+/// The response ran without errors and carries a warning containing `needle`.
+pub fn assert_warned(response: &Value, needle: &str) {
+    assert!(response.get("errors").is_none(), "{response}");
+    assert!(
+        warnings(response).iter().any(|w| w.contains(needle)),
+        "no warning with {needle:?}: {response}"
+    );
+}
