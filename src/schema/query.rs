@@ -9,7 +9,6 @@ use super::types::{
 };
 use crate::domain::{Source, SubjectRef};
 use crate::error::{gql, SourceError};
-use crate::schema::types::MAX_SUBJECTS;
 use crate::sources::Listing;
 use crate::timeline::cursor::fingerprint;
 use crate::timeline::engine;
@@ -364,14 +363,8 @@ impl Query {
 
 /// Validate and convert `subjects` (1 to 50, DESIGN.md §10).
 fn checked_subjects(subjects: Vec<HistorySubject>) -> async_graphql::Result<Vec<SubjectRef>> {
-    if subjects.is_empty() || subjects.len() > MAX_SUBJECTS {
-        return Err(SourceError::bad_input(format!(
-            "`subjects` takes 1 to {MAX_SUBJECTS} entries, got {}",
-            subjects.len()
-        ))
-        .to_graphql());
-    }
-    Ok(subjects.into_iter().map(Into::into).collect())
+    engine::checked_subjects(subjects.into_iter().map(Into::into).collect())
+        .map_err(|e| e.to_graphql())
 }
 
 /// The subscription root (graphql-ws at `/graphql/ws`).

@@ -100,6 +100,20 @@ pub async fn read_streams(
     futures::future::join_all(reads).await
 }
 
+/// Most subjects one `history`, `changes` or `historyAdded` call may merge (DESIGN.md §10).
+pub const MAX_SUBJECTS: usize = 50;
+
+/// The subjects of one call, if there are 1 to [`MAX_SUBJECTS`] of them.
+pub fn checked_subjects(subjects: Vec<SubjectRef>) -> Result<Vec<SubjectRef>, SourceError> {
+    if subjects.is_empty() || subjects.len() > MAX_SUBJECTS {
+        return Err(SourceError::bad_input(format!(
+            "`subjects` takes 1 to {MAX_SUBJECTS} entries, got {}",
+            subjects.len()
+        )));
+    }
+    Ok(subjects)
+}
+
 /// The empty stream of a subject whose source keeps no history, said as a warning rather
 /// than left to look like a quiet subject.
 fn no_history(scope: &RequestScope, subject: &SubjectRef) -> StreamPage {

@@ -245,3 +245,26 @@ async fn client_ids_never_add_metrics_series() {
     let after = upstream_series(&gw.metrics().await);
     assert_eq!(before, after, "client ids added series");
 }
+
+#[tokio::test]
+async fn every_subjects_argument_takes_1_to_50() {
+    let gw = Gateway::start().await;
+    let many: Vec<serde_json::Value> = (0..51)
+        .map(|i| json!({ "integration": { "source": "CELIGO", "sourceId": format!("i{i}") } }))
+        .collect();
+    for subjects in [json!([]), json!(many)] {
+        for query in [
+            "query($s: [HistorySubject!]!) { history(subjects: $s, first: 1) { totalCount } }",
+            "query($s: [HistorySubject!]!) { changes(subjects: $s) { nextSince } }",
+        ] {
+            let response = gw.query(query, json!({ "s": subjects })).await;
+            assert_eq!(
+                codes(&response),
+                vec!["BAD_USER_INPUT"],
+                "{query}: {response}"
+            );
+            let message = response["errors"][0]["message"].as_str().unwrap_or("");
+            assert!(message.contains("takes 1 to 50"), "{message}");
+        }
+    }
+}

@@ -17,9 +17,6 @@ use chrono::Utc;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Most subjects one `history` call may merge (DESIGN.md §10).
-pub const MAX_SUBJECTS: usize = 50;
-
 /// Who did something.
 #[derive(SimpleObject, Clone)]
 #[graphql(name = "Actor")]
@@ -163,13 +160,7 @@ pub async fn history_connection(
     filter: HistoryFilter,
     args: PageArgs,
 ) -> async_graphql::Result<Conn<HistoryEntryNode>> {
-    if subjects.is_empty() || subjects.len() > MAX_SUBJECTS {
-        return Err(SourceError::bad_input(format!(
-            "`subjects` takes 1 to {MAX_SUBJECTS} entries, got {}",
-            subjects.len()
-        ))
-        .to_graphql());
-    }
+    let subjects = engine::checked_subjects(subjects).map_err(|e| e.to_graphql())?;
     if let (Some(since), Some(until)) = (filter.since, filter.until) {
         if since >= until {
             return Err(

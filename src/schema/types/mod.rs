@@ -6,5 +6,5 @@ mod history;
 mod inputs;
 
 pub use entities::{connection_id, raw, ConnectionNode, FlowNode, IntegrationNode, TeamNode};
-pub use history::{history_connection, ActorObject, HistoryEntryNode, SubjectObject, MAX_SUBJECTS};
+pub use history::{history_connection, ActorObject, HistoryEntryNode, SubjectObject};
 pub use inputs::{HexabaseItemRef, HistoryFilterInput, HistorySubject, IntegrationRefInput};
