@@ -109,3 +109,15 @@ pub fn report(ctx: &Context<'_>, err: &SourceError) {
     let server_error = err.to_graphql().into_server_error(ctx.item.pos);
     ctx.add_error(ctx.set_error_path(server_error));
 }
+
+/// Report the failures of a merged read on the current field, one error per (source, code):
+/// ten subjects of one failing source make one error, not ten.
+pub fn report_failures(ctx: &Context<'_>, failures: &[(usize, SharedError)]) {
+    let mut reported = Vec::new();
+    for (_, err) in failures {
+        if !reported.contains(&(err.source, err.code)) {
+            reported.push((err.source, err.code));
+            report(ctx, err);
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! `Query` and `Subscription` roots.
 
 use super::connection::{positional, HistoryEntryConnection, IntegrationConnection};
-use super::context::{app, report, req};
+use super::context::{app, report, report_failures, req};
 use super::node::{resolve, Node};
 use super::types::{
     history_connection, ConnectionNode, FlowNode, HistoryEntryNode, HistoryFilterInput,
@@ -247,13 +247,7 @@ impl Query {
         let marks =
             engine::start_marks(&subjects, since.as_deref(), rq.now).map_err(|e| e.to_graphql())?;
         let read = engine::read_changes(sources, &rq.scope, &subjects, marks, rq.now).await;
-        let mut reported = Vec::new();
-        for (_, err) in &read.failures {
-            if !reported.contains(&(err.source, err.code)) {
-                reported.push((err.source, err.code));
-                report(ctx, err);
-            }
-        }
+        report_failures(ctx, &read.failures);
         Ok(ChangeSet {
             entries: read
                 .entries

@@ -2,7 +2,7 @@
 //! `Integration.history`.
 
 use super::super::connection::Conn;
-use super::super::context::{report, req, AppState};
+use super::super::context::{report_failures, req, AppState};
 use super::super::scalars::{dt, DateTime};
 use super::entities::{integration_by_id, IntegrationNode};
 use crate::domain::ids::{GlobalId, NodeType};
@@ -245,14 +245,7 @@ pub async fn history_connection(
     let (edges, failures, more) = AbortOnDrop(read)
         .await
         .map_err(|_| SourceError::internal("history read failed").to_graphql())?;
-    let mut reported = Vec::new();
-    for (_, err) in &failures {
-        let key = (err.source, err.code);
-        if !reported.contains(&key) {
-            reported.push(key);
-            report(ctx, err);
-        }
-    }
+    report_failures(ctx, &failures);
     let has_cursor = request.cursor.is_some();
     let (has_next, has_previous) = match request.direction {
         Direction::Forward => (more, has_cursor),
