@@ -9,13 +9,11 @@ use crate::config::ServerConfig;
 use crate::error::ErrorCode;
 use crate::upstream::CallerCredentials;
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-    NextSubscribe, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextSubscribe,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{
-    Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
-};
+use async_graphql::registry::Registry;
+use async_graphql::{Request, Response, ServerError, ServerResult, Value};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -114,11 +112,10 @@ impl Extension for Guard {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        request
+        let variables = std::mem::take(&mut request.variables);
+        let document = request
             .parsed_query()
             .map_err(|error| coded(error, ErrorCode::GraphqlParseFailed))?;
-        let variables = std::mem::take(&mut request.variables);
-        let document = request.parsed_query()?;
         let checked = self
             .check(document)
             .map(|()| limits::entity_representations(document, &variables));
@@ -167,52 +164,8 @@ impl Extension for Guard {
         next.run(ctx, request).await
     }
 
-    /// The depth and directive limits async-graphql applies while parsing.
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|error| {
-            let code = if error.message.contains("recursion") || error.message.contains("directive")
-            {
-                ErrorCode::QueryTooComplex
-            } else {
-                ErrorCode::GraphqlParseFailed
-            };
-            coded(error, code)
-        })
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            for error in &mut errors {
-                error.message = super::messages::polish(
-                    &error.message,
-                    &ctx.schema_env.registry,
-                    self.suggestions,
-                );
-                classify(error, false);
-            }
-            errors
-        })
-    }
-
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
-            error.message =
-                super::messages::polish(&error.message, &ctx.schema_env.registry, self.suggestions);
-        }
-        let mut response = classify_response(response);
-        self.restore_order(&mut response);
-        response
+        self.finish(next.run(ctx).await, &ctx.schema_env.registry)
     }
 
     fn subscribe<'s>(
@@ -222,20 +175,31 @@ impl Extension for Guard {
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
         let guard = self.clone();
+        let schema_env = ctx.schema_env.clone();
         next.run(
             ctx,
             stream
-                .map(move |response| {
-                    let mut response = classify_response(response);
-                    guard.restore_order(&mut response);
-                    response
-                })
+                .map(move |response| guard.finish(response, &schema_env.registry))
                 .boxed(),
         )
     }
 }
 
 impl Guard {
+    /// Every response, HTTP or WebSocket, once: request-level messages completed, a code on
+    /// every error, the keys of `data` in selection order.
+    fn finish(&self, mut response: Response, registry: &Registry) -> Response {
+        let executed = response.data != Value::Null;
+        for error in response.errors.iter_mut() {
+            if error.path.is_empty() {
+                error.message = super::messages::polish(&error.message, registry, self.suggestions);
+            }
+            classify(error, executed);
+        }
+        self.restore_order(&mut response);
+        response
+    }
+
     /// Put the keys of `data` in the order of the selection set (after fragment merging), at
     /// every level, as the spec's result map requires: async-graphql inserts fields as they
     /// complete, so a fast field overtakes a slow one.
@@ -257,14 +221,6 @@ impl Guard {
     }
 }
 
-fn classify_response(mut response: Response) -> Response {
-    let has_data = response.data != Value::Null;
-    for error in response.errors.iter_mut() {
-        classify(error, has_data);
-    }
-    response
-}
-
 /// Give every error a code: ours already have one; async-graphql's own errors are parse,
 /// validation or limit errors (before execution) or argument errors (during it).
 pub fn classify(error: &mut ServerError, executed: bool) {
@@ -275,8 +231,16 @@ pub fn classify(error: &mut ServerError, executed: bool) {
     {
         return;
     }
+    // async-graphql's limit errors: complexity, depth (validation), recursion depth and
+    // directives per field (its parse step).
     let code = if error.message.starts_with("Query is too complex")
         || error.message.starts_with("Query is nested too deep")
+        || error
+            .message
+            .starts_with("The recursion depth of the query")
+        || error
+            .message
+            .starts_with("The number of directives on the field")
     {
         ErrorCode::QueryTooComplex
     } else if !executed && error.path.is_empty() {
