@@ -6,6 +6,9 @@
 
 mod check;
 
+pub use crate::redact::url_display;
+pub use crate::sources::settings::{SourceConfig, SourcesConfig};
+pub use crate::upstream::CacheConfig;
 pub use check::Origins;
 
 use crate::domain::Source;
@@ -16,7 +19,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -107,157 +109,19 @@ impl Default for ServerConfig {
     }
 }
 
-/// `[cache]`: the shared upstream cache (DESIGN.md §5) and, with `redis_url`, the state
-/// replicas share (DESIGN.md §9).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    pub max_bytes: u64,
-    /// Redis (or Valkey) as second-level cache and store of rate-limit and breaker hints
-    /// shared by replicas; a secret because it may carry a password.
-    pub redis_url: Option<SecretString>,
-    /// Prepended to every Redis key, so several deployments can share one Redis.
-    pub redis_key_prefix: String,
-    /// Longest wait for one Redis operation before the replica carries on without it.
-    pub redis_timeout_ms: u64,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            max_bytes: 64 * 1024 * 1024,
-            redis_url: None,
-            redis_key_prefix: "chronograph:".into(),
-            redis_timeout_ms: 200,
-        }
-    }
-}
-
-impl CacheConfig {
-    /// The per-operation Redis timeout.
-    pub fn redis_timeout(&self) -> Duration {
-        Duration::from_millis(self.redis_timeout_ms)
-    }
-
-    /// `redis_url` fit for logs and `check-config`: any password replaced by `***`.
-    pub fn redis_display(&self) -> String {
-        match &self.redis_url {
-            Some(url) => url_display(url.expose_secret()),
-            None => "not set".into(),
-        }
-    }
-
-    fn validate(&self, problems: &mut Vec<Finding>) {
-        if let Some(url) = &self.redis_url {
-            if redis::Client::open(url.expose_secret()).is_err() {
-                problems.push(Finding::new(
-                    "cache.redis_url",
-                    format!(
-                        "`{}` is not a Redis URL (redis://[user:password@]host[:port][/db], \
+/// `[cache]`'s rules beyond its types.
+fn validate_cache(cache: &CacheConfig, problems: &mut Vec<Finding>) {
+    if let Some(url) = &cache.redis_url {
+        if redis::Client::open(url.expose_secret()).is_err() {
+            problems.push(Finding::new(
+                "cache.redis_url",
+                format!(
+                    "`{}` is not a Redis URL (redis://[user:password@]host[:port][/db], \
                          rediss:// for TLS, or unix:///path/to/socket)",
-                        self.redis_display()
-                    ),
-                ));
-            }
+                    cache.redis_display()
+                ),
+            ));
         }
-    }
-}
-
-/// A URL fit for logs and `check-config`: its password, if any, replaced by `***` (a Redis URL
-/// or a source's `base_url` may carry `user:password@`). Text that is not a URL with a host
-/// loses everything before its last `@`, so no spelling of a password gets through.
-pub fn url_display(text: &str) -> String {
-    match url::Url::parse(text) {
-        Ok(mut url) if !url.cannot_be_a_base() => {
-            let Some(password) = url.password() else {
-                return text.to_string();
-            };
-            let written = format!(":{password}@");
-            if text.contains(&written) {
-                // As written (the parser would add a trailing `/`), but for the password.
-                return text.replacen(&written, ":***@", 1);
-            }
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        _ => {
-            let start = text.find("://").map_or(0, |at| at + 3);
-            match text[start..].rfind('@') {
-                Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
-                None => text.to_string(),
-            }
-        }
-    }
-}
-
-/// `[sources.*]`: one optional table per vendor; an absent table means an absent source.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourcesConfig {
-    pub rocketchat: Option<SourceConfig>,
-    pub celigo: Option<SourceConfig>,
-    pub hexabase: Option<SourceConfig>,
-    pub truto: Option<SourceConfig>,
-    pub dealcloud: Option<SourceConfig>,
-}
-
-impl SourcesConfig {
-    /// The table of one source, if configured.
-    pub fn get(&self, source: Source) -> Option<&SourceConfig> {
-        match source {
-            Source::Rocketchat => self.rocketchat.as_ref(),
-            Source::Celigo => self.celigo.as_ref(),
-            Source::Hexabase => self.hexabase.as_ref(),
-            Source::Truto => self.truto.as_ref(),
-            Source::Dealcloud => self.dealcloud.as_ref(),
-        }
-    }
-}
-
-/// The settings of one source. One struct serves every vendor so that `deny_unknown_fields`
-/// keeps working; [`Config::validate`] rejects the keys a vendor does not take.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    pub base_url: String,
-    pub token: Option<SecretString>,
-    pub user_id: Option<String>,
-    pub auth_token: Option<SecretString>,
-    pub email: Option<String>,
-    pub password: Option<SecretString>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<SecretString>,
-    pub entry_types: Option<Vec<String>>,
-    pub environment_id: Option<String>,
-    pub include_calculated: Option<bool>,
-    pub timeout_ms: Option<u64>,
-    pub cache_ttl_s: Option<u64>,
-    pub stale_if_error_s: Option<u64>,
-    pub max_concurrency: Option<usize>,
-    pub retries: Option<u32>,
-    /// How often `historyAdded` subscriptions poll this source (default 15 s).
-    pub poll_interval_ms: Option<u64>,
-    /// Multi-tenant use: a request header whose value is the caller's own credential for this
-    /// source (a bearer token; Rocket.Chat's `X-Auth-Token`). When a request carries it,
-    /// Chronograph calls the vendor with it instead of the configured credentials, and cached
-    /// answers are kept apart per credential. With it set, the configured credentials become
-    /// optional: without them, a request that does not send the header gets
-    /// `UNAUTHENTICATED` for this source's fields.
-    pub credential_header: Option<String>,
-    /// Rocket.Chat only: the request header carrying the caller's `X-User-Id`, sent together
-    /// with `credential_header`.
-    pub user_id_header: Option<String>,
-}
-
-impl SourceConfig {
-    /// Per-call upstream timeout (default 5 s).
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms.unwrap_or(5_000))
-    }
-
-    /// The base URL without a trailing slash.
-    pub fn base(&self) -> &str {
-        self.base_url.trim_end_matches('/')
     }
 }
 
@@ -320,91 +184,6 @@ pub struct Loaded {
     /// One line each, like problems: `check-config` prints them, `serve` logs them.
     pub warnings: Vec<String>,
     pub origins: Origins,
-}
-
-/// Keys each vendor takes besides the common ones, and the ones it requires.
-struct VendorKeys {
-    allowed: &'static [&'static str],
-    required: &'static [&'static str],
-}
-
-fn vendor_keys(source: Source) -> VendorKeys {
-    match source {
-        Source::Rocketchat => VendorKeys {
-            allowed: &["user_id", "auth_token"],
-            required: &["user_id", "auth_token"],
-        },
-        Source::Celigo | Source::Truto => VendorKeys {
-            allowed: if source == Source::Truto {
-                &["token", "environment_id"]
-            } else {
-                &["token"]
-            },
-            required: &["token"],
-        },
-        Source::Hexabase => VendorKeys {
-            allowed: &["token", "email", "password"],
-            required: &[],
-        },
-        Source::Dealcloud => VendorKeys {
-            allowed: &[
-                "client_id",
-                "client_secret",
-                "entry_types",
-                "include_calculated",
-            ],
-            required: &["client_id", "client_secret"],
-        },
-    }
-}
-
-/// Whether a source takes `key`: the keys common to every source, and its own vendor keys.
-fn takes(source: Source, key: &str) -> bool {
-    let vendor_key = |vendor: Source| {
-        vendor_keys(vendor).allowed.contains(&key)
-            || (key == "user_id_header" && vendor == Source::Rocketchat)
-    };
-    vendor_key(source) || !Source::ALL.into_iter().any(vendor_key)
-}
-
-fn exposed(secret: &Option<SecretString>) -> Option<&str> {
-    secret.as_ref().map(|secret| secret.expose_secret())
-}
-
-impl SourceConfig {
-    /// The credentials as set, by key (an empty one is worth a warning).
-    fn credentials(&self) -> [(&'static str, Option<&str>); 7] {
-        [
-            ("token", exposed(&self.token)),
-            ("user_id", self.user_id.as_deref()),
-            ("auth_token", exposed(&self.auth_token)),
-            ("email", self.email.as_deref()),
-            ("password", exposed(&self.password)),
-            ("client_id", self.client_id.as_deref()),
-            ("client_secret", exposed(&self.client_secret)),
-        ]
-    }
-
-    /// Which vendor-specific keys are set, by name.
-    fn present_keys(&self) -> Vec<&'static str> {
-        let flags = [
-            ("token", self.token.is_some()),
-            ("user_id", self.user_id.is_some()),
-            ("auth_token", self.auth_token.is_some()),
-            ("email", self.email.is_some()),
-            ("password", self.password.is_some()),
-            ("client_id", self.client_id.is_some()),
-            ("client_secret", self.client_secret.is_some()),
-            ("entry_types", self.entry_types.is_some()),
-            ("environment_id", self.environment_id.is_some()),
-            ("include_calculated", self.include_calculated.is_some()),
-        ];
-        flags
-            .into_iter()
-            .filter(|(_, set)| *set)
-            .map(|(name, _)| name)
-            .collect()
-    }
 }
 
 impl Config {
@@ -555,7 +334,7 @@ impl Config {
         {
             problems.push(Finding::new("server.api_keys", "keys must not be empty"));
         }
-        self.cache.validate(&mut problems);
+        validate_cache(&self.cache, &mut problems);
         for source in Source::ALL {
             if let Some(cfg) = self.sources.get(source) {
                 validate_source(source, cfg, &mut problems);
@@ -667,29 +446,36 @@ fn validate_source(source: Source, cfg: &SourceConfig, problems: &mut Vec<Findin
             format!("`{}` is not an http(s) URL", url_display(&cfg.base_url)),
         )),
     }
-    let keys = vendor_keys(source);
-    for key in cfg.present_keys() {
-        if !keys.allowed.contains(&key) {
+    let vendor = crate::sources::vendor(source);
+    let present = cfg.present_keys();
+    for key in &present {
+        if !vendor.keys.contains(key) {
             problems.push(problem(key, "unknown key for this source".into()));
         }
     }
     // With forwarded credentials the configured ones are a fallback, and may be absent.
     let forwarding = cfg.credential_header.is_some();
-    for key in keys.required.iter().filter(|_| !forwarding) {
-        if !cfg.present_keys().contains(key) {
-            problems.push(problem(key, "missing (required)".into()));
+    if !forwarding && !vendor.has_own_credentials(cfg) {
+        match vendor.credentials {
+            [] => {}
+            [only] => {
+                for key in only.iter().filter(|key| !present.contains(key)) {
+                    problems.push(problem(key, "missing (required)".into()));
+                }
+            }
+            [first, others @ ..] => {
+                let missing = first.iter().find(|key| !present.contains(key));
+                if let Some(key) = missing.or(first.first()) {
+                    let others: Vec<String> = others.iter().map(|set| set.join(" and ")).collect();
+                    problems.push(problem(
+                        key,
+                        format!("missing (or give {})", others.join(", or ")),
+                    ));
+                }
+            }
         }
     }
     validate_forwarding(source, cfg, &prefix, problems);
-    if source == Source::Hexabase && !forwarding {
-        let login = cfg.email.is_some() && cfg.password.is_some();
-        if cfg.token.is_none() && !login {
-            problems.push(problem(
-                "token",
-                "missing (or give email and password)".into(),
-            ));
-        }
-    }
     if let Some(types) = &cfg.entry_types {
         if types.iter().any(|t| t.trim().is_empty()) {
             problems.push(problem("entry_types", "entries must not be empty".into()));
@@ -734,11 +520,14 @@ fn validate_forwarding(
             Err(_) => problems.push(problem(key, format!("`{name}` is not a header name"))),
         }
     }
-    let rocketchat = source == Source::Rocketchat;
+    let two_part = crate::sources::vendor(source).user_id_header;
     match (&cfg.credential_header, &cfg.user_id_header) {
-        (Some(_), None) if rocketchat => problems.push(problem(
+        (Some(_), None) if two_part => problems.push(problem(
             "user_id_header",
-            "missing (Rocket.Chat credentials are a user id and a token)".into(),
+            format!(
+                "missing ({} credentials are a user id and a token)",
+                source.as_str()
+            ),
         )),
         (None, Some(_)) => {
             problems.push(problem("user_id_header", "needs credential_header".into()))
@@ -747,7 +536,7 @@ fn validate_forwarding(
             "user_id_header",
             "must differ from credential_header".into(),
         )),
-        (_, Some(_)) if !rocketchat => problems.push(problem(
+        (_, Some(_)) if !two_part => problems.push(problem(
             "user_id_header",
             "unknown key for this source".into(),
         )),

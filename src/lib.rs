@@ -22,7 +22,10 @@ use tokio::net::TcpListener;
 /// Build the whole HTTP application for a configuration: sources, schema, routes.
 pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceError> {
     let metrics = Arc::new(metrics::Metrics::default());
-    let sources = sources::Sources::from_config(config, metrics.clone())?;
+    for secret in config.secrets() {
+        redact::remember_configured(&secret);
+    }
+    let sources = sources::Sources::from_config(&config.sources, &config.cache, metrics.clone())?;
     let app = Arc::new(schema::context::AppState {
         sources,
         metrics,

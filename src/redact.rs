@@ -18,6 +18,33 @@ pub const MASK: &str = "***";
 /// Shorter values are not treated as secrets by value (they would mask ordinary words).
 const MIN_SECRET_LEN: usize = 6;
 
+/// A URL fit for logs and `check-config`: its password, if any, replaced by `***` (a Redis URL
+/// or a source's `base_url` may carry `user:password@`). Text that is not a URL with a host
+/// loses everything before its last `@`, so no spelling of a password gets through.
+pub fn url_display(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if !url.cannot_be_a_base() => {
+            let Some(password) = url.password() else {
+                return text.to_string();
+            };
+            let written = format!(":{password}@");
+            if text.contains(&written) {
+                // As written (the parser would add a trailing `/`), but for the password.
+                return text.replacen(&written, ":***@", 1);
+            }
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => {
+            let start = text.find("://").map_or(0, |at| at + 3);
+            match text[start..].rfind('@') {
+                Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
+                None => text.to_string(),
+            }
+        }
+    }
+}
+
 /// Run-time secrets remembered at most (the newest win).
 const RECENT_CAPACITY: usize = 1_024;
 

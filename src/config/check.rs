@@ -307,7 +307,7 @@ fn check_sources(table: &mut Dict, found: &mut Vec<Finding>) {
         let Some(keys) = as_table(&path, value, found) else {
             return false;
         };
-        check_keys(&path, keys, SOURCE, |key| super::takes(source, key), found);
+        check_keys(&path, keys, SOURCE, |key| takes(source, key), found);
         if !keys.contains_key("base_url") {
             // Reported here; an empty stand-in lets the rest of the source be checked too.
             found.push(Finding::new(
@@ -499,15 +499,14 @@ pub(super) fn warnings(config: &Config) -> Vec<Finding> {
     found
 }
 
-/// The paths each adapter puts after `base_url` (its `url(…)` calls in `src/sources/<vendor>`).
-fn added_paths(source: Source) -> &'static [&'static str] {
-    match source {
-        Source::Celigo => &["v1"],
-        Source::Rocketchat => &["api/v1"],
-        Source::Hexabase => &["api/v0"],
-        Source::Truto => &["integration"],
-        Source::Dealcloud => &["api/rest/v1", "api/rest/v4"],
-    }
+/// Whether a source takes `key`: the keys common to every source and its vendor's own. A key
+/// no vendor takes is left to the common table (which suggests a spelling).
+fn takes(source: Source, key: &str) -> bool {
+    let vendor_key = |source: Source| {
+        let vendor = crate::sources::vendor(source);
+        vendor.keys.contains(&key) || (key == "user_id_header" && vendor.user_id_header)
+    };
+    vendor_key(source) || !Source::ALL.into_iter().any(vendor_key)
 }
 
 /// A `base_url` whose path ends with (the start of) a path the adapter adds itself, which would
@@ -519,7 +518,7 @@ fn path_the_adapter_adds(source: Source, base_url: &str) -> Option<String> {
         .filter(|segment| !segment.is_empty())
         .map(str::to_string)
         .collect();
-    for added in added_paths(source) {
+    for added in crate::sources::vendor(source).paths {
         let parts: Vec<&str> = added.split('/').collect();
         let ends_with = |n: usize| {
             n <= segments.len()

@@ -10,6 +10,7 @@ pub mod rocketchat;
 pub mod truto;
 
 use crate::config::{Config, ServerConfig, SourceConfig, SourcesConfig};
+use crate::domain::Source;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -129,40 +130,63 @@ impl DemoUpstreams {
             },
             cache: Default::default(),
             telemetry: Default::default(),
-            sources: SourcesConfig {
-                celigo: Some(SourceConfig {
-                    base_url: self.celigo.base_url.clone(),
-                    token: Some(SecretString::from(self.celigo_token.clone())),
-                    ..SourceConfig::default()
-                }),
-                hexabase: Some(self.hexabase_source()),
-                dealcloud: Some(SourceConfig {
-                    base_url: self.dealcloud.base_url.clone(),
-                    client_id: Some(self.dealcloud_config.client_id.clone()),
-                    client_secret: Some(SecretString::from(
-                        self.dealcloud_config.client_secret.clone(),
-                    )),
-                    entry_types: Some(
-                        dealcloud::ENTRY_TYPES
-                            .iter()
-                            .flat_map(|(id, name)| [name.to_string(), id.to_string()])
-                            .collect(),
-                    ),
-                    ..SourceConfig::default()
-                }),
-                rocketchat: Some(SourceConfig {
-                    base_url: self.rocketchat.base_url.clone(),
-                    user_id: Some(self.rocketchat_fake.config().user_id.clone()),
-                    auth_token: Some(SecretString::from(
-                        self.rocketchat_fake.config().auth_token.clone(),
-                    )),
-                    ..SourceConfig::default()
-                }),
-                truto: Some(SourceConfig {
-                    base_url: self.truto.base_url.clone(),
-                    token: Some(SecretString::from(self.truto_fake.config().token.clone())),
-                    ..SourceConfig::default()
-                }),
+            sources: {
+                let mut sources = SourcesConfig::default();
+                for source in Source::ALL {
+                    *sources.slot(source) = Some(self.source_config(source));
+                }
+                sources
+            },
+        }
+    }
+
+    /// The fake serving `source`.
+    pub fn fake(&self, source: Source) -> &fake::RunningFake {
+        match source {
+            Source::Celigo => &self.celigo,
+            Source::Dealcloud => &self.dealcloud,
+            Source::Hexabase => &self.hexabase,
+            Source::Rocketchat => &self.rocketchat,
+            Source::Truto => &self.truto,
+        }
+    }
+
+    /// `[sources.<name>]` pointing at the source's fake, with the fake's credentials.
+    fn source_config(&self, source: Source) -> SourceConfig {
+        let base_url = self.fake(source).base_url.clone();
+        match source {
+            Source::Celigo => SourceConfig {
+                base_url,
+                token: Some(SecretString::from(self.celigo_token.clone())),
+                ..SourceConfig::default()
+            },
+            Source::Hexabase => self.hexabase_source(),
+            Source::Dealcloud => SourceConfig {
+                base_url,
+                client_id: Some(self.dealcloud_config.client_id.clone()),
+                client_secret: Some(SecretString::from(
+                    self.dealcloud_config.client_secret.clone(),
+                )),
+                entry_types: Some(
+                    dealcloud::ENTRY_TYPES
+                        .iter()
+                        .flat_map(|(id, name)| [name.to_string(), id.to_string()])
+                        .collect(),
+                ),
+                ..SourceConfig::default()
+            },
+            Source::Rocketchat => SourceConfig {
+                base_url,
+                user_id: Some(self.rocketchat_fake.config().user_id.clone()),
+                auth_token: Some(SecretString::from(
+                    self.rocketchat_fake.config().auth_token.clone(),
+                )),
+                ..SourceConfig::default()
+            },
+            Source::Truto => SourceConfig {
+                base_url,
+                token: Some(SecretString::from(self.truto_fake.config().token.clone())),
+                ..SourceConfig::default()
             },
         }
     }
@@ -209,13 +233,8 @@ pub async fn run(listen: &str) -> anyhow::Result<()> {
     }
     println!("Chronograph demo: open http://{open}/graphql in a browser (GraphiQL)");
     println!("Fake upstreams (in-process, following the vendors' documented APIs):");
-    for (name, fake) in [
-        ("ROCKETCHAT", &upstreams.rocketchat),
-        ("CELIGO", &upstreams.celigo),
-        ("HEXABASE", &upstreams.hexabase),
-        ("TRUTO", &upstreams.truto),
-        ("DEALCLOUD", &upstreams.dealcloud),
-    ] {
+    for source in Source::ALL {
+        let (name, fake) = (source.as_str(), upstreams.fake(source));
         println!("  {name:<10} {}", fake.base_url);
         tracing::info!(source = name, url = %fake.base_url, "demo upstream started");
     }

@@ -13,9 +13,6 @@ use async_graphql::{Context, InputObject, Json, MaybeUndefined, Object, SimpleOb
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Sources whose integrations Chronograph can change.
-const WRITABLE: [Source; 1] = [Source::Celigo];
-
 /// Most connections one `registerConnections` call takes.
 pub const MAX_CONNECTIONS_PER_REGISTRATION: usize = 100;
 
@@ -325,10 +322,16 @@ fn target(id: &ID, node_type: NodeType, argument: &str) -> async_graphql::Result
             gid.node_type
         )));
     }
-    if !WRITABLE.contains(&gid.source) {
+    if !crate::sources::vendor(gid.source).writes {
+        let writable: Vec<&str> = Source::ALL
+            .into_iter()
+            .filter(|source| crate::sources::vendor(*source).writes)
+            .map(Source::as_str)
+            .collect();
         return Err(bad_input(format!(
-            "`{argument}` names a {} object; only CELIGO integrations can be changed",
-            gid.source.as_str()
+            "`{argument}` names a {} object; only {} integrations can be changed",
+            gid.source.as_str(),
+            writable.join(" or ")
         )));
     }
     Ok(gid)

@@ -186,7 +186,7 @@ impl Query {
         source: Source,
         #[graphql(validator(max_length = 512))] source_id: String,
     ) -> async_graphql::Result<Option<TeamNode>> {
-        if source != Source::Truto {
+        if !crate::sources::vendor(source).teams {
             return Err(
                 SourceError::bad_input(format!("{} has no teams", source.as_str())).to_graphql(),
             );

@@ -7,10 +7,10 @@ pub mod celigo;
 pub mod dealcloud;
 pub mod hexabase;
 pub mod rocketchat;
+pub mod settings;
 pub mod stream;
 pub mod truto;
 
-use crate::config::{Config, SourceConfig};
 use crate::domain::{
     Connection, Flow, HistoryEntry, HistoryFilter, Integration, Source, SubjectRef, Team,
 };
@@ -22,10 +22,22 @@ use crate::upstream::{self as http, RequestScope};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
+pub use settings::{SourceConfig, SourcesConfig, Vendor};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use stream::{StreamPage, StreamWindow};
+
+/// What the adapter of `source` declares about its vendor.
+pub fn vendor(source: Source) -> &'static Vendor {
+    match source {
+        Source::Celigo => &celigo::VENDOR,
+        Source::Dealcloud => &dealcloud::VENDOR,
+        Source::Hexabase => &hexabase::VENDOR,
+        Source::Rocketchat => &rocketchat::VENDOR,
+        Source::Truto => &truto::VENDOR,
+    }
+}
 
 /// Decode one element of a vendor list into its wire struct. Elements not in the documented
 /// shape are skipped and logged so the rest of the page survives (DESIGN.md §4).
@@ -373,35 +385,25 @@ struct Forwarding {
 /// Longest credential header value accepted (vendor tokens are far shorter).
 const MAX_CREDENTIAL_BYTES: usize = 4096;
 
-/// Whether the config holds credentials of the source's own (otherwise every call needs the
-/// caller's).
-fn has_own_credentials(source: Source, cfg: &SourceConfig) -> bool {
-    match source {
-        Source::Celigo | Source::Truto => cfg.token.is_some(),
-        Source::Rocketchat => cfg.user_id.is_some() && cfg.auth_token.is_some(),
-        Source::Hexabase => cfg.token.is_some() || (cfg.email.is_some() && cfg.password.is_some()),
-        Source::Dealcloud => cfg.client_id.is_some() && cfg.client_secret.is_some(),
-    }
-}
-
 impl Sources {
     /// Build every adapter the config names, each with its cache, retry, breaker and
     /// concurrency policy.
-    pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Result<Sources, SourceError> {
+    pub fn from_config(
+        sources: &SourcesConfig,
+        cache: &crate::upstream::CacheConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Sources, SourceError> {
         let client = http::build_client()?;
-        for secret in config.secrets() {
-            crate::redact::remember_configured(&secret);
-        }
-        let cache = ResponseCache::new(config.cache.max_bytes, metrics.clone());
-        let shared =
-            crate::upstream::shared::SharedStore::from_config(&config.cache, metrics.clone())?;
+        let shared = crate::upstream::shared::SharedStore::from_config(cache, metrics.clone())?;
+        let cache = ResponseCache::new(cache.max_bytes, metrics.clone());
         let mut configured = HashMap::new();
         let mut poll_intervals = HashMap::new();
         let mut forwarding = Vec::new();
         for source in Source::ALL {
-            let Some(cfg) = config.sources.get(source) else {
+            let Some(cfg) = sources.get(source) else {
                 continue;
             };
+            let vendor = vendor(source);
             let wiring = crate::upstream::Wiring {
                 client: client.clone(),
                 policy: Arc::new(
@@ -411,15 +413,9 @@ impl Sources {
                 caller_header: cfg
                     .credential_header
                     .clone()
-                    .filter(|_| !has_own_credentials(source, cfg)),
+                    .filter(|_| !vendor.has_own_credentials(cfg)),
             };
-            let set = match source {
-                Source::Celigo => celigo::Celigo::source_set(&wiring, cfg)?,
-                Source::Hexabase => hexabase::Hexabase::source_set(&wiring, cfg)?,
-                Source::Dealcloud => dealcloud::Dealcloud::source_set(&wiring, cfg)?,
-                Source::Rocketchat => rocketchat::RocketChat::source_set(&wiring, cfg)?,
-                Source::Truto => truto::Truto::source_set(&wiring, cfg)?,
-            };
+            let set = (vendor.build)(&wiring, cfg)?;
             if let Some(header) = &cfg.credential_header {
                 forwarding.push(Forwarding {
                     source,

@@ -16,15 +16,17 @@ pub mod pipeline;
 pub mod policy;
 pub mod resilience;
 pub mod scope;
+pub mod settings;
 pub mod shared;
 #[cfg(test)]
 mod tests;
 pub mod transport;
 
-pub use auth::{Auth, DynamicToken};
+pub use auth::{Auth, DynamicToken, TokenGrant, TokenProvider};
 pub use errors::{refused_request, retry_after_seconds, status_error};
 pub use policy::{CallOptions, CallStats, Policy};
 pub use scope::{secret_fingerprint, CallerCredential, CallerCredentials, RequestScope};
+pub use settings::CacheConfig;
 pub use transport::{build_client, parse_next_link, Fetched, DEFAULT_MAX_BODY_BYTES};
 
 use self::errors::{status_failure, with_rejected_field};

@@ -23,7 +23,7 @@
 //! serve from its own state, and is counted (`chronograph_redis_errors_total`) and logged at
 //! most once per [`WARN_EVERY`].
 
-use crate::config::CacheConfig;
+use super::settings::CacheConfig;
 use crate::metrics::Metrics;
 use crate::upstream::Fetched;
 use bytes::Bytes;

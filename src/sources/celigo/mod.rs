@@ -7,13 +7,13 @@ mod writes;
 
 use super::decode_raw_item;
 use super::{FlowSource, HistorySource, IntegrationSource, Listing, SourceSet};
-use crate::config::SourceConfig;
 use crate::domain::datetime::format_utc_ms;
 use crate::domain::{
     Connection, Flow, HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef,
 };
 use crate::error::{ErrorCode, SourceError, SourceResult};
 use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow, TimelineKey};
+use crate::sources::SourceConfig;
 use crate::upstream::{Auth, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -51,6 +51,17 @@ pub const ROUTES: &[&str] = &[
 pub struct Celigo {
     up: Arc<Upstream>,
 }
+
+/// What this adapter knows about its vendor (config keys, credentials, capabilities).
+pub const VENDOR: super::Vendor = super::Vendor {
+    keys: &["token"],
+    credentials: &[&["token"]],
+    user_id_header: false,
+    paths: &["v1"],
+    teams: false,
+    writes: true,
+    build: Celigo::source_set,
+};
 
 impl Celigo {
     /// Build the adapter and register what it provides.

@@ -28,19 +28,19 @@ pub mod wire;
 
 use super::decode_item;
 use super::{HistorySource, SourceSet};
-use crate::config::SourceConfig;
 use crate::domain::datetime::format_utc_ms;
 use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
 use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow, TimelineKey};
-use crate::upstream::{Auth, DynamicToken, Fetched, RequestScope, Upstream, Wiring};
+use crate::sources::SourceConfig;
+use crate::upstream::{Fetched, RequestScope, TokenGrant, TokenProvider, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use url::Url;
 use wire::{WireEntry, WireToken};
 
@@ -50,8 +50,6 @@ pub const HISTORY_WINDOW: chrono::Duration = chrono::Duration::days(180);
 const CLOCK_MARGIN: chrono::Duration = chrono::Duration::hours(1);
 /// Token lifetime assumed when the answer has no `expires_in` (the documented 900 s).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(900);
-/// Longest head start a token is replaced with before it expires.
-const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// Cached entries across every walk (weight = entries), and their default life.
 const CACHE_MAX_ENTRIES: u64 = 250_000;
 const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(600);
@@ -73,11 +71,10 @@ pub const ROUTES: &[&str] = &[
 /// The DealCloud adapter.
 pub struct Dealcloud {
     up: Arc<Upstream>,
-    token: Arc<DynamicToken>,
+    /// OAuth2 client-credentials tokens.
+    token: Arc<TokenProvider>,
+    /// Whose changes the cache holds when no caller sends their own credential.
     client_id: String,
-    client_secret: SecretString,
-    /// When the current token is to be replaced; the lock makes token fetches single flight.
-    refresh_at: tokio::sync::Mutex<Option<Instant>>,
     entry_types: Option<Vec<String>>,
     all_history: bool,
     changes: moka::future::Cache<ChangesKey, Arc<Changes>>,
@@ -114,16 +111,73 @@ enum Answer {
     TooOld,
 }
 
+/// DealCloud's OAuth2 client-credentials grant.
+struct ClientCredentials {
+    client_id: String,
+    client_secret: SecretString,
+}
+
+#[async_trait]
+impl TokenGrant for ClientCredentials {
+    async fn obtain(&self, up: &Upstream) -> SourceResult<(SecretString, Option<Duration>)> {
+        let url = up.url(&["api", "rest", "v1", "oauth", "token"], &[]);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose_secret()),
+            ("scope", "data"),
+        ];
+        let fetched = up.check(up.post_form(url, &form).await?)?;
+        let answer: WireToken = up.decode(&fetched).map_err(Arc::new)?;
+        let token = answer
+            .access_token
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| bad_response("DEALCLOUD token answer carries no access_token"))?;
+        let lifetime = answer
+            .expires_in
+            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+        tracing::info!(
+            source = "DEALCLOUD",
+            lifetime_s = lifetime.as_secs(),
+            "obtained an access token"
+        );
+        Ok((SecretString::from(token), Some(lifetime)))
+    }
+}
+
+/// What this adapter knows about its vendor (config keys, credentials, capabilities).
+pub const VENDOR: super::Vendor = super::Vendor {
+    keys: &[
+        "client_id",
+        "client_secret",
+        "entry_types",
+        "include_calculated",
+    ],
+    credentials: &[&["client_id", "client_secret"]],
+    user_id_header: false,
+    paths: &["api/rest/v1", "api/rest/v4"],
+    teams: false,
+    writes: false,
+    build: Dealcloud::source_set,
+};
+
 impl Dealcloud {
     /// Build the adapter (config validation guarantees `client_id` and `client_secret`).
     pub fn source_set(wiring: &Wiring, cfg: &SourceConfig) -> Result<SourceSet, SourceError> {
-        let token = DynamicToken::new(None);
+        let grant = ClientCredentials {
+            client_id: cfg.client_id.clone().unwrap_or_default(),
+            client_secret: cfg
+                .client_secret
+                .clone()
+                .unwrap_or_else(|| SecretString::from("")),
+        };
+        let token = TokenProvider::new(None, Some(Box::new(grant)));
         let up = Arc::new(Upstream::new(
             Source::Dealcloud,
             ROUTES,
             wiring,
             cfg.base(),
-            Auth::Dynamic(token.clone()),
+            token.auth(),
             cfg.timeout(),
         )?);
         let ttl = cfg
@@ -133,11 +187,6 @@ impl Dealcloud {
             up: up.clone(),
             token,
             client_id: cfg.client_id.clone().unwrap_or_default(),
-            client_secret: cfg
-                .client_secret
-                .clone()
-                .unwrap_or_else(|| SecretString::from("")),
-            refresh_at: tokio::sync::Mutex::new(None),
             entry_types: cfg.entry_types.clone(),
             all_history: cfg.include_calculated.unwrap_or(false),
             changes: moka::future::Cache::builder()
@@ -170,53 +219,6 @@ impl Dealcloud {
         }
     }
 
-    /// A valid token, fetching one when there is none or it is about to expire.
-    async fn ensure_token(&self) -> SourceResult<u64> {
-        let mut refresh_at = self.refresh_at.lock().await;
-        let fresh = refresh_at.is_some_and(|at| Instant::now() < at);
-        if !(fresh && self.token.is_set()) {
-            self.fetch_token(&mut refresh_at).await?;
-        }
-        Ok(self.token.generation())
-    }
-
-    /// Replace the token rejected with a 401, unless another request already has.
-    async fn refresh_rejected(&self, seen: u64) -> SourceResult<()> {
-        let mut refresh_at = self.refresh_at.lock().await;
-        if self.token.generation() == seen {
-            self.fetch_token(&mut refresh_at).await?;
-        }
-        Ok(())
-    }
-
-    async fn fetch_token(&self, refresh_at: &mut Option<Instant>) -> SourceResult<()> {
-        let url = self.up.url(&["api", "rest", "v1", "oauth", "token"], &[]);
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose_secret()),
-            ("scope", "data"),
-        ];
-        let fetched = self.up.check(self.up.post_form(url, &form).await?)?;
-        let answer: WireToken = self.up.decode(&fetched).map_err(Arc::new)?;
-        let token = answer
-            .access_token
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| bad_response("DEALCLOUD token answer carries no access_token"))?;
-        let lifetime = answer
-            .expires_in
-            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
-        let head_start = (lifetime / 10).min(MAX_REFRESH_MARGIN);
-        *refresh_at = Some(Instant::now() + lifetime.saturating_sub(head_start));
-        self.token.replace(SecretString::from(token));
-        tracing::info!(
-            source = "DEALCLOUD",
-            lifetime_s = lifetime.as_secs(),
-            "obtained an access token"
-        );
-        Ok(())
-    }
-
     fn history_url(&self, entry_type: &str, modified_since: Option<&str>) -> Url {
         let route = if self.all_history {
             "allHistory"
@@ -241,24 +243,13 @@ impl Dealcloud {
         )
     }
 
-    /// One data call; a 401 refreshes the token once and repeats the call once. A caller's
-    /// own token is used as it is: a 401 then is the caller's to fix.
+    /// One data call; a 401 refreshes the token once and repeats the call once.
     async fn call(&self, scope: &RequestScope, url: Url) -> SourceResult<Arc<Fetched>> {
-        if self
-            .up
-            .caller_credential(scope)
-            .map_err(Arc::new)?
-            .is_some()
-        {
-            return self.up.get_any_status(scope, url).await;
-        }
-        let seen = self.ensure_token().await?;
-        let fetched = self.up.get_any_status(scope, url.clone()).await?;
-        if !fetched.is_unauthorized() {
-            return Ok(fetched);
-        }
-        self.refresh_rejected(seen).await?;
-        self.up.get_any_status(scope, url).await
+        self.token
+            .call(&self.up, scope, || {
+                self.up.get_any_status(scope, url.clone())
+            })
+            .await
     }
 
     /// The entries of one entry type modified (and, with `modified_since`, deleted) since.

@@ -40,12 +40,12 @@ pub mod wire;
 
 use super::decode_item;
 use super::{HistorySource, SourceSet};
-use crate::config::SourceConfig;
 use crate::domain::datetime::{format_utc_ms, from_millis};
 use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
 use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow, TimelineKey};
-use crate::upstream::{Auth, DynamicToken, Fetched, RequestScope, Upstream, Wiring};
+use crate::sources::SourceConfig;
+use crate::upstream::{Fetched, RequestScope, TokenGrant, TokenProvider, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -74,11 +74,8 @@ pub const ROUTES: &[&str] = &[
 /// The Hexabase adapter.
 pub struct Hexabase {
     up: Arc<Upstream>,
-    token: Arc<DynamicToken>,
-    login: Option<Login>,
-    /// Single flight for logins: concurrent requests that find no token (or a rejected one)
-    /// wait for one login instead of each making their own.
-    login_lock: tokio::sync::Mutex<()>,
+    /// The configured token, or the one `email` + `password` log in for.
+    token: Arc<TokenProvider>,
     /// Which item each entry shown recently belongs to, so a page after a cursor knows
     /// whether the cursor entry heads this item's range (then it reads N + 1 in one call) or
     /// another stream's (then it reads N, and one more only if the cursor entry does show up).
@@ -91,31 +88,69 @@ struct Login {
     password: SecretString,
 }
 
+#[async_trait]
+impl TokenGrant for Login {
+    async fn obtain(
+        &self,
+        up: &Upstream,
+    ) -> SourceResult<(SecretString, Option<std::time::Duration>)> {
+        let url = up.url(&["api", "v0", "login"], &[]);
+        let body = serde_json::json!({
+            "email": self.email,
+            "password": self.password.expose_secret(),
+        });
+        let fetched = up.check(up.post_json(url, &body).await?)?;
+        let answer: WireLogin = up.decode(&fetched).map_err(Arc::new)?;
+        let token = answer
+            .token
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                Arc::new(SourceError::upstream(
+                    Source::Hexabase,
+                    ErrorCode::UpstreamBadResponse,
+                    "HEXABASE login answer carries no token",
+                ))
+            })?;
+        tracing::info!(source = "HEXABASE", "logged in");
+        // Hexabase tokens carry no lifetime: replaced when rejected.
+        Ok((SecretString::from(token), None))
+    }
+}
+
+/// What this adapter knows about its vendor (config keys, credentials, capabilities).
+pub const VENDOR: super::Vendor = super::Vendor {
+    keys: &["token", "email", "password"],
+    credentials: &[&["token"], &["email", "password"]],
+    user_id_header: false,
+    paths: &["api/v0"],
+    teams: false,
+    writes: false,
+    build: Hexabase::source_set,
+};
+
 impl Hexabase {
     /// Build the adapter. A configured `token` is used as is; `email` + `password` log in at
     /// first use and once more whenever Hexabase answers 401.
     pub fn source_set(wiring: &Wiring, cfg: &SourceConfig) -> Result<SourceSet, SourceError> {
-        let token = DynamicToken::new(cfg.token.clone());
+        let login = match (&cfg.email, &cfg.password) {
+            (Some(email), Some(password)) => Some(Box::new(Login {
+                email: email.clone(),
+                password: password.clone(),
+            }) as Box<dyn TokenGrant>),
+            _ => None,
+        };
+        let token = TokenProvider::new(cfg.token.clone(), login);
         let up = Arc::new(Upstream::new(
             Source::Hexabase,
             ROUTES,
             wiring,
             cfg.base(),
-            Auth::Dynamic(token.clone()),
+            token.auth(),
             cfg.timeout(),
         )?);
-        let login = match (&cfg.email, &cfg.password) {
-            (Some(email), Some(password)) => Some(Login {
-                email: email.clone(),
-                password: password.clone(),
-            }),
-            _ => None,
-        };
         let hexabase = Arc::new(Hexabase {
             up: up.clone(),
             token,
-            login,
-            login_lock: tokio::sync::Mutex::new(()),
             served: moka::future::Cache::builder()
                 .max_capacity(SERVED_IDS)
                 .time_to_idle(std::time::Duration::from_secs(3600))
@@ -131,70 +166,11 @@ impl Hexabase {
 
     /// One history call, logging in first when there is no token yet and once more on a 401.
     async fn list(&self, scope: &RequestScope, url: Url) -> SourceResult<Arc<Fetched>> {
-        if self
-            .up
-            .caller_credential(scope)
-            .map_err(Arc::new)?
-            .is_some()
-        {
-            // A caller's own token is used as it is: a 401 then is the caller's to fix.
-            let fetched = self.up.get_no_retry(scope, url).await?;
-            return self.up.check_for(scope, fetched);
-        }
-        let seen = self.ensure_token().await?;
-        let fetched = self.up.get_no_retry(scope, url.clone()).await?;
-        if fetched.is_unauthorized() && self.login.is_some() {
-            self.login_again(seen).await?;
-            let again = self.up.get_no_retry(scope, url).await?;
-            return self.up.check(again);
-        }
-        self.up.check(fetched)
-    }
-
-    async fn ensure_token(&self) -> SourceResult<u64> {
-        if self.token.is_set() || self.login.is_none() {
-            return Ok(self.token.generation());
-        }
-        let _single_flight = self.login_lock.lock().await;
-        if !self.token.is_set() {
-            self.log_in().await?;
-        }
-        Ok(self.token.generation())
-    }
-
-    /// Log in again unless another request already did since the token `seen` was rejected.
-    async fn login_again(&self, seen: u64) -> SourceResult<()> {
-        let _single_flight = self.login_lock.lock().await;
-        if self.token.generation() == seen {
-            self.log_in().await?;
-        }
-        Ok(())
-    }
-
-    async fn log_in(&self) -> SourceResult<()> {
-        let Some(login) = &self.login else {
-            return Ok(());
-        };
-        let url = self.up.url(&["api", "v0", "login"], &[]);
-        let body = serde_json::json!({
-            "email": login.email,
-            "password": login.password.expose_secret(),
-        });
-        let fetched = self.up.check(self.up.post_json(url, &body).await?)?;
-        let answer: WireLogin = self.up.decode(&fetched).map_err(Arc::new)?;
-        let token = answer
+        let fetched = self
             .token
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| {
-                Arc::new(SourceError::upstream(
-                    Source::Hexabase,
-                    ErrorCode::UpstreamBadResponse,
-                    "HEXABASE login answer carries no token",
-                ))
-            })?;
-        self.token.replace(SecretString::from(token));
-        tracing::info!(source = "HEXABASE", "logged in");
-        Ok(())
+            .call(&self.up, scope, || self.up.get_no_retry(scope, url.clone()))
+            .await?;
+        self.up.check_for(scope, fetched)
     }
 
     fn window_url(&self, range: &Range<'_>, from: usize, to: usize) -> Url {

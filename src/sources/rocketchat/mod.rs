@@ -18,10 +18,10 @@ pub mod wire;
 
 use super::decode_item;
 use super::{HistorySource, IntegrationSource, Listing, SourceSet};
-use crate::config::SourceConfig;
 use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
 use crate::sources::stream::{Direction, StreamPage, StreamWindow, TimelineKey};
+use crate::sources::SourceConfig;
 use crate::upstream::{refused_request, Auth, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -57,6 +57,17 @@ pub const ROUTES: &[&str] = &[
 pub struct RocketChat {
     up: Arc<Upstream>,
 }
+
+/// What this adapter knows about its vendor (config keys, credentials, capabilities).
+pub const VENDOR: super::Vendor = super::Vendor {
+    keys: &["user_id", "auth_token"],
+    credentials: &[&["user_id", "auth_token"]],
+    user_id_header: true,
+    paths: &["api/v1"],
+    teams: false,
+    writes: false,
+    build: RocketChat::source_set,
+};
 
 impl RocketChat {
     /// Build the adapter and register what it provides (integrations and history; no teams).

@@ -15,9 +15,9 @@ pub mod wire;
 
 use super::decode_item;
 use super::{IntegrationSource, Listing, SourceSet, TeamSource};
-use crate::config::SourceConfig;
 use crate::domain::{Integration, Source, Team};
 use crate::error::{ErrorCode, SourceError, SourceResult};
+use crate::sources::SourceConfig;
 use crate::upstream::{refused_request, Auth, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -39,6 +39,17 @@ pub struct Truto {
     up: Arc<Upstream>,
     environment_id: Option<String>,
 }
+
+/// What this adapter knows about its vendor (config keys, credentials, capabilities).
+pub const VENDOR: super::Vendor = super::Vendor {
+    keys: &["token", "environment_id"],
+    credentials: &[&["token"]],
+    user_id_header: false,
+    paths: &["integration"],
+    teams: true,
+    writes: false,
+    build: Truto::source_set,
+};
 
 impl Truto {
     /// Build the adapter and register what it provides (integrations and teams).
