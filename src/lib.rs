@@ -27,7 +27,7 @@ pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceE
     }
     let sources = sources::Sources::from_config(&config.sources, &config.cache, metrics.clone())?;
     let app = Arc::new(schema::context::AppState {
-        sources,
+        sources: Arc::new(sources),
         metrics,
         pollers: timeline::pollers::Pollers::new(config.server.max_pollers),
     });
@@ -51,8 +51,9 @@ pub async fn serve(config: config::Config, listener: TcpListener) -> anyhow::Res
     let started = Arc::new(std::sync::OnceLock::new());
     let shutdown = {
         let started = started.clone();
+        let signal = shutdown_signal();
         async move {
-            let signal = shutdown_signal().await;
+            let signal = signal.await;
             let _ = started.set(std::time::Instant::now());
             tracing::info!("{signal} received: shutting down, finishing the requests in flight");
         }
@@ -74,23 +75,36 @@ fn config_sources(config: &config::Config) -> Vec<&'static str> {
         .collect()
 }
 
-/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
-pub async fn shutdown_signal() -> &'static str {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut sig) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            sig.recv().await;
+/// One signal of a handler installed earlier; never, if installing it failed.
+#[cfg(unix)]
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
         }
-    };
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
+pub fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
+    // The handlers are installed now, not when the future is first polled: a SIGTERM that
+    // arrives between the first answer and that poll would otherwise kill the process.
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut int = signal(SignalKind::interrupt()).ok();
+        async move {
+            tokio::select! {
+                _ = received(int.as_mut()) => "SIGINT",
+                _ = received(term.as_mut()) => "SIGTERM",
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => "SIGINT",
-        _ = term => "SIGTERM",
+    async move {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
     }
 }

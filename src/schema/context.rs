@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// Application-wide state, stored as schema data.
 pub struct AppState {
-    pub sources: Sources,
+    pub sources: Arc<Sources>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub pollers: crate::timeline::pollers::Pollers,
 }

@@ -9,7 +9,6 @@ use super::types::{
 };
 use crate::domain::{Source, SubjectRef};
 use crate::error::{gql, SourceError};
-use crate::sources::Listing;
 use crate::timeline::cursor::fingerprint;
 use crate::timeline::engine;
 use crate::timeline::PageArgs;
@@ -108,41 +107,13 @@ impl Query {
         .validate(&fp)
         .map_err(|e| e.to_graphql())?;
         let rq = req(ctx)?;
-        let sources = &app(ctx)?.sources;
-        let wanted: Vec<Source> = match source {
-            Some(one) => {
-                sources.get(one).map_err(|e| e.to_graphql())?;
-                vec![one]
-            }
-            None => sources.configured(),
-        };
-        let mut need = request.items_needed();
-        let mut listing = Listing {
-            items: Vec::new(),
-            complete: true,
-        };
-        for one in wanted {
-            if need == Some(0) {
-                listing.complete = false;
-                break;
-            }
-            let Some(src) = sources.get(one).ok().and_then(|s| s.integrations.clone()) else {
-                continue;
-            };
-            match src.list_integrations(&rq.scope, need).await {
-                Ok(part) => {
-                    need = need.map(|n| n.saturating_sub(part.items.len()));
-                    listing.complete &= part.complete;
-                    listing.items.extend(part.items);
-                    if !part.complete {
-                        break;
-                    }
-                }
-                Err(err) => {
-                    report(ctx, &err);
-                    listing.complete = false;
-                }
-            }
+        let (listing, failures) = app(ctx)?
+            .sources
+            .list_integrations(&rq.scope, source, request.items_needed())
+            .await
+            .map_err(|e| e.to_graphql())?;
+        for err in &failures {
+            report(ctx, err);
         }
         let snapshot = request
             .cursor

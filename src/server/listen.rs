@@ -64,6 +64,7 @@ pub async fn serve(
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
+            biased;
             _ = &mut shutdown => break,
             permit = slots.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -71,6 +72,7 @@ pub async fn serve(
             },
         };
         let (stream, _peer) = tokio::select! {
+            biased;
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,

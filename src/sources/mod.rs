@@ -14,7 +14,7 @@ pub mod truto;
 use crate::domain::{
     Connection, Flow, HistoryEntry, HistoryFilter, Integration, Source, SubjectRef, Team,
 };
-use crate::error::{SourceError, SourceResult};
+use crate::error::{SharedError, SourceError, SourceResult};
 use crate::metrics::Metrics;
 use crate::upstream::cache::ResponseCache;
 use crate::upstream::resilience::BreakerState;
@@ -435,6 +435,54 @@ impl Sources {
             poll_intervals,
             forwarding,
         })
+    }
+
+    /// At least `need` integrations (all when `None`) of one source, or of every configured
+    /// source in enum order: each source is asked only for what the ones before it did not
+    /// give. A source that fails costs only its own integrations (then the listing is not
+    /// complete) and its error is returned beside the listing.
+    pub async fn list_integrations(
+        &self,
+        scope: &RequestScope,
+        source: Option<Source>,
+        mut need: Option<usize>,
+    ) -> Result<(Listing<Arc<Integration>>, Vec<SharedError>), SourceError> {
+        let wanted = match source {
+            Some(one) => {
+                self.get(one)?;
+                vec![one]
+            }
+            None => self.configured(),
+        };
+        let mut listing = Listing {
+            items: Vec::new(),
+            complete: true,
+        };
+        let mut failures = Vec::new();
+        for one in wanted {
+            if need == Some(0) {
+                listing.complete = false;
+                break;
+            }
+            let Some(src) = self.get(one).ok().and_then(|s| s.integrations.clone()) else {
+                continue;
+            };
+            match src.list_integrations(scope, need).await {
+                Ok(part) => {
+                    need = need.map(|n| n.saturating_sub(part.items.len()));
+                    listing.complete &= part.complete;
+                    listing.items.extend(part.items);
+                    if !part.complete {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    failures.push(err);
+                    listing.complete = false;
+                }
+            }
+        }
+        Ok((listing, failures))
     }
 
     /// The request headers that may carry callers' own credentials (lower case), for CORS.

@@ -2,6 +2,7 @@
 
 pub mod cursor;
 pub mod engine;
+pub mod history;
 pub mod merge;
 pub mod page;
 pub mod pollers;

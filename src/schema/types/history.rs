@@ -2,16 +2,13 @@
 //! `Integration.history`.
 
 use super::super::connection::Conn;
-use super::super::context::{report_failures, req, AppState};
+use super::super::context::{app, report_failures, req};
 use super::super::scalars::{dt, DateTime};
 use super::entities::{integration_by_id, IntegrationNode};
 use crate::domain::ids::{GlobalId, NodeType};
 use crate::domain::{self, HistoryFilter, HistoryKind, HistoryStatus, Source, SubjectRef};
-use crate::error::SourceError;
-use crate::timeline::cursor::{fingerprint, Cursor};
-use crate::timeline::engine;
-use crate::timeline::merge::TimelineKey;
-use crate::timeline::{Direction, PageArgs};
+use crate::timeline::history::read_history;
+use crate::timeline::PageArgs;
 use async_graphql::{Context, Json, Object, SimpleObject, ID};
 use chrono::Utc;
 use serde_json::Value;
@@ -150,9 +147,9 @@ impl HistoryEntryNode {
     }
 }
 
-/// Read one page of the merged timeline of `subjects` (DESIGN.md §3): every stream is asked
-/// for at most the page size beyond the cursor's key, concurrently; a failed stream costs only
-/// its own entries and adds one error carrying its source.
+/// One page of the merged timeline of `subjects` as a connection
+/// ([`crate::timeline::history::read_history`]); a failed stream adds one error carrying its
+/// source.
 pub async fn history_connection(
     ctx: &Context<'_>,
     field: &str,
@@ -160,117 +157,32 @@ pub async fn history_connection(
     filter: HistoryFilter,
     args: PageArgs,
 ) -> async_graphql::Result<Conn<HistoryEntryNode>> {
-    let subjects = engine::checked_subjects(subjects).map_err(|e| e.to_graphql())?;
-    if let (Some(since), Some(until)) = (filter.since, filter.until) {
-        if since >= until {
-            return Err(
-                SourceError::bad_input("`filter.since` must be before `filter.until`").to_graphql(),
-            );
-        }
-    }
-    let canonical: Vec<String> = subjects.iter().map(SubjectRef::canonical).collect();
-    let mut parts: Vec<&str> = vec![field, &canonical[0]];
-    parts.extend(canonical[1..].iter().map(String::as_str));
-    let filter_text = filter.canonical();
-    parts.push(&filter_text);
-    let fp = fingerprint(&parts);
-    let request = args.validate(&fp).map_err(|e| e.to_graphql())?;
     let rq = req(ctx)?;
-    let snapshot = request
-        .cursor
-        .as_ref()
-        .map(|c| crate::domain::datetime::from_millis(c.snapshot_ms))
-        .unwrap_or(rq.now);
-    let positions = match request.direction {
-        Direction::Forward => engine::positions_from(request.cursor.as_ref(), subjects.len()),
-        Direction::Backward => {
-            let key = request
-                .cursor
-                .as_ref()
-                .and_then(|c| TimelineKey::from_cursor(&c.key));
-            vec![key; subjects.len()]
-        }
-    };
-    // The read (upstream calls, decoding, merging) and the edges' cursors run as their own
-    // task: the many history connections of one query (one per integration) then spread over
-    // every worker thread instead of all running inside the one task executing the query.
-    let read = {
-        // The application state by `Arc`: cloning `Sources` itself would copy its maps.
-        let state = ctx
-            .data::<Arc<AppState>>()
-            .map_err(|_| SourceError::internal("application state missing").to_graphql())?
-            .clone();
-        let (scope, fp) = (rq.scope.clone(), fp.clone());
-        let direction = request.direction;
-        let limit = request.limit;
-        tokio::spawn(async move {
-            let page = engine::read_page(
-                &state.sources,
-                &scope,
-                &subjects,
-                &filter,
-                direction,
-                positions,
-                limit,
-                snapshot,
-            )
-            .await;
-            let snapshot_ms = snapshot.timestamp_millis();
-            let cursors: Vec<String> = page
-                .entries
-                .iter()
-                .map(|entry| {
-                    let key = TimelineKey::of(entry, snapshot);
-                    let mut cursor = Cursor::new(&fp, snapshot_ms, key.to_cursor_key());
-                    if direction == Direction::Forward {
-                        cursor.hints = engine::positions_after(&page, &key);
-                    }
-                    cursor.encode()
-                })
-                .collect();
-            let edges: Vec<(String, HistoryEntryNode)> = cursors
-                .into_iter()
-                .zip(page.entries)
-                .map(|(cursor, entry)| {
-                    let node = HistoryEntryNode {
-                        entry: Arc::new(entry),
-                        observed_at: snapshot,
-                    };
-                    (cursor, node)
-                })
-                .collect();
-            (edges, page.failures, page.has_more)
-        })
-    };
-    let (edges, failures, more) = AbortOnDrop(read)
-        .await
-        .map_err(|_| SourceError::internal("history read failed").to_graphql())?;
-    report_failures(ctx, &failures);
-    let has_cursor = request.cursor.is_some();
-    let (has_next, has_previous) = match request.direction {
-        Direction::Forward => (more, has_cursor),
-        Direction::Backward => (has_cursor, more),
-    };
-    Ok(Conn::from_edges(edges, has_next, has_previous, None))
-}
-
-/// A spawned task that is aborted when the future awaiting it is dropped (a request cut by its
-/// deadline or a disconnecting client), so its work stops with the request.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> std::future::Future for AbortOnDrop<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
+    let sources = app(ctx)?.sources.clone();
+    let page = read_history(
+        sources,
+        rq.scope.clone(),
+        field,
+        subjects,
+        filter,
+        args,
+        rq.now,
+    )
+    .await
+    .map_err(|e| e.to_graphql())?;
+    report_failures(ctx, &page.failures);
+    let observed_at = page.snapshot;
+    let edges = page.edges.into_iter().map(|(cursor, entry)| {
+        let node = HistoryEntryNode {
+            entry: Arc::new(entry),
+            observed_at,
+        };
+        (cursor, node)
+    });
+    Ok(Conn::from_edges(
+        edges.collect(),
+        page.has_next,
+        page.has_previous,
+        None,
+    ))
 }
