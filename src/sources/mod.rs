@@ -154,6 +154,14 @@ pub trait HistorySource: Send + Sync {
         window: &StreamWindow,
     ) -> SourceResult<StreamPage>;
 
+    /// The one spelling of `subject` this source uses in ids and cursors, so that every
+    /// spelling a vendor accepts gives the same ids, cursors and cache entries (DealCloud: an
+    /// entry type's `apiName` becomes its numeric id). When it cannot be worked out the subject
+    /// is kept as given (its read then succeeds or fails on its own).
+    async fn canonical_subject(&self, _scope: &RequestScope, subject: &SubjectRef) -> SubjectRef {
+        subject.clone()
+    }
+
     /// One entry by id, for `node(id)`; `None` when it is gone.
     async fn history_entry(
         &self,
