@@ -28,13 +28,34 @@ fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, query::Subscript
 
 /// Build the executable schema with the configured limits.
 pub fn build_schema(state: Arc<AppState>, server: &ServerConfig) -> ChronoSchema {
+    build_with(state, server, Some(guard::Guard::new(server)))
+}
+
+/// The schema with the guard as an extension (WebSocket) and the same schema without any
+/// extension, which HTTP runs with the guard's checks around it ([`guard::Guarded`]).
+pub fn build_guarded(state: Arc<AppState>, server: &ServerConfig) -> guard::Guarded {
+    let guard = guard::Guard::new(server);
+    guard::Guarded::new(
+        build_with(state.clone(), server, Some(guard.clone())),
+        build_with(state, server, None),
+        guard,
+    )
+}
+
+fn build_with(
+    state: Arc<AppState>,
+    server: &ServerConfig,
+    guard: Option<guard::Guard>,
+) -> ChronoSchema {
     let mut schema = builder()
         .data(state)
         .limit_depth(server.max_depth)
         .limit_complexity(server.max_complexity)
         .limit_recursive_depth(64)
-        .limit_directives(50)
-        .extension(guard::Guard::new(server));
+        .limit_directives(50);
+    if let Some(guard) = guard {
+        schema = schema.extension(guard);
+    }
     if !server.introspection {
         schema = schema.disable_introspection();
     }

@@ -6,7 +6,8 @@ mod ws;
 
 use crate::config::Config;
 use crate::schema::context::AppState;
-use crate::schema::{build_schema, ChronoSchema};
+use crate::schema::guard::Guarded;
+use crate::schema::{build_guarded, ChronoSchema};
 use crate::upstream::resilience::BreakerState;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -23,7 +24,10 @@ use tracing::Instrument;
 /// Everything a handler needs.
 #[derive(Clone)]
 pub struct ServerState {
+    /// The schema with the guard as its extension (WebSocket).
     pub schema: ChronoSchema,
+    /// The same schema as HTTP runs it (the guard around it, not inside).
+    pub http: Guarded,
     pub app: Arc<AppState>,
     pub api_keys: Arc<Vec<SecretString>>,
     pub max_batch: usize,
@@ -61,9 +65,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Build the router for a loaded configuration and its sources.
 pub fn router(config: &Config, app: Arc<AppState>) -> Router {
-    let schema = build_schema(app.clone(), &config.server);
+    let http = build_guarded(app.clone(), &config.server);
     let state = ServerState {
-        schema: schema.clone(),
+        schema: http.schema().clone(),
+        http,
         app,
         api_keys: Arc::new(config.server.api_keys.clone()),
         max_batch: config.server.max_batch,
