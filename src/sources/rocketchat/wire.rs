@@ -72,13 +72,15 @@ pub fn decode_page<T: DeserializeOwned>(
     what: &str,
 ) -> Result<Page<T>, SourceError> {
     let raw = RawList::new(fetched.body.clone(), ListAt::Field(list.key()));
-    let fast = match list {
-        List::History => serde_json::from_slice::<Envelope<T, IgnoredAny>>(&fetched.body)
-            .map(|page| (page.history, page.total)),
-        List::Integrations => serde_json::from_slice::<Envelope<IgnoredAny, T>>(&fetched.body)
-            .map(|page| (page.integrations, page.total)),
-    };
-    if let Ok((records, total)) = fast {
+    let fast = raw.text().and_then(|text| match list {
+        List::History => serde_json::from_str::<Envelope<T, IgnoredAny>>(text)
+            .map(|page| (page.history, page.total))
+            .ok(),
+        List::Integrations => serde_json::from_str::<Envelope<IgnoredAny, T>>(text)
+            .map(|page| (page.integrations, page.total))
+            .ok(),
+    });
+    if let Some((records, total)) = fast {
         let records = records
             .into_iter()
             .enumerate()
