@@ -21,7 +21,23 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A request's parsed document and the name of the operation it runs.
-type Operation = (Arc<ExecutableDocument>, Option<String>);
+type Operation = (Kept, Option<String>);
+
+/// The parsed document kept for the result's order: a copy, or the parse cache's own tree.
+#[derive(Clone)]
+enum Kept {
+    Own(Arc<ExecutableDocument>),
+    Shared(Arc<(String, ExecutableDocument)>),
+}
+
+impl Kept {
+    fn document(&self) -> &ExecutableDocument {
+        match self {
+            Kept::Own(document) => document,
+            Kept::Shared(parsed) => &parsed.1,
+        }
+    }
+}
 
 /// The limits and deadline of `[server]` that every operation is held to.
 #[derive(Clone)]
@@ -165,7 +181,18 @@ impl Guard {
     /// The document checks of every operation: parsed once (kept on the request for
     /// execution), limits, `_entities` representations and enum values written as strings;
     /// the document is kept to restore the result's order.
-    fn admit(&self, mut request: Request, registry: &Registry) -> ServerResult<Request> {
+    fn admit(&self, request: Request, registry: &Registry) -> ServerResult<Request> {
+        self.admit_parsed(request, registry, None)
+    }
+
+    /// [`Guard::admit`] for a request whose document was parsed before (`parsed`: the tree to
+    /// keep for the result's order, when there is one to share).
+    fn admit_parsed(
+        &self,
+        mut request: Request,
+        registry: &Registry,
+        parsed: Option<Arc<(String, ExecutableDocument)>>,
+    ) -> ServerResult<Request> {
         let variables = std::mem::take(&mut request.variables);
         let document = request
             .parsed_query()
@@ -183,7 +210,10 @@ impl Guard {
                     None => Ok(representations),
                 },
             );
-        let kept = checked.is_ok().then(|| Arc::new(document.clone()));
+        let kept = checked.is_ok().then(|| match parsed {
+            Some(parsed) => Kept::Shared(parsed),
+            None => Kept::Own(Arc::new(document.clone())),
+        });
         request.variables = variables;
         let representations = checked?;
         if let (Some(kept), Ok(mut slot)) = (kept, self.document.lock()) {
@@ -222,10 +252,10 @@ impl Guard {
     /// every level, as the spec's result map requires: async-graphql inserts fields as they
     /// complete, so a fast field overtakes a slow one.
     fn restore_order(&self, response: &mut Response) {
-        let Some((document, operation_name)) = self.document.lock().ok().and_then(|d| d.clone())
-        else {
+        let Some((kept, operation_name)) = self.document.lock().ok().and_then(|d| d.clone()) else {
             return;
         };
+        let document = kept.document();
         let operation = document.operations.iter().find(|(name, _)| {
             operation_name.is_none() || name.map(|n| n.as_str()) == operation_name.as_deref()
         });
@@ -233,7 +263,7 @@ impl Guard {
             super::order::restore(
                 &mut response.data,
                 &[&operation.node.selection_set.node],
-                &document,
+                document,
             );
         }
     }
@@ -249,7 +279,13 @@ pub struct Guarded {
     guarded: super::ChronoSchema,
     plain: super::ChronoSchema,
     guard: Guard,
+    /// Parsed documents by text: the same operations arrive again and again, and parsing
+    /// (pest) costs more than copying the tree. Only documents that parse are kept.
+    documents: moka::sync::Cache<u64, Arc<(String, ExecutableDocument)>>,
 }
+
+/// Bytes of document text the parse cache holds (its trees take a few times that).
+const PARSED_TEXT_BYTES: u64 = 4 * 1024 * 1024;
 
 impl Guarded {
     pub fn new(guarded: super::ChronoSchema, plain: super::ChronoSchema, guard: Guard) -> Self {
@@ -257,7 +293,30 @@ impl Guarded {
             guarded,
             plain,
             guard,
+            documents: moka::sync::Cache::builder()
+                .max_capacity(PARSED_TEXT_BYTES)
+                .weigher(|_, entry: &Arc<(String, ExecutableDocument)>| {
+                    u32::try_from(entry.0.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
         }
+    }
+
+    /// Give `request` its parsed document from the cache, or parse it and remember it. The
+    /// document to restore the result's order comes back too (shared, not copied again).
+    fn parse(&self, request: &mut Request) -> Option<Arc<(String, ExecutableDocument)>> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        request.query.hash(&mut hasher);
+        let key = hasher.finish();
+        if let Some(known) = self.documents.get(&key).filter(|d| d.0 == request.query) {
+            request.set_parsed_query(known.1.clone());
+            return Some(known);
+        }
+        let document = request.parsed_query().ok()?.clone();
+        let parsed = Arc::new((request.query.clone(), document));
+        self.documents.insert(key, parsed.clone());
+        Some(parsed)
     }
 
     /// The schema with the guard as its extension (WebSocket operations and streams).
@@ -274,7 +333,9 @@ impl Guarded {
             document: Default::default(),
             ..self.guard.clone()
         };
-        let response = match guard.admit(request, &env.registry) {
+        let mut request = request;
+        let parsed = self.parse(&mut request);
+        let response = match guard.admit_parsed(request, &env.registry, parsed) {
             Ok(request) => self.plain.execute(request).await,
             Err(error) => Response::from_errors(vec![error]),
         };
