@@ -8,6 +8,7 @@ pub mod messages;
 pub mod mutation;
 pub mod node;
 pub mod order;
+pub mod prepared;
 pub mod query;
 pub mod scalars;
 pub mod types;
@@ -28,13 +29,15 @@ fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, query::Subscript
 
 /// Build the executable schema with the configured limits.
 pub fn build_schema(state: Arc<AppState>, server: &ServerConfig) -> ChronoSchema {
+    let validation_cache = prepared::ValidationCache::new(state.metrics.clone());
     let mut schema = builder()
         .data(state)
         .limit_depth(server.max_depth)
         .limit_complexity(server.max_complexity)
         .limit_recursive_depth(64)
         .limit_directives(50)
-        .extension(guard::Guard::new(server));
+        .extension(guard::Guard::new(server))
+        .extension(validation_cache);
     if !server.introspection {
         schema = schema.disable_introspection();
     }
