@@ -115,6 +115,7 @@ fn streams(k: usize, per_stream: usize) -> Vec<StreamPage> {
             StreamPage {
                 entries,
                 has_more: true,
+                depth: None,
             }
         })
         .collect()
@@ -128,6 +129,7 @@ fn kway_merge_page_of_100(bencher: Bencher, k: usize) {
         key: None,
         limit: 100,
         snapshot: from_millis(1_800_000_000_000),
+        depth: None,
     };
     bencher
         .with_inputs(|| pages.clone())

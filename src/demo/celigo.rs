@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::Instant;
 
@@ -68,6 +68,9 @@ pub struct CeligoData {
     /// (`revisions/create?ignoreIfNoChanges=true` answers 204 for the others).
     snapshotted: HashSet<String>,
     changed_since_snapshot: HashSet<String>,
+    /// Resources deleted before the data was generated, by integration: their audit entries
+    /// (the deletion) stay in the integration's log.
+    retired: HashMap<String, Vec<String>>,
 }
 
 const INTEGRATION_NAMES: [&str; 48] = [
@@ -165,25 +168,76 @@ const USERS: [(&str, &str); 8] = [
     ("Lucas Moreau", "lucas.moreau@example.com"),
 ];
 
-const FLOW_VERBS: [&str; 8] = [
-    "Orders",
-    "Customers",
-    "Invoices",
-    "Items",
-    "Fulfillments",
-    "Refunds",
-    "Contacts",
-    "Payments",
+/// Flows of an integration, from its systems and what it moves: `{src}`, `{dst}`, `{obj}`.
+/// The first is the main flow; an integration has the first 2 to 7.
+const FLOW_TEMPLATES: [&str; 7] = [
+    "{src} {obj} to {dst}",
+    "{src} {obj} to {dst} (initial load)",
+    "{dst} status back to {src}",
+    "{src} {obj} deletions to {dst}",
+    "{dst} IDs back to {src}",
+    "{src} {obj} nightly reconciliation",
+    "Retry failed {obj} records",
 ];
-const FIELD_PATHS: [(&str, &str); 8] = [
+
+/// Words of an integration's name that say neither a system nor what it moves.
+const NAME_FILLERS: [&str; 10] = [
+    "to", "Sync", "Updates", "Import", "Export", "Backup", "Refresh", "Rollup", "for", "from",
+];
+
+/// Words of a connection's name that do not name its system.
+const CONNECTION_FILLERS: [&str; 16] = [
+    "Production",
+    "Sandbox",
+    "Store",
+    "(US)",
+    "(EU)",
+    "Support",
+    "Portal",
+    "Warehouse",
+    "Account",
+    "Instance",
+    "Tenant",
+    "Cloud",
+    "Online",
+    "Workspace",
+    "Project",
+    "Reporting",
+];
+
+/// Descriptions, picked per integration: `{name}` is its name with " - " as " and ".
+const DESCRIPTIONS: [&str; 5] = [
+    "Keeps {name} in step.",
+    "{name}: runs on a schedule, owned by the integrations team.",
+    "Moves {obj} from {src} to {dst}; failures page the on-call engineer.",
+    "Replaces the nightly CSV hand-off between {src} and {dst}.",
+    "{src} to {dst} for the finance close. Ask #integrations before changing mappings.",
+];
+
+/// Audit field paths by resource type, with what kind of value each holds.
+const INTEGRATION_PATHS: [(&str, &str); 4] = [
     ("version", "version"),
     ("settings.defaultLocation", "location"),
-    ("disabled", "bool"),
-    ("schedule", "schedule"),
-    ("name", "name"),
     ("settings.batchSize", "number"),
-    ("mapping.fields", "mapping"),
     ("tag", "tag"),
+];
+const FLOW_PATHS: [(&str, &str); 2] = [("disabled", "bool"), ("schedule", "schedule")];
+const IMPORT_PATHS: [(&str, &str); 1] = [("mapping.fields", "mapping")];
+const SCHEDULES: [&str; 4] = [
+    "? */15 * * * *",
+    "? 0 * * * *",
+    "? 0 2 * * *",
+    "? */5 * * * *",
+];
+const LOCATIONS: [&str; 3] = ["WH-EAST", "WH-WEST", "WH-CENTRAL"];
+const TAGS: [&str; 6] = ["orders", "finance", "crm", "support", "inventory", "hr"];
+const MAPPED_FIELDS: [(&str, &str); 6] = [
+    ("id", "externalId"),
+    ("email", "email"),
+    ("total", "amount"),
+    ("currency", "currencyCode"),
+    ("updated_at", "lastModifiedDate"),
+    ("status", "statusRef"),
 ];
 
 impl CeligoData {
@@ -238,17 +292,9 @@ impl CeligoData {
             - Duration::days(rng.between(200, 900) as i64)
             - Duration::minutes(rng.below(1440) as i64);
         let id = stable_id(rng, now, created);
-        let registered: Vec<Value> = (0..rng.between(2, 4))
-            .map(|_| {
-                self.connections[rng.below(self.connections.len() as u64) as usize]["_id"].clone()
-            })
-            .collect::<Vec<_>>();
-        let mut registered_unique = Vec::new();
-        for conn in registered {
-            if !registered_unique.contains(&conn) {
-                registered_unique.push(conn);
-            }
-        }
+        let (src, dst) = (source_system(base_name), target_system(base_name));
+        let obj = moved_object(base_name, src, dst);
+        let registered_unique = self.connections_for(rng, base_name, src, dst);
         let grouping = rng
             .chance(0.5)
             .then(|| json!({ "_id": stable_id(rng, now, created), "name": "Order sync" }));
@@ -256,34 +302,40 @@ impl CeligoData {
         let mut integration = json!({
             "_id": id,
             "name": name,
-            "description": format!("{} — managed by the integrations team.", describe(base_name)),
+            "description": fill(DESCRIPTIONS[rng.below(DESCRIPTIONS.len() as u64) as usize], base_name, src, dst, &obj),
             "lastModified": iso_ms(now - Duration::hours(rng.between(1, 2000) as i64)),
             "createdAt": iso_ms(created),
             "sandbox": rng.chance(0.1),
             "_registeredConnectionIds": registered_unique,
-            "settings": { "defaultLocation": rng.pick(&["WH-EAST", "WH-WEST", "WH-CENTRAL"]), "batchSize": rng.between(50, 500) },
+            "settings": { "defaultLocation": rng.pick(&LOCATIONS), "batchSize": rng.between(50, 500) },
             "version": version,
-            "tag": rng.pick(&["orders", "finance", "crm", "support", "inventory", "hr"]),
+            "tag": rng.pick(&TAGS),
             "updateInProgress": false,
         });
         if let Some(grouping) = &grouping {
             integration["flowGroupings"] = json!([grouping]);
         }
         let mut owned_resources = vec![(id.clone(), "integration".to_string(), name.clone())];
-        for f in 0..rng.between(2, 8) {
+        // The source system's connection reads, the target's writes.
+        let (reads, writes) = (
+            registered_unique.first().cloned().unwrap_or(Value::Null),
+            registered_unique.last().cloned().unwrap_or(Value::Null),
+        );
+        let flow_count = rng.between(2, FLOW_TEMPLATES.len() as u64) as usize;
+        for template in &FLOW_TEMPLATES[..flow_count] {
             let flow_created = created + Duration::hours(rng.between(1, 2000) as i64);
             let flow_id = stable_id(rng, now, flow_created);
-            let verb = FLOW_VERBS[(index + f as usize) % FLOW_VERBS.len()];
-            let flow_name = format!(
-                "{} {verb} to {}",
-                source_system(base_name),
-                target_system(base_name)
-            );
-            let connection = |rng: &mut Rng| registered_unique_pick(rng, &integration);
+            let flow_name = fill(template, base_name, src, dst, &obj);
             let export_id = stable_id(rng, now, flow_created);
             let import_id = stable_id(rng, now, flow_created);
-            self.exports.push(json!({ "_id": export_id, "name": format!("Get {verb}"), "_connectionId": connection(rng), "adaptorType": "HTTPExport", "_integrationId": id }));
-            self.imports.push(json!({ "_id": import_id, "name": format!("Upsert {verb}"), "_connectionId": connection(rng), "adaptorType": "NetSuiteDistributedImport", "_integrationId": id }));
+            let export_name = format!("Get {obj} from {src}");
+            let import_name = format!("Upsert {obj} in {dst}");
+            let mapping: Vec<Value> = MAPPED_FIELDS[..rng.between(2, 5) as usize]
+                .iter()
+                .map(|(extract, generate)| json!({ "extract": extract, "generate": generate }))
+                .collect();
+            self.exports.push(json!({ "_id": export_id, "name": export_name, "_connectionId": reads, "adaptorType": self.adaptor(&reads, "Export"), "_integrationId": id }));
+            self.imports.push(json!({ "_id": import_id, "name": import_name, "_connectionId": writes, "adaptorType": self.adaptor(&writes, "Import"), "_integrationId": id, "mapping": { "fields": mapping } }));
             let mut flow = json!({
                 "_id": flow_id,
                 "name": flow_name,
@@ -291,21 +343,26 @@ impl CeligoData {
                 "disabled": rng.chance(0.15),
                 "pageGenerators": [{ "_exportId": export_id }],
                 "pageProcessors": [{ "type": "import", "_importId": import_id, "responseMapping": { "fields": [], "lists": [] } }],
-                "schedule": rng.pick(&["? */15 * * * *", "? 0 * * * *", "? 0 2 * * *", "? */5 * * * *"]),
+                "schedule": rng.pick(&SCHEDULES),
                 "timezone": rng.pick(&["America/New_York", "Europe/Berlin", "Asia/Tokyo", "UTC"]),
                 "createdAt": iso_ms(flow_created),
                 "lastModified": iso_ms(flow_created + Duration::hours(rng.between(1, 800) as i64)),
             });
+            // A disabled flow last ran before it was disabled, days ago.
+            let last_run = if flow["disabled"] == true {
+                rng.between(3 * 1440, 40 * 1440)
+            } else {
+                rng.between(1, 6000)
+            };
             if rng.chance(0.8) {
-                flow["lastExecutedAt"] =
-                    json!(iso_ms(now - Duration::minutes(rng.between(1, 6000) as i64)));
+                flow["lastExecutedAt"] = json!(iso_ms(now - Duration::minutes(last_run as i64)));
             }
             if let Some(grouping) = &grouping {
                 flow["_flowGroupingId"] = grouping["_id"].clone();
             }
             owned_resources.push((flow_id, "flow".into(), flow_name_of(&flow)));
-            owned_resources.push((export_id, "export".into(), format!("Get {verb}")));
-            owned_resources.push((import_id, "import".into(), format!("Upsert {verb}")));
+            owned_resources.push((export_id, "export".into(), export_name));
+            owned_resources.push((import_id, "import".into(), import_name));
             self.flows.push(flow);
         }
         self.integrations.push(integration);
@@ -314,9 +371,27 @@ impl CeligoData {
         } else {
             rng.between(3, 40) as usize
         };
-        self.generate_audit(rng, count, now, created, &owned_resources, users);
+        let retired: Vec<(String, String, String)> = [
+            fill("{src} {obj} to {dst} (v1)", base_name, src, dst, &obj),
+            fill("{src} {obj} CSV hand-off", base_name, src, dst, &obj),
+        ]
+        .into_iter()
+        .take(rng.between(1, 2) as usize)
+        .map(|name| {
+            let at = created + Duration::hours(rng.between(1, 500) as i64);
+            (stable_id(rng, now, at), "flow".to_string(), name)
+        })
+        .collect();
+        self.retired
+            .insert(id.clone(), retired.iter().map(|r| r.0.clone()).collect());
+        self.generate_audit(rng, count, now, created, &owned_resources, retired, users);
     }
 
+    /// The audit log of one integration, newest first, consistent with the lists: the newest
+    /// change of a field ends in its current value and each older one ends where the next
+    /// began; deletions are of retired flows (never of listed ones); the integration's
+    /// creation is the oldest entry.
+    #[allow(clippy::too_many_arguments)]
     fn generate_audit(
         &mut self,
         rng: &mut Rng,
@@ -324,25 +399,39 @@ impl CeligoData {
         now: DateTime<Utc>,
         created: DateTime<Utc>,
         resources: &[(String, String, String)],
+        mut retired: Vec<(String, String, String)>,
         users: &[Value],
     ) {
         let span_ms = (now - created).num_milliseconds().max(count as i64 * 2_000);
         let mean_gap = span_ms / (count as i64 + 1);
         let mut time = now - Duration::milliseconds(rng.between(60_000, 259_200_000) as i64);
+        let changeable: Vec<&(String, String, String)> = resources
+            .iter()
+            .filter(|(_, kind, _)| !paths_of(kind).is_empty())
+            .collect();
+        // (resource, path) → its value before the newest change generated so far.
+        let mut before: HashMap<(String, &'static str), Value> = HashMap::new();
         for n in 0..count {
-            let oldest = n + 1 == count;
-            let (resource_id, resource_type, resource_name) = if oldest {
-                &resources[0]
+            let (resource, event) = if n + 1 == count {
+                (resources[0].clone(), "create")
+            } else if !retired.is_empty() && rng.chance(0.08) {
+                match retired.pop() {
+                    Some(gone) => (gone, "delete"),
+                    None => ((*rng.pick(&changeable)).clone(), "update"),
+                }
             } else {
-                rng.pick(resources)
+                // Integration settings, flows and mappings change about equally often.
+                let kind = *rng.pick(&["integration", "flow", "flow", "import"]);
+                let of_kind: Vec<&&(String, String, String)> =
+                    changeable.iter().filter(|r| r.1 == kind).collect();
+                let pick = if of_kind.is_empty() {
+                    *rng.pick(&changeable)
+                } else {
+                    **rng.pick(&of_kind)
+                };
+                (pick.clone(), "update")
             };
-            let event = if oldest {
-                "create"
-            } else {
-                *rng.pick(&[
-                    "update", "update", "update", "update", "update", "create", "delete", "update",
-                ])
-            };
+            let (resource_id, resource_type, resource_name) = resource;
             let system = rng.chance(0.1);
             let mut entry = json!({
                 "_id": stable_id(rng, now, time),
@@ -351,8 +440,39 @@ impl CeligoData {
                 "_resourceId": resource_id,
                 "source": if system { "system" } else { *rng.pick(&["ui", "ui", "api", "connector"]) },
                 "event": event,
-                "fieldChanges": field_changes(rng, event),
+                "fieldChanges": [],
             });
+            let paths = paths_of(&resource_type);
+            let chosen: Vec<(&'static str, &'static str)> = match event {
+                "create" => paths.to_vec(),
+                "update" => {
+                    let mut order: Vec<usize> = (0..paths.len()).collect();
+                    for i in (1..order.len()).rev() {
+                        order.swap(i, rng.below(i as u64 + 1) as usize);
+                    }
+                    let k = rng.between(1, paths.len().min(3) as u64) as usize;
+                    order[..k].iter().map(|&i| paths[i]).collect()
+                }
+                _ => Vec::new(),
+            };
+            let mut changes = Vec::new();
+            for (path, kind) in chosen {
+                let key = (resource_id.clone(), path);
+                let new = match before.get(&key) {
+                    Some(value) => value.clone(),
+                    None => self.current(&resource_id, path),
+                };
+                let mut change = Map::new();
+                change.insert("fieldPath".into(), json!(path));
+                if event == "update" {
+                    let old = older_value(rng, kind, &new);
+                    change.insert("oldValue".into(), old.clone());
+                    before.insert(key, old);
+                }
+                change.insert("newValue".into(), new);
+                changes.push(Value::Object(change));
+            }
+            entry["fieldChanges"] = Value::Array(changes);
             if !system {
                 let user = rng.pick(users).clone();
                 entry["_byUserId"] = user["_id"].clone();
@@ -360,7 +480,6 @@ impl CeligoData {
             }
             if event == "delete" {
                 entry["deletedInfo"] = json!({ "name": resource_name });
-                entry["fieldChanges"] = json!([]);
             }
             self.audit.push(entry);
             let gap = rng.between(
@@ -371,9 +490,91 @@ impl CeligoData {
         }
     }
 
+    /// The current value at a dotted `path` of the integration, flow or import `id`.
+    fn current(&self, id: &str, path: &str) -> Value {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        [&self.integrations, &self.flows, &self.imports]
+            .into_iter()
+            .flat_map(|list| list.iter().rev())
+            .find(|item| item["_id"] == id)
+            .and_then(|item| item.pointer(&pointer).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The connections an integration registers: those of the systems its name mentions
+    /// (production before sandbox), or NetSuite's when it names none.
+    fn connections_for(&self, rng: &mut Rng, name: &str, src: &str, dst: &str) -> Vec<Value> {
+        let words: Vec<String> = name
+            .split([' ', '-'])
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let mut out: Vec<Value> = Vec::new();
+        // The source system first (exports read from it), the target last (imports write to it).
+        let mut systems: Vec<String> = vec![src.to_lowercase()];
+        systems.extend(
+            words
+                .iter()
+                .filter(|w| **w != src.to_lowercase() && **w != dst.to_lowercase())
+                .cloned(),
+        );
+        systems.push(dst.to_lowercase());
+        for system in systems {
+            let matching: Vec<&Value> = self
+                .connections
+                .iter()
+                .filter(|c| {
+                    c["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .split(' ')
+                        .any(|w| !CONNECTION_FILLERS.contains(&w) && w.to_lowercase() == system)
+                })
+                .collect();
+            let Some(first) = matching.first() else {
+                continue;
+            };
+            let mut pick = vec![first["_id"].clone()];
+            if matching.len() > 1 && rng.chance(0.25) {
+                pick.push(matching[1]["_id"].clone());
+            }
+            for id in pick {
+                out.retain(|known| *known != id);
+                out.push(id);
+            }
+        }
+        if out.is_empty() {
+            if let Some(netsuite) = self.connections.first() {
+                out.push(netsuite["_id"].clone());
+            }
+        }
+        out
+    }
+
+    /// The adaptor type of an export or import using `connection`.
+    fn adaptor(&self, connection: &Value, what: &str) -> String {
+        let kind = self
+            .connections
+            .iter()
+            .find(|c| c["_id"] == *connection)
+            .and_then(|c| c["type"].as_str())
+            .unwrap_or("http");
+        let prefix = match kind {
+            "netsuite" if what == "Import" => "NetSuiteDistributed",
+            "netsuite" => "NetSuite",
+            "salesforce" => "Salesforce",
+            "rdbms" => "RDBMS",
+            "ftp" => "FTP",
+            "s3" => "S3",
+            _ => "HTTP",
+        };
+        format!("{prefix}{what}")
+    }
+
     /// Ids of every resource that belongs to integration `id` (itself, flows, exports, imports).
     fn resources_of(&self, id: &str) -> HashSet<String> {
         let mut ids: HashSet<String> = HashSet::from([id.to_string()]);
+        ids.extend(self.retired.get(id).into_iter().flatten().cloned());
         for list in [&self.flows, &self.exports, &self.imports] {
             ids.extend(
                 list.iter()
@@ -403,16 +604,89 @@ impl CeligoData {
     }
 }
 
-fn registered_unique_pick(rng: &mut Rng, integration: &Value) -> Value {
-    let ids = integration["_registeredConnectionIds"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if ids.is_empty() {
-        Value::Null
-    } else {
-        rng.pick(&ids).clone()
+/// The audit field paths of a resource type.
+fn paths_of(resource_type: &str) -> &'static [(&'static str, &'static str)] {
+    match resource_type {
+        "integration" => &INTEGRATION_PATHS,
+        "flow" => &FLOW_PATHS,
+        "import" => &IMPORT_PATHS,
+        _ => &[],
     }
+}
+
+/// A plausible value a field had before it became `new`.
+fn older_value(rng: &mut Rng, kind: &str, new: &Value) -> Value {
+    let other = |rng: &mut Rng, list: &[&str]| {
+        let options: Vec<&str> = list.iter().copied().filter(|v| *new != **v).collect();
+        json!(rng.pick(&options))
+    };
+    match kind {
+        "version" => {
+            let parts: Vec<u64> = new
+                .as_str()
+                .unwrap_or("1.0.0")
+                .split('.')
+                .map(|p| p.parse().unwrap_or(0))
+                .collect();
+            let (major, minor, patch) = (
+                parts.first().copied().unwrap_or(1),
+                parts.get(1).copied().unwrap_or(0),
+                parts.get(2).copied().unwrap_or(0),
+            );
+            json!(match (minor, patch) {
+                (_, p) if p > 0 => format!("{major}.{minor}.{}", p - 1),
+                (m, _) if m > 0 => format!("{major}.{}.9", m - 1),
+                _ => format!("{}.9.0", major.saturating_sub(1)),
+            })
+        }
+        "bool" => json!(!new.as_bool().unwrap_or(false)),
+        "number" => {
+            let n = new.as_u64().unwrap_or(100);
+            json!(if n > 60 {
+                n - rng.between(10, 50)
+            } else {
+                n + 50
+            })
+        }
+        "schedule" => other(rng, &SCHEDULES),
+        "location" => other(rng, &LOCATIONS),
+        "tag" => other(rng, &TAGS),
+        "mapping" => {
+            let mut fields = new.as_array().cloned().unwrap_or_default();
+            if fields.len() > 1 {
+                fields.pop();
+            } else {
+                let (extract, generate) = MAPPED_FIELDS[fields.len()];
+                fields.push(json!({ "extract": extract, "generate": generate }));
+            }
+            Value::Array(fields)
+        }
+        _ => Value::Null,
+    }
+}
+
+/// What an integration moves: the words of its name that are neither its systems nor
+/// fillers ("Orders" in "Shopify - NetSuite Orders"), else "Records".
+fn moved_object(name: &str, src: &str, dst: &str) -> String {
+    let words: Vec<&str> = name
+        .split(' ')
+        .filter(|w| !w.is_empty() && *w != "-" && *w != src && *w != dst)
+        .filter(|w| !NAME_FILLERS.contains(w))
+        .collect();
+    if words.is_empty() {
+        "Records".into()
+    } else {
+        words.join(" ")
+    }
+}
+
+/// A template with an integration's name, systems and object filled in.
+fn fill(template: &str, name: &str, src: &str, dst: &str, obj: &str) -> String {
+    template
+        .replace("{name}", &name.replace(" - ", " and "))
+        .replace("{src}", src)
+        .replace("{dst}", dst)
+        .replace("{obj}", obj)
 }
 
 fn flow_name_of(flow: &Value) -> String {
@@ -436,40 +710,6 @@ fn target_system(name: &str) -> &str {
     after
         .and_then(|rest| rest.split(' ').find(|w| !w.is_empty()))
         .unwrap_or("NetSuite")
-}
-
-fn describe(name: &str) -> String {
-    format!("Keeps {} in step", name.replace(" - ", " and "))
-}
-
-fn field_changes(rng: &mut Rng, event: &str) -> Value {
-    let mut changes = Vec::new();
-    for _ in 0..rng.between(1, 3) {
-        let (path, kind) = *rng.pick(&FIELD_PATHS);
-        let (old, new) = match kind {
-            "version" => (
-                json!(format!("1.{}.0", rng.below(5))),
-                json!(format!("1.{}.0", 5 + rng.below(5))),
-            ),
-            "bool" => (json!(false), json!(true)),
-            "number" => (json!(rng.between(50, 200)), json!(rng.between(201, 500))),
-            "schedule" => (json!("? 0 * * * *"), json!("? */15 * * * *")),
-            "location" => (json!("WH-WEST"), json!("WH-EAST")),
-            "mapping" => (
-                json!([{ "extract": "id", "generate": "externalId" }]),
-                json!([{ "extract": "id", "generate": "externalId" }, { "extract": "email", "generate": "email" }]),
-            ),
-            _ => (json!("orders"), json!("orders-v2")),
-        };
-        let mut change = Map::new();
-        change.insert("fieldPath".into(), json!(path));
-        if event != "create" {
-            change.insert("oldValue".into(), old);
-        }
-        change.insert("newValue".into(), new);
-        changes.push(Value::Object(change));
-    }
-    Value::Array(changes)
 }
 
 /// Ids are minted as if "now" were a fixed date, so the same seed gives the same ids on every
@@ -823,6 +1063,80 @@ mod tests {
             a.integrations[0]["createdAt"],
             b.integrations[0]["createdAt"]
         );
+    }
+
+    const DEMO_SEED_FOR_TESTS: u64 = 42;
+
+    #[test]
+    fn the_history_agrees_with_the_lists() {
+        let data = CeligoData::generate(DEMO_SEED_FOR_TESTS, 50, Utc::now());
+        let listed: HashSet<&str> = [&data.flows, &data.exports, &data.imports]
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item["_id"].as_str())
+            .collect();
+        let mut newest: HashSet<(String, String)> = HashSet::new();
+        for entry in &data.audit {
+            let resource = entry["_resourceId"].as_str().unwrap_or_default();
+            if entry["event"] == "delete" {
+                assert!(
+                    !listed.contains(resource),
+                    "a listed resource deleted: {entry}"
+                );
+                assert!(entry["deletedInfo"]["name"].is_string());
+            }
+            let paths: Vec<&str> = entry["fieldChanges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["fieldPath"].as_str())
+                .collect();
+            let unique: HashSet<&&str> = paths.iter().collect();
+            assert_eq!(unique.len(), paths.len(), "a path twice: {entry}");
+            // Newest first: the first change of a field seen ends in its current value.
+            for change in entry["fieldChanges"].as_array().into_iter().flatten() {
+                let path = change["fieldPath"].as_str().unwrap_or_default();
+                if newest.insert((resource.to_string(), path.to_string())) {
+                    assert_eq!(change["newValue"], data.current(resource, path), "{entry}");
+                }
+            }
+        }
+        for integration in &data.integrations {
+            let name = integration["name"].as_str().unwrap_or_default();
+            let id = &integration["_id"];
+            let src = source_system(name);
+            for flow in data.flows.iter().filter(|f| f["_integrationId"] == *id) {
+                let flow_name = flow["name"].as_str().unwrap_or_default();
+                assert!(
+                    flow_name.contains(src) || flow_name.starts_with("Retry"),
+                    "{name}: {flow_name}"
+                );
+            }
+            let words: Vec<String> = name.split([' ', '-']).map(str::to_lowercase).collect();
+            for connection in integration["_registeredConnectionIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let conn = data.connections.iter().find(|c| c["_id"] == *connection);
+                let conn_name = conn.and_then(|c| c["name"].as_str()).unwrap_or_default();
+                let related = conn_name
+                    .split(' ')
+                    .any(|w| words.contains(&w.to_lowercase()))
+                    || conn_name.starts_with("NetSuite");
+                assert!(related, "{name} uses {conn_name}");
+            }
+            assert!(!integration["description"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty());
+        }
+        let descriptions: HashSet<&str> = data
+            .integrations
+            .iter()
+            .filter_map(|i| i["description"].as_str())
+            .collect();
+        assert!(descriptions.len() > 20, "descriptions vary");
     }
 
     #[test]

@@ -352,6 +352,14 @@ async fn handle(
             }
             token(&fake, &headers, &body)
         }
+        (Method::GET, ["api", "rest", "v4", "schema", types])
+            if types.eq_ignore_ascii_case("entrytypes") =>
+        {
+            if let Some(limited) = fake.throttle("schema") {
+                return limited;
+            }
+            entry_types(&fake, &headers)
+        }
         (
             Method::GET,
             ["api", "rest", "v4", "data", "entrydata", entry_type, "entries", route @ ("history" | "allHistory")],
@@ -406,6 +414,36 @@ fn token(fake: &DealcloudFake, headers: &HeaderMap, body: &[u8]) -> Response {
         json!({ "access_token": token, "token_type": "bearer", "expires_in": lifetime })
             .to_string(),
     )
+}
+
+/// The Schema API's entry types: id, `apiName` and display names, for a valid token.
+fn entry_types(fake: &DealcloudFake, headers: &HeaderMap) -> Response {
+    if fake.bearer_scopes(headers).is_none() {
+        return json_response(StatusCode::UNAUTHORIZED, &[], INVALID_TOKEN.into());
+    }
+    let data = fake.data.read().unwrap_or_else(PoisonError::into_inner);
+    let types: Vec<Value> = data
+        .entry_types
+        .iter()
+        .map(|t| {
+            let singular = display_name(&t.api_name);
+            let plural = match singular.strip_suffix('y') {
+                Some(stem) => format!("{stem}ies"),
+                None => format!("{singular}s"),
+            };
+            json!({ "id": t.id, "apiName": t.api_name, "singularName": singular, "pluralName": plural })
+        })
+        .collect();
+    json_response(StatusCode::OK, &[], Value::Array(types).to_string())
+}
+
+/// `interaction` → `Interaction`.
+fn display_name(api_name: &str) -> String {
+    let mut chars = api_name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 fn history(

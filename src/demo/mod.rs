@@ -167,10 +167,11 @@ impl DemoUpstreams {
                 client_secret: Some(SecretString::from(
                     self.dealcloud_config.client_secret.clone(),
                 )),
+                // Names only: subjects may still use the ids (the Schema API maps them).
                 entry_types: Some(
                     dealcloud::ENTRY_TYPES
                         .iter()
-                        .flat_map(|(id, name)| [name.to_string(), id.to_string()])
+                        .map(|(_, name)| name.to_string())
                         .collect(),
                 ),
                 ..SourceConfig::default()

@@ -391,12 +391,20 @@ impl RocketChatData {
                 let (id, name) = USERS[rng.below(USERS.len() as u64) as usize];
                 (id.to_string(), name.to_string())
             };
-            let updated = created + Duration::hours(rng.between(0, 2000) as i64);
+            let enabled = !rng.chance(0.12);
+            // A disabled webhook was disabled by its last change, days ago, and has not run
+            // since.
+            let updated = if enabled {
+                (created + Duration::hours(rng.between(0, 2000) as i64))
+                    .min(now - Duration::hours(rng.between(1, 48) as i64))
+            } else {
+                (now - Duration::days(rng.between(2, 30) as i64)).max(created + Duration::hours(1))
+            };
             let mut integration = json!({
                 "_id": rng.meteor_id(),
                 "type": if *kind == "out" { "webhook-outgoing" } else { "webhook-incoming" },
                 "name": name,
-                "enabled": !rng.chance(0.12),
+                "enabled": enabled,
                 "channel": [channel],
                 "username": "rocket.cat",
                 "alias": if *kind == "out" { format!("{}Bot", name.split(' ').next().unwrap_or("Hook")) } else { target.to_string() },
@@ -427,8 +435,9 @@ impl RocketChatData {
                 } else {
                     rng.between(0, 60) as usize
                 };
-                let running_head = outgoing_index % 5 == 1;
-                data.generate_history(&mut rng, &integration, executions, running_head, now);
+                let running_head = enabled && outgoing_index % 5 == 1;
+                let latest = if enabled { now } else { updated };
+                data.generate_history(&mut rng, &integration, executions, running_head, latest);
                 outgoing_index += 1;
             } else {
                 integration["overrideDestinationChannelEnabled"] = json!(false);
@@ -444,9 +453,9 @@ impl RocketChatData {
         integration: &Value,
         count: usize,
         running_head: bool,
-        now: DateTime<Utc>,
+        latest: DateTime<Utc>,
     ) {
-        let mut created = now - Duration::milliseconds(rng.between(20_000, 3_600_000) as i64);
+        let mut created = latest - Duration::milliseconds(rng.between(20_000, 3_600_000) as i64);
         for n in 0..count {
             let running = running_head && n < 2;
             let record = execution(rng, integration, created, running);
@@ -507,8 +516,33 @@ fn execution(rng: &mut Rng, integration: &Value, created: DateTime<Utc>, running
         .trim_start_matches('#')
         .to_string();
     let trigger = integration["triggerWords"][0].as_str().unwrap_or("");
+    let event = integration["event"].as_str().unwrap_or("sendMessage");
     let text = if trigger.is_empty() {
-        format!("{user_name} joined #{channel}")
+        match event {
+            "fileUploaded" => format!(
+                "{user_name} uploaded {}",
+                rng.pick(&[
+                    "checkout-v4.fig",
+                    "onboarding-flow.pdf",
+                    "logo-dark.svg",
+                    "q3-roadmap.key"
+                ])
+            ),
+            "roomCreated" => format!(
+                "{user_name} created #{}",
+                rng.pick(&[
+                    "launch-v4",
+                    "oncall-handoff",
+                    "design-review",
+                    "customer-acme"
+                ])
+            ),
+            "roomArchived" => format!("{user_name} archived #{channel}"),
+            "userCreated" => format!("new user {user_name}"),
+            "roomJoined" => format!("{user_name} joined #{channel}"),
+            "roomLeft" => format!("{user_name} left #{channel}"),
+            _ => format!("{user_name} posted in #{channel}"),
+        }
     } else {
         let options = ARGUMENTS
             .iter()
@@ -1101,6 +1135,28 @@ mod tests {
             &q(r#"{"$where":"false","n":{"$gte":3}}"#)
         ));
         assert!(matches_query(&doc, &q(r#"{"$or":[{"_id":"z"},{"n":3}]}"#)));
+    }
+
+    #[test]
+    fn a_disabled_webhook_has_not_run_since_it_was_disabled() {
+        let now = Utc::now();
+        let data = RocketChatData::generate(42, "owner", now);
+        let mut disabled = 0;
+        for integration in &data.integrations {
+            let updated = integration["_updatedAt"].as_str().unwrap_or_default();
+            assert!(
+                updated <= iso_ms(now).as_str(),
+                "updated in the future: {integration}"
+            );
+            if integration["enabled"] == false {
+                disabled += 1;
+                let id = integration["_id"].as_str().unwrap_or_default();
+                for record in data.history_of(id) {
+                    assert!(record["_updatedAt"].as_str().unwrap_or_default() <= updated);
+                }
+            }
+        }
+        assert!(disabled > 0);
     }
 
     #[test]

@@ -8,6 +8,9 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 /// Parse any datetime form a vendor is known to send. Zone-less values are UTC.
 pub fn parse_lenient(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
+    if let Some(parsed) = parse_utc_fast(text.as_bytes()) {
+        return Some(parsed);
+    }
     if let Ok(parsed) = DateTime::parse_from_rfc3339(text) {
         return Some(parsed.with_timezone(&Utc));
     }
@@ -29,6 +32,45 @@ pub fn parse_lenient(text: &str) -> Option<DateTime<Utc>> {
         }
     }
     None
+}
+
+/// The form nearly every vendor value has, `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`, read without
+/// chrono's general parser (a W3 query reads about 1,500 of them). `None` for anything else,
+/// including values out of range, which the general path then reads or refuses as before.
+fn parse_utc_fast(text: &[u8]) -> Option<DateTime<Utc>> {
+    fn digits(text: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
+        text.get(range)?.iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    }
+    let (head, zone) = text.split_at_checked(text.len().checked_sub(1)?)?;
+    if zone != b"Z" || head.len() < 19 {
+        return None;
+    }
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(at, c)| head[at] != c) {
+        return None;
+    }
+    let nanos = match &head[19..] {
+        [] => 0,
+        [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) => {
+            digits(fraction, 0..fraction.len())? * 10u32.pow(9 - fraction.len() as u32)
+        }
+        _ => return None,
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(digits(head, 0..4)?).ok()?,
+        digits(head, 5..7)?,
+        digits(head, 8..10)?,
+    )?;
+    // Seconds 00–59 only: a leap second (60) goes the general way.
+    let time = chrono::NaiveTime::from_hms_nano_opt(
+        digits(head, 11..13)?,
+        digits(head, 14..16)?,
+        digits(head, 17..19).filter(|s| *s < 60)?,
+        nanos,
+    )?;
+    Some(Utc.from_utc_datetime(&date.and_time(time)))
 }
 
 /// Parse a vendor datetime field, logging (not failing) when it cannot be read, so the rest of
@@ -81,6 +123,44 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_path_agrees_with_the_general_one() {
+        for input in [
+            "2021-03-06T13:33:30.29Z",
+            "2024-05-14T09:12:03Z",
+            "2021-03-08T15:05:44.9999999Z",
+            "2021-03-08T15:05:44.123456789Z",
+            "2020-02-29T23:59:59.999Z",
+            "0001-01-01T00:00:00.000Z",
+            "9999-12-31T23:59:59.999Z",
+        ] {
+            let general = DateTime::parse_from_rfc3339(input)
+                .map(|d| d.with_timezone(&Utc))
+                .ok();
+            assert_eq!(parse_utc_fast(input.as_bytes()), general, "{input}");
+        }
+        for other in [
+            "2021-02-29T00:00:00.000Z",
+            "2021-13-01T00:00:00Z",
+            "2016-12-31T23:59:60.000Z",
+            "2021-03-08T15:05:44.1234567890Z",
+            "2021-03-08T15:05:44.Z",
+            "2021-03-08T15:05:44+00:00",
+            "2021-03-08 15:05:44Z",
+            "2021-03-08t15:05:44z",
+            "+2021-03-08T15:05:44Z",
+            "2021-03-08T15:05Z",
+        ] {
+            assert_eq!(parse_utc_fast(other.as_bytes()), None, "{other}");
+        }
+        assert_eq!(
+            parse_lenient("2016-12-31T23:59:60.000Z"),
+            DateTime::parse_from_rfc3339("2016-12-31T23:59:60.000Z")
+                .map(|d| d.with_timezone(&Utc))
+                .ok()
+        );
+    }
+
+    #[test]
     fn rejects_garbage() {
         for input in ["", "yesterday", "2021-13-01T00:00:00Z", "1715673600"] {
             assert!(parse_lenient(input).is_none(), "{input}");
@@ -95,6 +175,17 @@ mod tests {
             prop_assert_eq!(parse_lenient(&text), Some(at));
             prop_assert!(text.ends_with('Z'));
             prop_assert_eq!(text.len(), 24);
+        }
+
+        #[test]
+        fn the_fast_path_matches_chrono(ms in -62_135_596_800_000i64..253_402_300_799_999, digits in 0usize..10) {
+            let at = from_millis(ms);
+            let text = match digits {
+                0 => at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                n => format!("{}.{}Z", at.format("%Y-%m-%dT%H:%M:%S"), &at.format("%f").to_string()[..n]),
+            };
+            let general = DateTime::parse_from_rfc3339(&text).map(|d| d.with_timezone(&Utc)).ok();
+            prop_assert_eq!(parse_utc_fast(text.as_bytes()), general, "{}", text);
         }
 
         #[test]

@@ -3,6 +3,9 @@
 
 pub mod datetime;
 pub mod ids;
+pub mod raw;
+
+pub use raw::{ListAt, RawJson, RawList};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -256,37 +259,6 @@ impl HistoryEntry {
             SubjectRef::Integration { source, source_id } => Some((*source, source_id.as_str())),
             _ => None,
         }
-    }
-}
-
-/// A vendor object as received. Adapters that decode typed wire structs straight from the
-/// response keep the object's JSON text and parse it only when a client asks for `raw` (most
-/// queries never do, and building JSON trees is the request path's biggest cost).
-#[derive(Clone, Debug)]
-pub enum RawJson {
-    Text(Arc<serde_json::value::RawValue>),
-    Value(Arc<Value>),
-}
-
-impl RawJson {
-    /// The object as a JSON value (not yet redacted).
-    pub fn to_value(&self) -> Value {
-        match self {
-            RawJson::Text(text) => serde_json::from_str(text.get()).unwrap_or(Value::Null),
-            RawJson::Value(value) => value.as_ref().clone(),
-        }
-    }
-}
-
-impl From<Value> for RawJson {
-    fn from(value: Value) -> Self {
-        RawJson::Value(Arc::new(value))
-    }
-}
-
-impl From<Box<serde_json::value::RawValue>> for RawJson {
-    fn from(text: Box<serde_json::value::RawValue>) -> Self {
-        RawJson::Text(Arc::from(text))
     }
 }
 

@@ -2,45 +2,107 @@
 //! spec, "CollectFields"), restored after execution because async-graphql inserts fields as
 //! they complete.
 
-use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Value};
+
+/// Response keys in selection order, each with the sub-selections merged under it.
+#[derive(Default)]
+struct Order<'a> {
+    keys: Vec<(&'a Name, Vec<&'a SelectionSet>)>,
+    /// Positions by key once there are many (a handful of keys is faster to scan).
+    index: Option<std::collections::HashMap<&'a Name, usize>>,
+}
+
+/// Up to this many keys, positions are found by scanning.
+const SCAN_KEYS: usize = 16;
+
+impl<'a> Order<'a> {
+    fn position(&self, key: &Name) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.keys.iter().position(|(k, _)| *k == key),
+        }
+    }
+
+    fn entry(&mut self, key: &'a Name) -> &mut Vec<&'a SelectionSet> {
+        let at = match self.position(key) {
+            Some(at) => at,
+            None => {
+                self.keys.push((key, Vec::new()));
+                let at = self.keys.len() - 1;
+                if let Some(index) = &mut self.index {
+                    index.insert(key, at);
+                } else if self.keys.len() > SCAN_KEYS {
+                    self.index = Some(
+                        self.keys
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (k, _))| (*k, i))
+                            .collect(),
+                    );
+                }
+                at
+            }
+        };
+        &mut self.keys[at].1
+    }
+}
 
 /// Reorder `value` (an object, a list of them, or anything else) to follow `sets`, the
 /// selection sets merged at this position.
 pub fn restore(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableDocument) {
+    if !matches!(value, Value::List(_) | Value::Object(_)) {
+        return;
+    }
+    let mut order = Order::default();
+    for set in sets {
+        collect(set, document, &mut order, 0);
+    }
+    // Computed once for a whole list: every item has the same selection.
+    apply(value, &order, document);
+}
+
+fn apply(value: &mut Value, order: &Order<'_>, document: &ExecutableDocument) {
     match value {
         Value::List(items) => {
             for item in items {
-                restore(item, sets, document);
+                apply(item, order, document);
             }
         }
         Value::Object(map) => {
-            let mut order: IndexMap<Name, Vec<&SelectionSet>> = IndexMap::new();
-            for set in sets {
-                collect(set, document, &mut order, 0);
+            let position = |key: &Name| order.position(key);
+            if !in_order(map.keys(), order) {
+                // Anything not named by the selection (none expected) keeps its place at the end.
+                map.sort_by(|a, _, b, _| {
+                    let (a, b) = (position(a), position(b));
+                    a.is_none().cmp(&b.is_none()).then(a.cmp(&b))
+                });
             }
-            let mut old = std::mem::take(map);
-            for (key, subsets) in &order {
-                if let Some(mut child) = old.shift_remove(key) {
+            for (key, child) in map.iter_mut() {
+                if let Some(subsets) = position(key).map(|i| &order.keys[i].1) {
                     if !subsets.is_empty() {
-                        restore(&mut child, subsets, document);
+                        restore(child, subsets, document);
                     }
-                    map.insert(key.clone(), child);
                 }
             }
-            // Anything not named by the selection (none expected) keeps its place at the end.
-            map.extend(old);
         }
         _ => {}
     }
+}
+
+/// Whether `keys` already follow `order` (keys missing from the map may be skipped), which
+/// is the common case: then the map is left as it is.
+fn in_order<'k>(keys: impl Iterator<Item = &'k Name>, order: &Order<'_>) -> bool {
+    let mut rest = order.keys.iter();
+    keys.into_iter()
+        .all(|key| rest.by_ref().any(|(expected, _)| *expected == key))
 }
 
 /// Response keys in selection order, with the sub-selections merged under each key.
 fn collect<'a>(
     set: &'a SelectionSet,
     document: &'a ExecutableDocument,
-    order: &mut IndexMap<Name, Vec<&'a SelectionSet>>,
+    order: &mut Order<'a>,
     depth: usize,
 ) {
     // Fragment cycles are refused by validation; the bound only keeps this total.
@@ -50,11 +112,9 @@ fn collect<'a>(
     for selection in &set.items {
         match &selection.node {
             Selection::Field(field) => {
-                let entry = order
-                    .entry(field.node.response_key().node.clone())
-                    .or_default();
+                let subsets = order.entry(&field.node.response_key().node);
                 if !field.node.selection_set.node.items.is_empty() {
-                    entry.push(&field.node.selection_set.node);
+                    subsets.push(&field.node.selection_set.node);
                 }
             }
             Selection::InlineFragment(fragment) => collect(
@@ -99,5 +159,33 @@ mod tests {
             data.to_string(),
             r#"{z: {y: 2, x: 1}, b: [{q: 2, p: 1}], a: {w: 4}, m: 1}"#
         );
+    }
+
+    #[test]
+    fn many_keys_and_keys_outside_the_selection() {
+        let fields: Vec<String> = (0..40).map(|i| format!("f{i}: __typename")).collect();
+        let document = async_graphql::parser::parse_query(format!("{{ {} }}", fields.join(" ")))
+            .expect("parses");
+        let mut map = async_graphql::indexmap::IndexMap::new();
+        map.insert(Name::new("extra"), Value::from(0));
+        for i in (0..40).rev() {
+            map.insert(Name::new(format!("f{i}")), Value::from(i));
+        }
+        map.insert(Name::new("late"), Value::from(1));
+        let mut data = Value::List(vec![Value::Object(map.clone()), Value::Object(map)]);
+        let (_, operation) = document.operations.iter().next().expect("operation");
+        restore(&mut data, &[&operation.node.selection_set.node], &document);
+        let Value::List(items) = data else {
+            panic!("a list")
+        };
+        for item in items {
+            let Value::Object(map) = item else {
+                panic!("an object")
+            };
+            let keys: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+            let mut expected: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+            expected.extend(["extra".to_string(), "late".to_string()]);
+            assert_eq!(keys, expected);
+        }
     }
 }

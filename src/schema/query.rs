@@ -212,9 +212,11 @@ impl Query {
         subjects: Vec<HistorySubject>,
         since: Option<String>,
     ) -> async_graphql::Result<ChangeSet> {
-        let subjects = checked_subjects(subjects)?;
         let rq = req(ctx)?;
         let sources = &app(ctx)?.sources;
+        let subjects = engine::resolve_subjects(sources, &rq.scope, subjects_of(subjects))
+            .await
+            .map_err(|e| e.to_graphql())?;
         let marks =
             engine::start_marks(&subjects, since.as_deref(), rq.now).map_err(|e| e.to_graphql())?;
         let read = engine::read_changes(sources, &rq.scope, &subjects, marks, rq.now).await;
@@ -326,10 +328,9 @@ impl Query {
     }
 }
 
-/// Validate and convert `subjects` (1 to 50, DESIGN.md §10).
-fn checked_subjects(subjects: Vec<HistorySubject>) -> async_graphql::Result<Vec<SubjectRef>> {
-    engine::checked_subjects(subjects.into_iter().map(Into::into).collect())
-        .map_err(|e| e.to_graphql())
+/// The subjects as the engine takes them.
+fn subjects_of(subjects: Vec<HistorySubject>) -> Vec<SubjectRef> {
+    subjects.into_iter().map(Into::into).collect()
 }
 
 /// The subscription root (graphql-ws at `/graphql/ws`).
@@ -345,8 +346,9 @@ impl Subscription {
         ctx: &Context<'_>,
         subjects: Vec<HistorySubject>,
     ) -> async_graphql::Result<impl Stream<Item = HistoryEntryNode>> {
-        let subjects = checked_subjects(subjects)?;
         let state = app(ctx)?;
+        let subjects =
+            engine::checked_subjects(subjects_of(subjects)).map_err(|e| e.to_graphql())?;
         for subject in &subjects {
             state
                 .sources
@@ -359,6 +361,7 @@ impl Subscription {
             .data_opt::<crate::upstream::CallerCredentials>()
             .cloned()
             .unwrap_or_default();
+        let scope = RequestScope::for_caller(None, credentials.clone());
         for subject in &subjects {
             if let Some(upstream) = state
                 .sources
@@ -366,12 +369,14 @@ impl Subscription {
                 .ok()
                 .and_then(|set| set.upstream.as_ref())
             {
-                let scope = RequestScope::for_caller(None, credentials.clone());
                 upstream
                     .caller_credential(&scope)
                     .map_err(|e| e.to_graphql())?;
             }
         }
+        let subjects = engine::resolve_subjects(&state.sources, &scope, subjects)
+            .await
+            .map_err(|e| e.to_graphql())?;
         let (poller, receiver) = state
             .pollers
             .join(&state.sources, subjects, credentials)

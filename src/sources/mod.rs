@@ -6,6 +6,7 @@
 pub mod celigo;
 pub mod dealcloud;
 pub mod hexabase;
+mod registry;
 pub mod rocketchat;
 pub mod settings;
 pub mod stream;
@@ -15,17 +16,16 @@ use crate::domain::{
     Connection, Flow, HistoryEntry, HistoryFilter, Integration, Source, SubjectRef, Team,
 };
 use crate::error::{SharedError, SourceError, SourceResult};
-use crate::metrics::Metrics;
-use crate::upstream::cache::ResponseCache;
-use crate::upstream::resilience::BreakerState;
 use crate::upstream::{self as http, RequestScope};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
+pub use registry::{
+    credential_identity, SourceHealth, Sources, DEFAULT_MAX_CONCURRENCY, DEFAULT_POLL_MS,
+    DEFAULT_RETRIES,
+};
 pub use settings::{SourceConfig, SourcesConfig, Vendor};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use stream::{StreamPage, StreamWindow};
 
 /// What the adapter of `source` declares about its vendor.
@@ -153,6 +153,14 @@ pub trait HistorySource: Send + Sync {
         filter: &HistoryFilter,
         window: &StreamWindow,
     ) -> SourceResult<StreamPage>;
+
+    /// The one spelling of `subject` this source uses in ids and cursors, so that every
+    /// spelling a vendor accepts gives the same ids, cursors and cache entries (DealCloud: an
+    /// entry type's `apiName` becomes its numeric id). When it cannot be worked out the subject
+    /// is kept as given (its read then succeeds or fails on its own).
+    async fn canonical_subject(&self, _scope: &RequestScope, subject: &SubjectRef) -> SubjectRef {
+        subject.clone()
+    }
 
     /// One entry by id, for `node(id)`; `None` when it is gone.
     async fn history_entry(
@@ -305,307 +313,4 @@ pub struct SourceSet {
     pub teams: Option<Arc<dyn TeamSource>>,
     pub upstream: Option<Arc<http::Upstream>>,
     pub writes: Option<Arc<dyn IntegrationWriteSource>>,
-}
-
-/// Default retries of an idempotent GET (so up to three attempts).
-pub const DEFAULT_RETRIES: u32 = 2;
-/// Default interval of subscription polling, per source.
-pub const DEFAULT_POLL_MS: u64 = 15_000;
-/// Default cap on concurrent calls to one source.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
-
-/// The cache, retry, breaker and concurrency policy of one source from its config.
-fn policy_for(
-    cfg: &SourceConfig,
-    cache: Option<ResponseCache>,
-    metrics: Arc<Metrics>,
-) -> http::Policy {
-    http::Policy::new(
-        credential_identity(cfg),
-        cache,
-        Duration::from_secs(cfg.cache_ttl_s.unwrap_or(0)),
-        Duration::from_secs(cfg.stale_if_error_s.unwrap_or(0)),
-        cfg.retries.unwrap_or(DEFAULT_RETRIES),
-        cfg.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
-        metrics,
-    )
-}
-
-/// A fingerprint of everything that identifies the caller to the vendor, so cached answers
-/// and shared in-flight calls never cross credentials. The secrets themselves are not kept.
-pub fn credential_identity(cfg: &SourceConfig) -> String {
-    let secret = |s: &Option<secrecy::SecretString>| {
-        s.as_ref()
-            .map(|v| v.expose_secret().to_string())
-            .unwrap_or_default()
-    };
-    http::secret_fingerprint(&[
-        "configured",
-        cfg.base(),
-        &secret(&cfg.token),
-        cfg.user_id.as_deref().unwrap_or_default(),
-        &secret(&cfg.auth_token),
-        cfg.email.as_deref().unwrap_or_default(),
-        &secret(&cfg.password),
-        cfg.client_id.as_deref().unwrap_or_default(),
-        &secret(&cfg.client_secret),
-        cfg.environment_id.as_deref().unwrap_or_default(),
-    ])
-}
-
-/// What `Query.sources` reports for one source.
-#[derive(Clone, Debug)]
-pub struct SourceHealth {
-    pub source: Source,
-    pub healthy: bool,
-    pub breaker: BreakerState,
-    pub last_error: Option<String>,
-    pub last_error_code: Option<crate::error::ErrorCode>,
-    pub rate_limit_remaining: Option<i64>,
-    pub retry_after_seconds: Option<u64>,
-}
-
-/// The registry of configured sources.
-#[derive(Clone, Default)]
-pub struct Sources {
-    configured: HashMap<Source, SourceSet>,
-    poll_intervals: HashMap<Source, Duration>,
-    forwarding: Vec<Forwarding>,
-}
-
-/// Where callers send their own credentials for one source (`credential_header`).
-#[derive(Clone, Debug)]
-struct Forwarding {
-    source: Source,
-    base: String,
-    header: String,
-    user_id_header: Option<String>,
-}
-
-/// Longest credential header value accepted (vendor tokens are far shorter).
-const MAX_CREDENTIAL_BYTES: usize = 4096;
-
-impl Sources {
-    /// Build every adapter the config names, each with its cache, retry, breaker and
-    /// concurrency policy.
-    pub fn from_config(
-        sources: &SourcesConfig,
-        cache: &crate::upstream::CacheConfig,
-        metrics: Arc<Metrics>,
-    ) -> Result<Sources, SourceError> {
-        let client = http::build_client()?;
-        let shared = crate::upstream::shared::SharedStore::from_config(cache, metrics.clone())?;
-        let cache = ResponseCache::new(cache.max_bytes, metrics.clone());
-        let mut configured = HashMap::new();
-        let mut poll_intervals = HashMap::new();
-        let mut forwarding = Vec::new();
-        for source in Source::ALL {
-            let Some(cfg) = sources.get(source) else {
-                continue;
-            };
-            let vendor = vendor(source);
-            let wiring = crate::upstream::Wiring {
-                client: client.clone(),
-                policy: Arc::new(
-                    policy_for(cfg, cache.clone(), metrics.clone()).with_shared(shared.clone()),
-                ),
-                // Without credentials of its own, every call needs the caller's.
-                caller_header: cfg
-                    .credential_header
-                    .clone()
-                    .filter(|_| !vendor.has_own_credentials(cfg)),
-            };
-            let set = (vendor.build)(&wiring, cfg)?;
-            if let Some(header) = &cfg.credential_header {
-                forwarding.push(Forwarding {
-                    source,
-                    base: cfg.base().to_string(),
-                    header: header.to_ascii_lowercase(),
-                    user_id_header: cfg.user_id_header.as_ref().map(|h| h.to_ascii_lowercase()),
-                });
-            }
-            configured.insert(source, set);
-            poll_intervals.insert(
-                source,
-                Duration::from_millis(cfg.poll_interval_ms.unwrap_or(DEFAULT_POLL_MS)),
-            );
-        }
-        Ok(Sources {
-            configured,
-            poll_intervals,
-            forwarding,
-        })
-    }
-
-    /// At least `need` integrations (all when `None`) of one source, or of every configured
-    /// source in enum order: each source is asked only for what the ones before it did not
-    /// give. A source that fails costs only its own integrations (then the listing is not
-    /// complete) and its error is returned beside the listing.
-    pub async fn list_integrations(
-        &self,
-        scope: &RequestScope,
-        source: Option<Source>,
-        mut need: Option<usize>,
-    ) -> Result<(Listing<Arc<Integration>>, Vec<SharedError>), SourceError> {
-        let wanted = match source {
-            Some(one) => {
-                self.get(one)?;
-                vec![one]
-            }
-            None => self.configured(),
-        };
-        let mut listing = Listing {
-            items: Vec::new(),
-            complete: true,
-        };
-        let mut failures = Vec::new();
-        for one in wanted {
-            if need == Some(0) {
-                listing.complete = false;
-                break;
-            }
-            let Some(src) = self.get(one).ok().and_then(|s| s.integrations.clone()) else {
-                continue;
-            };
-            match src.list_integrations(scope, need).await {
-                Ok(part) => {
-                    need = need.map(|n| n.saturating_sub(part.items.len()));
-                    listing.complete &= part.complete;
-                    listing.items.extend(part.items);
-                    if !part.complete {
-                        break;
-                    }
-                }
-                Err(err) => {
-                    failures.push(err);
-                    listing.complete = false;
-                }
-            }
-        }
-        Ok((listing, failures))
-    }
-
-    /// The request headers that may carry callers' own credentials (lower case), for CORS.
-    pub fn credential_headers(&self) -> Vec<String> {
-        self.forwarding
-            .iter()
-            .flat_map(|f| std::iter::once(f.header.clone()).chain(f.user_id_header.clone()))
-            .collect()
-    }
-
-    /// The callers' own credentials a request carries, read with `header` (which looks a
-    /// lower-case header name up). A header that is present but unusable (empty, too long,
-    /// not visible ASCII, or a Rocket.Chat token without its user id) is a client error
-    /// naming the header, never its value.
-    pub fn caller_credentials<'a>(
-        &self,
-        header: impl Fn(&str) -> Option<&'a str>,
-    ) -> Result<http::CallerCredentials, SourceError> {
-        let mut credentials = http::CallerCredentials::default();
-        let usable = |name: &str, value: &str| {
-            let ok = !value.trim().is_empty()
-                && value.len() <= MAX_CREDENTIAL_BYTES
-                && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-            if ok {
-                // `Bearer <token>` and a bare token mean the same (the scheme is added when sent).
-                let value = value.trim();
-                let token = match value.get(..7) {
-                    Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => value[7..].trim(),
-                    _ => value,
-                };
-                Ok(token.to_string())
-            } else {
-                Err(SourceError::bad_input(format!(
-                    "the `{name}` header is not a usable credential (1 to {MAX_CREDENTIAL_BYTES} visible ASCII characters)"
-                )))
-            }
-        };
-        for forwarding in &self.forwarding {
-            let token = header(&forwarding.header);
-            let user_id = forwarding
-                .user_id_header
-                .as_deref()
-                .map(|name| (name, header(name)));
-            let (token, user_id) = match (token, user_id) {
-                (None, None | Some((_, None))) => continue,
-                (Some(token), None) => (usable(&forwarding.header, token)?, None),
-                (Some(token), Some((name, Some(user)))) => (
-                    usable(&forwarding.header, token)?,
-                    Some(usable(name, user)?),
-                ),
-                (Some(_), Some((name, None))) | (None, Some((name, Some(_)))) => {
-                    return Err(SourceError::bad_input(format!(
-                        "send `{}` and `{name}` together",
-                        forwarding.header
-                    )))
-                }
-            };
-            credentials.insert(
-                forwarding.source,
-                http::CallerCredential::new(
-                    &forwarding.base,
-                    secrecy::SecretString::from(token),
-                    user_id,
-                ),
-            );
-        }
-        Ok(credentials)
-    }
-
-    /// Register a history provider for `source` directly (embedding Chronograph with custom
-    /// sources, and tests of the timeline engine with in-memory streams).
-    pub fn with_history(mut self, source: Source, history: Arc<dyn HistorySource>) -> Self {
-        self.configured.entry(source).or_default().history = Some(history);
-        self
-    }
-
-    /// Configured sources in enum order.
-    pub fn configured(&self) -> Vec<Source> {
-        Source::ALL
-            .into_iter()
-            .filter(|s| self.configured.contains_key(s))
-            .collect()
-    }
-
-    /// Health of every configured source, in enum order (for `Query.sources`, `/readyz` and
-    /// `/metrics`).
-    pub fn health(&self) -> Vec<SourceHealth> {
-        self.configured()
-            .into_iter()
-            .map(|source| {
-                let upstream = self
-                    .configured
-                    .get(&source)
-                    .and_then(|s| s.upstream.as_ref());
-                let policy = upstream.map(|u| u.policy());
-                let breaker = policy.map_or(BreakerState::Closed, |p| p.breaker.state());
-                let last_error = upstream.and_then(|u| u.stats().last_error());
-                let last_error_code = upstream.and_then(|u| u.stats().last_error_code());
-                SourceHealth {
-                    source,
-                    healthy: breaker == BreakerState::Closed && last_error.is_none(),
-                    breaker,
-                    last_error,
-                    last_error_code,
-                    rate_limit_remaining: policy.and_then(|p| p.rate_limit_remaining()),
-                    retry_after_seconds: policy.and_then(|p| p.retry_after_seconds()),
-                }
-            })
-            .collect()
-    }
-
-    /// How often subscriptions poll `source` for new entries.
-    pub fn poll_interval(&self, source: Source) -> Duration {
-        self.poll_intervals
-            .get(&source)
-            .copied()
-            .unwrap_or(Duration::from_millis(DEFAULT_POLL_MS))
-    }
-
-    /// The capabilities of one source, or `SOURCE_NOT_CONFIGURED`.
-    pub fn get(&self, source: Source) -> Result<&SourceSet, SourceError> {
-        self.configured
-            .get(&source)
-            .ok_or_else(|| SourceError::not_configured(source))
-    }
 }

@@ -60,6 +60,10 @@ pub struct StreamWindow {
     pub limit: usize,
     /// The walk's snapshot: entries newer than this are not part of the walk.
     pub snapshot: DateTime<Utc>,
+    /// Forward after a cursor: the [`StreamPage::depth`] this stream gave on the page before,
+    /// so an offset-paged vendor can ask for about depth + limit + 1 records instead of whole
+    /// vendor pages. A hint: stale when records arrived since, then the stream reads on.
+    pub depth: Option<usize>,
 }
 
 impl StreamWindow {
@@ -89,6 +93,7 @@ impl StreamWindow {
         StreamPage {
             entries: sorted,
             has_more: more,
+            depth: None,
         }
     }
 }
@@ -98,6 +103,10 @@ impl StreamWindow {
 pub struct StreamPage {
     pub entries: Vec<HistoryEntry>,
     pub has_more: bool,
+    /// Offset-paged vendors (Rocket.Chat): how many records this stream read from its head,
+    /// which covers every entry it returned. It travels in the next cursor and comes back as
+    /// [`StreamWindow::depth`].
+    pub depth: Option<usize>,
 }
 
 /// Sort entries into timeline order.

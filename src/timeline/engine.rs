@@ -32,9 +32,14 @@ pub struct PageRead {
     pub failures: Vec<(usize, SharedError)>,
     /// The positions the page was read from.
     pub positions: Positions,
+    /// Each stream's [`StreamPage::depth`] for the next page (a failed stream keeps the one it
+    /// was read with).
+    pub depths: Vec<Option<usize>>,
 }
 
-/// Read one page: stream `i` is asked for the entries beyond `positions[i]`.
+/// Read one page: stream `i` is asked for the entries beyond `positions[i]`, with the depth
+/// hint `depths[i]` if there is one.
+#[allow(clippy::too_many_arguments)]
 pub async fn read_page(
     sources: &Sources,
     scope: &Arc<RequestScope>,
@@ -42,25 +47,35 @@ pub async fn read_page(
     filter: &HistoryFilter,
     direction: Direction,
     positions: Positions,
+    depths: &[Option<usize>],
     limit: usize,
     snapshot: DateTime<Utc>,
 ) -> PageRead {
     let windows: Vec<StreamWindow> = positions
         .iter()
-        .map(|key| StreamWindow {
+        .enumerate()
+        .map(|(index, key)| StreamWindow {
             direction,
             key: key.clone(),
             limit,
             snapshot,
+            depth: depths.get(index).copied().flatten(),
         })
         .collect();
     let results = read_streams(sources, scope, subjects, filter, &windows).await;
     let mut pages = Vec::new();
     let mut failures = Vec::new();
-    for (index, result) in results.into_iter().enumerate() {
+    let mut next_depths = Vec::with_capacity(windows.len());
+    for ((index, result), window) in results.into_iter().enumerate().zip(&windows) {
         match result {
-            Ok(page) => pages.push(page),
-            Err(err) => failures.push((index, err)),
+            Ok(page) => {
+                next_depths.push(page.depth);
+                pages.push(page);
+            }
+            Err(err) => {
+                next_depths.push(window.depth);
+                failures.push((index, err));
+            }
         }
     }
     let overall = StreamWindow {
@@ -68,6 +83,7 @@ pub async fn read_page(
         key: None,
         limit,
         snapshot,
+        depth: None,
     };
     let merged = merge(pages, &overall);
     PageRead {
@@ -75,6 +91,7 @@ pub async fn read_page(
         has_more: merged.has_more || !failures.is_empty(),
         failures,
         positions,
+        depths: next_depths,
     }
 }
 
@@ -98,6 +115,27 @@ pub async fn read_streams(
             }
         });
     futures::future::join_all(reads).await
+}
+
+/// The subjects of one call (1 to [`MAX_SUBJECTS`]), each in its source's one spelling
+/// ([`crate::sources::HistorySource::canonical_subject`]), worked out concurrently.
+pub async fn resolve_subjects(
+    sources: &Sources,
+    scope: &RequestScope,
+    subjects: Vec<SubjectRef>,
+) -> Result<Vec<SubjectRef>, SourceError> {
+    let subjects = checked_subjects(subjects)?;
+    let resolved = subjects.iter().map(|subject| async move {
+        let history = sources
+            .get(subject.source())
+            .ok()
+            .and_then(|set| set.history.clone());
+        match history {
+            Some(history) => history.canonical_subject(scope, subject).await,
+            None => subject.clone(),
+        }
+    });
+    Ok(futures::future::join_all(resolved).await)
 }
 
 /// Most subjects one `history`, `changes` or `historyAdded` call may merge (DESIGN.md §10).
@@ -141,6 +179,30 @@ pub fn positions_after(page: &PageRead, edge: &TimelineKey) -> BTreeMap<String, 
         hints.insert(index.to_string(), encode_position(next.as_ref()));
     }
     hints
+}
+
+/// The prefix of a depth hint's name in a cursor (`d3`: stream 3's depth).
+const DEPTH_HINT: char = 'd';
+
+/// The depth hints for the cursor after a page (forward pages only).
+pub fn depths_after(page: &PageRead) -> impl Iterator<Item = (String, String)> + '_ {
+    page.depths
+        .iter()
+        .enumerate()
+        .filter_map(|(index, depth)| Some((format!("{DEPTH_HINT}{index}"), (*depth)?.to_string())))
+}
+
+/// Each stream's depth hint in `cursor` (none without one).
+pub fn depths_from(cursor: Option<&Cursor>, streams: usize) -> Vec<Option<usize>> {
+    (0..streams)
+        .map(|index| {
+            cursor?
+                .hints
+                .get(&format!("{DEPTH_HINT}{index}"))?
+                .parse()
+                .ok()
+        })
+        .collect()
 }
 
 /// Positions of every stream for a forward page that starts at `cursor`.
@@ -293,6 +355,7 @@ pub async fn read_changes(
         key: None,
         limit: CHANGES_CAP,
         snapshot: now,
+        depth: None,
     };
     let reads = subjects.iter().zip(&filters).map(|(subject, filter)| {
         let window = &window;

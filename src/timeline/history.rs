@@ -37,7 +37,7 @@ pub async fn read_history(
     args: PageArgs,
     now: DateTime<Utc>,
 ) -> Result<HistoryPage, SourceError> {
-    let subjects = engine::checked_subjects(subjects)?;
+    let subjects = engine::resolve_subjects(&sources, &scope, subjects).await?;
     if let (Some(since), Some(until)) = (filter.since, filter.until) {
         if since >= until {
             return Err(SourceError::bad_input(
@@ -57,6 +57,10 @@ pub async fn read_history(
         .as_ref()
         .map(|c| crate::domain::datetime::from_millis(c.snapshot_ms))
         .unwrap_or(now);
+    let depths = match request.direction {
+        Direction::Forward => engine::depths_from(request.cursor.as_ref(), subjects.len()),
+        Direction::Backward => Vec::new(),
+    };
     let positions = match request.direction {
         Direction::Forward => engine::positions_from(request.cursor.as_ref(), subjects.len()),
         Direction::Backward => {
@@ -73,7 +77,7 @@ pub async fn read_history(
     // every worker thread instead of all running inside the one task executing the query.
     let read = tokio::spawn(async move {
         let page = engine::read_page(
-            &sources, &scope, &subjects, &filter, direction, positions, limit, snapshot,
+            &sources, &scope, &subjects, &filter, direction, positions, &depths, limit, snapshot,
         )
         .await;
         let snapshot_ms = snapshot.timestamp_millis();
@@ -85,6 +89,7 @@ pub async fn read_history(
                 let mut cursor = Cursor::new(&fp, snapshot_ms, key.to_cursor_key());
                 if direction == Direction::Forward {
                     cursor.hints = engine::positions_after(&page, &key);
+                    cursor.hints.extend(engine::depths_after(&page));
                 }
                 cursor.encode()
             })

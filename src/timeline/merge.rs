@@ -91,6 +91,7 @@ pub fn merge(pages: Vec<StreamPage>, window: &StreamWindow) -> StreamPage {
     StreamPage {
         entries: taken,
         has_more: cut || any_more,
+        depth: None,
     }
 }
 

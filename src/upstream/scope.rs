@@ -12,6 +12,8 @@ use std::time::Instant;
 
 pub(crate) type SharedFetch = Shared<BoxFuture<'static, Result<(Arc<Fetched>, bool), SharedError>>>;
 pub(crate) type SharedAttempt = Shared<BoxFuture<'static, Result<Arc<Fetched>, SharedError>>>;
+/// One value decoded from this request's upstream answers, made by whichever caller asks first.
+type MemoSlot = Arc<tokio::sync::OnceCell<Arc<dyn std::any::Any + Send + Sync>>>;
 
 /// Per-GraphQL-request state: identical upstream calls within one request are made once, and
 /// warnings collected here end up in the response's `extensions.warnings`.
@@ -19,6 +21,8 @@ pub(crate) type SharedAttempt = Shared<BoxFuture<'static, Result<Arc<Fetched>, S
 pub struct RequestScope {
     pub(crate) inflight: Mutex<HashMap<String, SharedFetch>>,
     pub(crate) warnings: Mutex<Vec<String>>,
+    /// Values decoded from answers read in this request ([`RequestScope::memo`]).
+    memo: Mutex<HashMap<(String, std::any::TypeId), MemoSlot>>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) credentials: CallerCredentials,
 }
@@ -162,5 +166,41 @@ impl RequestScope {
         if let Ok(mut inflight) = self.inflight.lock() {
             inflight.clear();
         }
+        if let Ok(mut memo) = self.memo.lock() {
+            memo.clear();
+        }
+    }
+
+    /// The value `make` builds for `key`, built once in this request however many callers ask
+    /// (concurrent ones wait for the first). An adapter keys it by what it read (the URL), so
+    /// an answer that in-request de-duplication already shares is also decoded once: the
+    /// batches of one DataLoader each asking for the same bulk list, for instance. A failure
+    /// is not kept; the next caller builds again (its upstream call is still shared).
+    pub async fn memo<T, F>(&self, key: &str, make: F) -> Result<Arc<T>, SharedError>
+    where
+        T: Send + Sync + 'static,
+        F: std::future::Future<Output = Result<T, SharedError>>,
+    {
+        let slot = match self.memo.lock() {
+            Ok(mut memo) => memo
+                .entry((key.to_string(), std::any::TypeId::of::<T>()))
+                .or_default()
+                .clone(),
+            // A poisoned map only loses the sharing, not the answer.
+            Err(_) => MemoSlot::default(),
+        };
+        let value = slot
+            .get_or_try_init(|| async {
+                make.await
+                    .map(|value| Arc::new(value) as Arc<dyn std::any::Any + Send + Sync>)
+            })
+            .await?
+            .clone();
+        // Slots are keyed by type as well, so this cannot fail.
+        value.downcast::<T>().map_err(|_| {
+            Arc::new(crate::error::SourceError::internal(
+                "request memo holds another type",
+            ))
+        })
     }
 }

@@ -122,9 +122,10 @@ async fn since_two_years_back_returns_every_change_plus_a_warning() {
         (boundary - expected_boundary).num_seconds().abs() < 60,
         "{boundary}"
     );
+    // The subject said `interaction`; calls use its id (the Schema API's mapping).
     assert!(data_calls
         .iter()
-        .all(|r| r.path == "/api/rest/v4/data/entrydata/interaction/entries/history"));
+        .all(|r| r.path == "/api/rest/v4/data/entrydata/2013/entries/history"));
 
     let (seen, _) = walk(&gw, vars, 100).await;
     assert_eq!(
@@ -272,6 +273,72 @@ async fn the_numeric_id_and_the_api_name_give_the_same_entries() {
         .dealcloud_requests(DATA_PATH)
         .iter()
         .any(|r| r.path == "/api/rest/v4/data/entrydata/2013/entries/history"));
+}
+
+/// The `id`s, `subject`s and cursors of a page, which must not depend on the spelling used.
+fn ids_and_subjects(response: &Value) -> Vec<(String, String)> {
+    nodes(response)
+        .iter()
+        .map(|n| (n["id"].to_string(), n["subject"]["sourceId"].to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_id_works_when_the_config_lists_names_and_both_spellings_share_ids_and_cursors() {
+    // The demo config lists `interaction` and `company` only (issue: `7162` was refused when
+    // the config said `fundraising`).
+    let gw = Gateway::start().await;
+    let by_name = ok_history(
+        &gw,
+        json!({ "subjects": entry_type("Interaction"), "first": 3 }),
+    )
+    .await;
+    let by_id = ok_history(&gw, json!({ "subjects": entry_type("2013"), "first": 3 })).await;
+    assert_eq!(ids_and_subjects(&by_name), ids_and_subjects(&by_id));
+    // A cursor from one spelling continues the walk of the other.
+    let cursor = history_page_info(&by_name, "endCursor");
+    let next = ok_history(
+        &gw,
+        json!({ "subjects": entry_type("2013"), "first": 3, "after": cursor }),
+    )
+    .await;
+    let next_by_name = ok_history(
+        &gw,
+        json!({ "subjects": entry_type("interaction"), "first": 3, "after": cursor }),
+    )
+    .await;
+    assert_eq!(ids_and_subjects(&next), ids_and_subjects(&next_by_name));
+    assert!(!nodes(&next).is_empty());
+    // The Schema API is read once and kept; every data call uses the id.
+    let schema = gw.dealcloud_requests("/api/rest/v4/schema/entrytypes");
+    assert_eq!(schema.len(), 1, "{schema:?}");
+    let data = gw.dealcloud_requests(DATA_PATH);
+    assert!(!data.is_empty());
+    assert!(
+        data.iter()
+            .all(|r| r.path == "/api/rest/v4/data/entrydata/2013/entries/history"),
+        "{data:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_schema_api_a_listed_name_still_reads_by_its_own_spelling() {
+    let gw = Gateway::start().await;
+    gw.upstreams.dealcloud.control.inject(
+        "/api/rest/v4/schema/entrytypes",
+        respond(404, &[], ""),
+        None,
+    );
+    let response = ok_history(
+        &gw,
+        json!({ "subjects": entry_type("interaction"), "first": 3 }),
+    )
+    .await;
+    assert_eq!(nodes(&response).len(), 3);
+    assert!(gw
+        .dealcloud_requests(DATA_PATH)
+        .iter()
+        .all(|r| r.path == "/api/rest/v4/data/entrydata/interaction/entries/history"));
 }
 
 #[tokio::test]
@@ -429,7 +496,7 @@ async fn include_calculated_uses_all_history() {
         .collect();
     assert_eq!(
         data,
-        vec!["/api/rest/v4/data/entrydata/company/entries/allHistory"]
+        vec!["/api/rest/v4/data/entrydata/2011/entries/allHistory"]
     );
     let calculated_only: Vec<String> = stored(&gw, "company")
         .iter()
@@ -458,7 +525,9 @@ async fn until_in_the_past_needs_no_call_and_warns() {
     .await;
     assert!(nodes(&response).is_empty());
     assert!(!warnings(&response).is_empty());
-    assert!(gw.upstreams.dealcloud.control.requests().is_empty());
+    // No data call; the name was resolved to its id (one Schema API read, kept for an hour).
+    assert!(gw.dealcloud_requests("/entries/").is_empty());
+    assert!(gw.dealcloud_requests("/schema/").len() <= 1);
 }
 
 #[tokio::test]
@@ -637,6 +706,24 @@ async fn the_fake_follows_the_contract() {
     assert_eq!(token["expires_in"], 900);
     assert_eq!(token["token_type"], "bearer");
     let bearer = format!("Bearer {}", token["access_token"].as_str().expect("token"));
+    // The Schema API: the same token; id, apiName and display names.
+    let schema_url = format!("{base}/api/rest/v4/schema/entrytypes");
+    let anonymous = client.get(&schema_url).send().await.expect("fake answers");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let types = json_of(
+        client
+            .get(&schema_url)
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .expect("fake answers"),
+    )
+    .await;
+    assert!(items(&types).iter().any(|t| t
+        == &json!({ "id": 2011, "apiName": "company", "singularName": "Company", "pluralName": "Companies" })));
+    assert!(items(&types)
+        .iter()
+        .any(|t| t["id"] == 2013 && t["apiName"] == "interaction"));
     let data_url = format!("{base}/api/rest/v4/data/entrydata/2013/entries/history");
     let too_old = client
         .get(format!(

@@ -2,9 +2,9 @@
 //! Rocket.Chat fake following upstreams/rocketchat.md.
 
 use crate::common::{
-    all_integrations, assert_code, codes, example, integration_history, integrations, items, pluck,
-    query_param, respond, source_config, source_ids, status_and_json, urlencode, walked_ids,
-    Direction, Gateway,
+    all_integrations, assert_code, codes, example, history, integration_history, integrations,
+    items, pluck, query_param, respond, source_config, source_ids, status_and_json, urlencode,
+    walked_ids, Direction, Gateway,
 };
 use chronograph::demo::fake::Fault;
 use chronograph::demo::rocketchat::{Permission, RocketChatFakeConfig};
@@ -243,6 +243,59 @@ async fn first_100_after_an_offset_comes_back_whole() {
     );
 }
 
+/// The records asked for (the sum of `count`) by the history calls recorded so far.
+fn records_asked(gw: &Gateway) -> Vec<usize> {
+    gw.rocketchat_requests("/api/v1/integrations.history")
+        .iter()
+        .filter_map(|r| query_param(r, "count")?.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_merged_page_after_a_cursor_reads_its_depth_plus_the_page_not_100() {
+    let gw = start_default().await;
+    let ids: Vec<String> = {
+        let data = gw.upstreams.rocketchat_fake.data();
+        let long = |id: &String| data.history_of(id).len() >= 40;
+        data.outgoing_ids()
+            .into_iter()
+            .filter(long)
+            .take(2)
+            .collect()
+    };
+    assert_eq!(ids.len(), 2, "the demo has two webhooks with 40 executions");
+    let query = "query($subjects: [HistorySubject!]!, $after: String) {
+      history(subjects: $subjects, first: 15, after: $after) {
+        edges { node { sourceId } } pageInfo { hasNextPage endCursor } } }";
+    let subjects: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({ "integration": { "source": "ROCKETCHAT", "sourceId": id } }))
+        .collect();
+    let everything = {
+        let walked = gw
+            .walk(
+                query,
+                json!({ "subjects": subjects }),
+                history,
+                Direction::Forward,
+            )
+            .await;
+        walked_ids(&walked, history)
+    };
+    gw.reset_all_calls();
+    let page1 = gw.query(query, json!({ "subjects": subjects })).await;
+    assert_eq!(records_asked(&gw), vec![16, 16], "N + 1 from each stream");
+    gw.reset_all_calls();
+    let after = history(&page1)["pageInfo"]["endCursor"].clone();
+    let page2 = gw
+        .query(query, json!({ "subjects": subjects, "after": after }))
+        .await;
+    assert!(page2["errors"].is_null(), "{page2}");
+    assert_eq!(source_ids(history(&page2)), everything[15..30].to_vec());
+    // Each stream read 16 on page 1: 16 + 15 + 1 re-aligns and fills page 2 in one call.
+    assert_eq!(records_asked(&gw), vec![32, 32]);
+}
+
 #[tokio::test]
 async fn new_executions_at_the_head_cause_no_duplicate_and_no_gap() {
     let gw = start_default().await;
@@ -263,11 +316,16 @@ async fn new_executions_at_the_head_cause_no_duplicate_and_no_gap() {
             record["_updatedAt"] = json!(chronograph::domain::datetime::format_utc_ms(now));
         }
     }
+    gw.reset_all_calls();
     let page2 = gw
         .query(HISTORY, json!({ "id": id, "first": 10, "after": after }))
         .await;
     assert!(page2["errors"].is_null(), "{page2}");
     assert_eq!(history_ids(&page2), expected[10..20].to_vec());
+    // The depth hint (11 + 11) went stale by the records that arrived: the walk read on.
+    let asked = records_asked(&gw);
+    assert_eq!(asked.first(), Some(&22), "{asked:?}");
+    assert!(asked.len() > 1, "{asked:?}");
     let page3 = gw
         .query(
             HISTORY,

@@ -11,13 +11,16 @@ use crate::domain::datetime::format_utc_ms;
 use crate::domain::{
     Connection, Flow, HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef,
 };
+use crate::domain::{ListAt, RawJson, RawList};
 use crate::error::{ErrorCode, SourceError, SourceResult};
 use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow, TimelineKey};
 use crate::sources::SourceConfig;
+use crate::upstream::Fetched;
 use crate::upstream::{Auth, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -94,11 +97,12 @@ impl Celigo {
 
     /// Follow `Link: rel="next"` from `first`, handing each page's items to `on_page`, until it
     /// answers `true` (enough) or the last page. Returns whether the list was read to its end.
-    async fn walk_pages<T>(
+    async fn walk_pages<W: DeserializeOwned, T>(
         &self,
         scope: &RequestScope,
         first: Url,
-        mut map: impl FnMut(Box<RawValue>) -> Option<T>,
+        what: &str,
+        mut map: impl FnMut(W, RawJson) -> T,
         mut on_page: impl FnMut(Vec<T>) -> bool,
     ) -> SourceResult<bool> {
         let mut next = Some(first);
@@ -111,14 +115,13 @@ impl Celigo {
                     "CELIGO Link headers loop back to a page already read",
                 )));
             }
-            let (page, fetched) = self.up.get_json::<Vec<Box<RawValue>>>(scope, url).await?;
+            let fetched = self.up.get(scope, url).await?;
             next = match fetched.next_link() {
                 Some(link) => Some(self.up.follow(&link).map_err(Arc::new)?),
                 None => None,
             };
-            let items =
-                super::decode_page(Source::Celigo, scope, page, &mut map).map_err(Arc::new)?;
-            let enough = on_page(items);
+            let items = self.decode_list::<W>(scope, &fetched, what)?;
+            let enough = on_page(items.into_iter().map(|(w, raw)| map(w, raw)).collect());
             if enough && next.is_some() {
                 return Ok(false);
             }
@@ -126,17 +129,55 @@ impl Celigo {
         Ok(true)
     }
 
+    /// The items of one page (a bare array) with their raw JSON. One pass straight into the
+    /// wire structs; `raw` is only the item's place in the shared body. When some element is
+    /// not in the documented shape, the page is read again element by element, so that one is
+    /// skipped (and said) while the rest survive, exactly as [`super::decode_page`] rules.
+    fn decode_list<W: DeserializeOwned>(
+        &self,
+        scope: &RequestScope,
+        fetched: &Fetched,
+        what: &str,
+    ) -> SourceResult<Vec<(W, RawJson)>> {
+        // An empty 204 is an empty list (as `Upstream::decode` reads it).
+        let body = if fetched.status == 204 && fetched.body.is_empty() {
+            bytes::Bytes::from_static(b"[]")
+        } else {
+            fetched.body.clone()
+        };
+        let list = RawList::new(body, ListAt::Root);
+        if let Ok(items) = serde_json::from_slice::<Vec<W>>(list.body()) {
+            return Ok(items
+                .into_iter()
+                .enumerate()
+                .map(|(index, item)| (item, list.item(index)))
+                .collect());
+        }
+        let elements: Vec<Box<RawValue>> = self.up.decode(fetched).map_err(Arc::new)?;
+        let decoded = super::decode_page(
+            Source::Celigo,
+            scope,
+            elements.into_iter().enumerate().collect(),
+            |(index, element)| {
+                decode_raw_item::<W>(Source::Celigo, &element, what).map(|w| (w, list.item(index)))
+            },
+        )
+        .map_err(Arc::new)?;
+        Ok(decoded)
+    }
+
     /// Collect a list until `enough(items so far)` or its end.
-    async fn walk<T>(
+    async fn walk<W: DeserializeOwned, T>(
         &self,
         scope: &RequestScope,
         first: Url,
-        map: impl FnMut(Box<RawValue>) -> Option<T>,
+        what: &str,
+        map: impl FnMut(W, RawJson) -> T,
         mut enough: impl FnMut(&[T]) -> bool,
     ) -> SourceResult<Listing<T>> {
         let mut items = Vec::new();
         let complete = self
-            .walk_pages(scope, first, map, |page| {
+            .walk_pages(scope, first, what, map, |page| {
                 items.extend(page);
                 enough(&items)
             })
@@ -145,13 +186,14 @@ impl Celigo {
     }
 
     /// Every item of a list.
-    async fn walk_all<T>(
+    async fn walk_all<W: DeserializeOwned, T>(
         &self,
         scope: &RequestScope,
         first: Url,
-        map: impl FnMut(Box<RawValue>) -> Option<T>,
+        what: &str,
+        map: impl FnMut(W, RawJson) -> T,
     ) -> SourceResult<Vec<T>> {
-        Ok(self.walk(scope, first, map, |_| false).await?.items)
+        Ok(self.walk(scope, first, what, map, |_| false).await?.items)
     }
 
     fn flows_url(&self, integration_id: Option<&str>) -> Url {
@@ -166,10 +208,12 @@ impl Celigo {
         scope: &RequestScope,
         integration_id: Option<&str>,
     ) -> SourceResult<Vec<Arc<Flow>>> {
-        self.walk_all(scope, self.flows_url(integration_id), |v| {
-            decode_raw_item::<WireFlow>(Source::Celigo, &v, "flow")
-                .map(|w| Arc::new(w.into_domain(v)))
-        })
+        self.walk_all(
+            scope,
+            self.flows_url(integration_id),
+            "flow",
+            |w: WireFlow, raw| Arc::new(w.into_domain(raw)),
+        )
         .await
     }
 
@@ -182,9 +226,8 @@ impl Celigo {
             Some(id) => self.url(&["integrations", id, "connections"], &[]),
             None => self.url(&["connections"], &[]),
         };
-        self.walk_all(scope, url, |v| {
-            decode_raw_item::<WireConnection>(Source::Celigo, &v, "connection")
-                .map(|w| Arc::new(w.into_domain(v, integration_id)))
+        self.walk_all(scope, url, "connection", |w: WireConnection, raw| {
+            Arc::new(w.into_domain(raw, integration_id))
         })
         .await
     }
@@ -210,13 +253,12 @@ impl Celigo {
             query.push(("to", until));
         }
         let url = self.url(&["integrations", integration_id, "audit"], &query);
-        let map = |v: Box<RawValue>| {
-            decode_raw_item::<WireAudit>(Source::Celigo, &v, "audit entry")
-                .map(|w| w.into_domain(v, integration_id))
-        };
+        let map = |w: WireAudit, raw| w.into_domain(raw, integration_id);
         let mut collector = AuditCollector::new(filter, window);
-        self.walk_pages(scope, url.clone(), map, |page| collector.push_page(page))
-            .await?;
+        self.walk_pages(scope, url.clone(), "audit entry", map, |page| {
+            collector.push_page(page)
+        })
+        .await?;
         if collector.in_order {
             return Ok(collector.finish());
         }
@@ -224,7 +266,7 @@ impl Celigo {
         scope.warn(format!(
             "CELIGO audit log of integration {integration_id} was not newest-first: it was read whole and sorted"
         ));
-        let mut entries = self.walk_all(scope, url, map).await?;
+        let mut entries = self.walk_all(scope, url, "audit entry", map).await?;
         sort_timeline(&mut entries, window.snapshot);
         let admitted: Vec<HistoryEntry> = entries
             .into_iter()
@@ -318,10 +360,8 @@ impl IntegrationSource for Celigo {
         self.walk(
             scope,
             url,
-            |v| {
-                decode_raw_item::<WireIntegration>(Source::Celigo, &v, "integration")
-                    .map(|w| Arc::new(w.into_domain(v)))
-            },
+            "integration",
+            |w: WireIntegration, raw| Arc::new(w.into_domain(raw)),
             |items| need.is_some_and(|n| items.len() >= n),
         )
         .await
@@ -386,10 +426,8 @@ impl HistorySource for Celigo {
             self.walk(
                 scope,
                 url,
-                |v| {
-                    decode_raw_item::<WireAudit>(Source::Celigo, &v, "audit entry")
-                        .map(|w| w.into_domain(v, source_id))
-                },
+                "audit entry",
+                |w: WireAudit, raw| w.into_domain(raw, source_id),
                 |items: &[HistoryEntry]| items.iter().any(|e| e.source_id == entry_id),
             )
             .await,
@@ -416,14 +454,23 @@ impl FlowSource for Celigo {
             grouped.insert(only.clone(), flows);
             return Ok(grouped);
         }
-        // Many integrations: one bulk list, grouped by `_integrationId`, beats N calls.
-        for flow in self.flows_of(scope, None).await? {
-            if let Some(list) = flow
-                .integration_id
-                .as_ref()
-                .and_then(|id| grouped.get_mut(id))
-            {
-                list.push(flow);
+        // Many integrations: one bulk list, grouped by `_integrationId`, beats N calls. A
+        // DataLoader may ask in several batches; the list is read and decoded once per request.
+        let bulk = self.flows_url(None);
+        let all = scope
+            .memo(bulk.as_str(), async {
+                let mut all: HashMap<String, Vec<Arc<Flow>>> = HashMap::new();
+                for flow in self.flows_of(scope, None).await? {
+                    if let Some(id) = &flow.integration_id {
+                        all.entry(id.clone()).or_default().push(flow);
+                    }
+                }
+                Ok(all)
+            })
+            .await?;
+        for (id, list) in grouped.iter_mut() {
+            if let Some(flows) = all.get(id) {
+                list.clone_from(flows);
             }
         }
         Ok(grouped)
@@ -448,17 +495,18 @@ impl FlowSource for Celigo {
         let Some(integration_id) = flow.integration_id.as_deref() else {
             return Ok(Vec::new());
         };
-        let resource =
-            |v: Box<RawValue>| decode_raw_item::<WireResource>(Source::Celigo, &v, "export/import");
+        let resource = |w: WireResource, _raw| w;
         let (exports, imports, connections) = futures::try_join!(
             self.walk_all(
                 scope,
                 self.url(&["integrations", integration_id, "exports"], &[]),
+                "export/import",
                 resource
             ),
             self.walk_all(
                 scope,
                 self.url(&["integrations", integration_id, "imports"], &[]),
+                "export/import",
                 resource
             ),
             self.connections(scope, integration_id),

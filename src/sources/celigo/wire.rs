@@ -181,7 +181,7 @@ impl WireConnection {
 
 impl WireAudit {
     /// Map an audit entry of integration `integration_id` into a history entry.
-    pub fn into_domain(self, raw: impl Into<RawJson>, integration_id: &str) -> HistoryEntry {
+    pub fn into_domain(mut self, raw: impl Into<RawJson>, integration_id: &str) -> HistoryEntry {
         let actor = self.actor();
         let summary = self.summary(actor.as_ref());
         HistoryEntry {
@@ -210,14 +210,16 @@ impl WireAudit {
         }
     }
 
-    fn actor(&self) -> Option<Actor> {
-        let user = self.by_user.as_ref();
+    fn actor(&mut self) -> Option<Actor> {
+        let user = self.by_user.take();
+        let (id, name, email) = match user {
+            Some(u) => (u.id, u.name, u.email),
+            None => (None, None, None),
+        };
         let actor = Actor {
-            source_id: user
-                .and_then(|u| u.id.clone())
-                .or_else(|| self.by_user_id.clone()),
-            name: user.and_then(|u| u.name.clone()),
-            email: user.and_then(|u| u.email.clone()),
+            source_id: id.or_else(|| self.by_user_id.clone()),
+            name,
+            email,
         };
         (actor != Actor::default()).then_some(actor)
     }
@@ -225,44 +227,56 @@ impl WireAudit {
     /// "Dana Whitfield updated flow “Orders”: version, settings.defaultLocation"
     fn summary(&self, actor: Option<&Actor>) -> String {
         let who = actor
-            .and_then(|a| a.name.clone().or_else(|| a.email.clone()))
-            .unwrap_or_else(|| "System".to_string());
-        let event = self
-            .event
-            .as_deref()
-            .unwrap_or("changed")
-            .to_ascii_lowercase();
-        let verb = match event.as_str() {
-            "create" => "created".to_string(),
-            "update" => "updated".to_string(),
-            "delete" => "deleted".to_string(),
-            "view" => "viewed".to_string(),
-            "signin" => "signed in".to_string(),
-            "signout" => "signed out".to_string(),
-            other => other.to_string(),
-        };
-        let mut text = if matches!(event.as_str(), "signin" | "signout") {
-            format!("{who} {verb}")
-        } else {
-            let resource = self
-                .resource_type
-                .as_deref()
-                .unwrap_or("resource")
-                .to_ascii_lowercase();
-            match self.deleted_info.as_ref().and_then(|d| d.name.as_deref()) {
-                Some(name) => format!("{who} {verb} {resource} “{name}”"),
-                None => format!("{who} {verb} {resource}"),
+            .and_then(|a| a.name.as_deref().or(a.email.as_deref()))
+            .unwrap_or("System");
+        let event = self.event.as_deref().unwrap_or("changed");
+        let verb = [
+            ("create", "created"),
+            ("update", "updated"),
+            ("delete", "deleted"),
+            ("view", "viewed"),
+            ("signin", "signed in"),
+            ("signout", "signed out"),
+        ]
+        .into_iter()
+        .find(|(name, _)| event.eq_ignore_ascii_case(name));
+        let mut text = String::with_capacity(96);
+        text.push_str(who);
+        text.push(' ');
+        match verb {
+            Some((_, verb)) => text.push_str(verb),
+            None => text.push_str(&event.to_ascii_lowercase()),
+        }
+        if !matches!(verb, Some(("signin" | "signout", _))) {
+            text.push(' ');
+            let resource = self.resource_type.as_deref().unwrap_or("resource");
+            if resource.bytes().any(|b| b.is_ascii_uppercase()) {
+                text.push_str(&resource.to_ascii_lowercase());
+            } else {
+                text.push_str(resource);
             }
-        };
-        let fields: Vec<&str> = self
+            if let Some(name) = self.deleted_info.as_ref().and_then(|d| d.name.as_deref()) {
+                text.push_str(" “");
+                text.push_str(name);
+                text.push('”');
+            }
+        }
+        let mut fields = self
             .field_changes
             .iter()
             .chain(self.field_change.as_ref())
-            .filter_map(|c| c.field_path.as_deref())
-            .collect();
-        if !fields.is_empty() {
+            .filter_map(|c| c.field_path.as_deref());
+        if let Some(first) = fields.next() {
             text.push_str(": ");
-            text.push_str(&fields.join(", "));
+            text.push_str(first);
+            for field in fields {
+                text.push_str(", ");
+                text.push_str(field);
+            }
+        }
+        // Most summaries are far below the cap: only count characters when the bytes exceed it.
+        if text.len() <= 200 {
+            return text;
         }
         truncate_message(&text, 200)
     }

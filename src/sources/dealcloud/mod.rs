@@ -7,10 +7,13 @@
 //!   token instead of each asking. A data call answered 401 refreshes the token once (unless
 //!   another request already did) and is repeated once.
 //! - **Entry types**: a subject names an entry type by `apiName` (`interaction`) or numeric id
-//!   (`2013`), exactly as written in `sources.dealcloud.entry_types`; any other spelling is
-//!   `BAD_USER_INPUT` (without the list, every entry type is accepted). A name and its id are
-//!   two spellings: list both when clients use both. The upstream path takes either form and
-//!   answers with the same entries.
+//!   (`2013`). The Schema API (`GET /api/rest/v4/schema/entrytypes`, read once per hour and
+//!   credential, single flight: it allows 5 calls a second) maps names to ids, and a name
+//!   becomes its id before anything else happens, so both spellings give the same entries, ids,
+//!   cursors and cached walks. `sources.dealcloud.entry_types` may list either spelling; a type
+//!   it does not list is `BAD_USER_INPUT` (without the list every type is accepted). The
+//!   Schema API is asked only when the answer matters: a name the list does not contain, when
+//!   the list holds names only, is refused without a call.
 //! - **The 180-day rule**: a `since` at least an hour inside the last 180 days is sent as
 //!   `modifiedSince` (modified and deleted entries since then). An older or absent `since`
 //!   asks twice — without `modifiedSince` (every entry ever modified, no deletions) and with
@@ -39,10 +42,11 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
-use wire::{WireEntry, WireToken};
+use wire::{WireEntry, WireEntryType, WireToken};
 
 /// How far back DealCloud accepts `modifiedSince` and keeps deletions (exactly 180 × 24 h).
 pub const HISTORY_WINDOW: chrono::Duration = chrono::Duration::days(180);
@@ -66,7 +70,12 @@ pub const ROUTES: &[&str] = &[
     "/api/rest/v4/data/entrydata/:id/entries/allHistory",
     "/api/rest/v4/data/entrydata/:id/entries/history",
     "/api/rest/v1/oauth/token",
+    "/api/rest/v4/schema/entrytypes",
 ];
+
+/// How long the site's entry types (the Schema API's answer) are kept: they change when an
+/// administrator adds a list, and the Schema API allows 5 calls a second.
+const ENTRY_TYPES_TTL: Duration = Duration::from_secs(3600);
 
 /// The DealCloud adapter.
 pub struct Dealcloud {
@@ -76,6 +85,9 @@ pub struct Dealcloud {
     /// Whose changes the cache holds when no caller sends their own credential.
     client_id: String,
     entry_types: Option<Vec<String>>,
+    /// The site's entry types, `apiName` (lower case) → numeric id, per identity (configured
+    /// client or caller credential): read once from the Schema API, single flight.
+    ids: moka::future::Cache<String, Arc<HashMap<String, String>>>,
     all_history: bool,
     changes: moka::future::Cache<ChangesKey, Arc<Changes>>,
 }
@@ -188,6 +200,10 @@ impl Dealcloud {
             token,
             client_id: cfg.client_id.clone().unwrap_or_default(),
             entry_types: cfg.entry_types.clone(),
+            ids: moka::future::Cache::builder()
+                .max_capacity(1_000)
+                .time_to_live(ENTRY_TYPES_TTL)
+                .build(),
             all_history: cfg.include_calculated.unwrap_or(false),
             changes: moka::future::Cache::builder()
                 .max_capacity(CACHE_MAX_ENTRIES)
@@ -205,18 +221,77 @@ impl Dealcloud {
         })
     }
 
-    /// `BAD_USER_INPUT` unless the entry type is spelled as in `entry_types`.
-    fn check_entry_type(&self, entry_type: &str) -> Result<(), SourceError> {
-        match &self.entry_types {
-            Some(list) if !list.iter().any(|t| t == entry_type) => {
-                Err(SourceError::bad_input(format!(
-                    "DEALCLOUD entry type `{}` is not in sources.dealcloud.entry_types ({})",
-                    crate::error::truncate_message(entry_type, 60),
-                    list.join(", ")
-                )))
-            }
-            _ => Ok(()),
+    /// Whose answers these are: the configured client, or a caller's own credential.
+    fn identity(&self, scope: &RequestScope) -> SourceResult<String> {
+        Ok(match self.up.caller_credential(scope).map_err(Arc::new)? {
+            Some(credential) => credential.identity().to_string(),
+            None => self.client_id.clone(),
+        })
+    }
+
+    /// The site's entry types, `apiName` (lower case) → numeric id.
+    async fn entry_type_ids(
+        &self,
+        scope: &RequestScope,
+    ) -> SourceResult<Arc<HashMap<String, String>>> {
+        let identity = self.identity(scope)?;
+        self.ids
+            .try_get_with(identity, async {
+                let url = self
+                    .up
+                    .url(&["api", "rest", "v4", "schema", "entrytypes"], &[]);
+                let fetched = self.call(scope, url).await?;
+                if fetched.status == 404 {
+                    // A site without the Schema API: subjects keep their spelling.
+                    return Ok(Arc::new(HashMap::new()));
+                }
+                let fetched = self.up.check_for(scope, fetched)?;
+                let values: Vec<Value> = self.up.decode(&fetched).map_err(Arc::new)?;
+                let ids = values
+                    .iter()
+                    .filter_map(|v| {
+                        decode_item::<WireEntryType>(Source::Dealcloud, v, "entry type")
+                    })
+                    .filter_map(|t| Some((t.api_name?.to_lowercase(), t.id)))
+                    .collect();
+                Ok(Arc::new(ids))
+            })
+            .await
+            .map_err(|shared: Arc<Arc<SourceError>>| shared.as_ref().clone())
+    }
+
+    /// Whether `entry_type` (as given, or the numeric id it was resolved to) is one the config
+    /// lists in either spelling; without `entry_types` every type is. Asks the Schema API only
+    /// when the list names a type differently from the subject.
+    async fn admits(&self, scope: &RequestScope, entry_type: &str) -> SourceResult<bool> {
+        let Some(list) = &self.entry_types else {
+            return Ok(true);
+        };
+        if list.iter().any(|t| t.eq_ignore_ascii_case(entry_type)) {
+            return Ok(true);
         }
+        let names = || list.iter().filter(|t| !is_numeric(t));
+        if !is_numeric(entry_type) || names().next().is_none() {
+            return Ok(false);
+        }
+        let ids = self.entry_type_ids(scope).await?;
+        Ok(names().any(|name| {
+            ids.get(&name.to_lowercase())
+                .is_some_and(|id| id == entry_type)
+        }))
+    }
+
+    /// `BAD_USER_INPUT` unless [`Dealcloud::admits`] the entry type.
+    async fn check_entry_type(&self, scope: &RequestScope, entry_type: &str) -> SourceResult<()> {
+        if self.admits(scope, entry_type).await? {
+            return Ok(());
+        }
+        let list = self.entry_types.clone().unwrap_or_default();
+        Err(Arc::new(SourceError::bad_input(format!(
+            "DEALCLOUD entry type `{}` is not in sources.dealcloud.entry_types ({})",
+            crate::error::truncate_message(entry_type, 60),
+            list.join(", ")
+        ))))
     }
 
     fn history_url(&self, entry_type: &str, modified_since: Option<&str>) -> Url {
@@ -345,10 +420,7 @@ impl Dealcloud {
             }
             _ => Plan::Split,
         };
-        let identity = match self.up.caller_credential(scope).map_err(Arc::new)? {
-            Some(credential) => credential.identity().to_string(),
-            None => self.client_id.clone(),
-        };
+        let identity = self.identity(scope)?;
         let key = ChangesKey {
             identity,
             entry_type: entry_type.to_string(),
@@ -374,8 +446,41 @@ fn bad_response(message: &str) -> Arc<SourceError> {
     ))
 }
 
+/// An entry type spelled as its numeric id.
+fn is_numeric(entry_type: &str) -> bool {
+    !entry_type.is_empty() && entry_type.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[async_trait]
 impl HistorySource for Dealcloud {
+    /// An entry type's `apiName` becomes its numeric id (what DealCloud echoes as
+    /// `entryListId`), so both spellings give the same ids, cursors and cached walks. The
+    /// Schema API is asked only when the answer could admit the subject.
+    async fn canonical_subject(&self, scope: &RequestScope, subject: &SubjectRef) -> SubjectRef {
+        let SubjectRef::DealcloudEntryType { entry_type } = subject else {
+            return subject.clone();
+        };
+        let listed = |list: &Vec<String>| {
+            list.iter().any(|t| t.eq_ignore_ascii_case(entry_type))
+                || list.iter().any(|t| is_numeric(t))
+        };
+        if is_numeric(entry_type) || !self.entry_types.as_ref().is_none_or(listed) {
+            return subject.clone();
+        }
+        match self.entry_type_ids(scope).await {
+            Ok(ids) => match ids.get(&entry_type.to_lowercase()) {
+                Some(id) => SubjectRef::DealcloudEntryType {
+                    entry_type: id.clone(),
+                },
+                None => subject.clone(),
+            },
+            Err(err) => {
+                tracing::warn!(source = "DEALCLOUD", code = ?err.code, "entry types unavailable; the subject keeps its spelling");
+                subject.clone()
+            }
+        }
+    }
+
     async fn history(
         &self,
         scope: &RequestScope,
@@ -386,7 +491,7 @@ impl HistorySource for Dealcloud {
         let SubjectRef::DealcloudEntryType { entry_type } = subject else {
             return Ok(StreamPage::default());
         };
-        self.check_entry_type(entry_type).map_err(Arc::new)?;
+        self.check_entry_type(scope, entry_type).await?;
         let snapshot = window.snapshot;
         // Entries have no actor and no time of their own: these filters need no call.
         let no_kind = !KINDS.iter().any(|k| filter.admits_kind(*k));
@@ -431,7 +536,7 @@ impl HistorySource for Dealcloud {
         let SubjectRef::DealcloudEntryType { entry_type } = subject else {
             return Ok(None);
         };
-        if self.check_entry_type(entry_type).is_err() {
+        if !self.admits(scope, entry_type).await? {
             return Ok(None);
         }
         let changes = self

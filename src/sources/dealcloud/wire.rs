@@ -13,6 +13,16 @@ pub struct WireToken {
     pub expires_in: Option<u64>,
 }
 
+/// One element of `GET /api/rest/v4/schema/entrytypes` (the Schema API): an entry type's
+/// numeric id and its `apiName`; the display names are not read.
+#[derive(Deserialize)]
+pub struct WireEntryType {
+    #[serde(deserialize_with = "id_text")]
+    pub id: String,
+    #[serde(rename = "apiName")]
+    pub api_name: Option<String>,
+}
+
 /// One element of the `…/entries/history` array.
 #[derive(Deserialize)]
 pub struct WireEntry {

@@ -225,6 +225,7 @@ impl Hexabase {
             return Ok(StreamPage {
                 entries: Vec::new(),
                 has_more: true,
+                depth: None,
             });
         }
         let cursor_at = window.key.as_ref().map(|k| from_millis(k.at_ms));

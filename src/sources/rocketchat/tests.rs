@@ -20,6 +20,7 @@ fn window(direction: Direction, key: Option<TimelineKey>, limit: usize) -> Strea
         key,
         limit,
         snapshot: from_millis(BASE_MS + 60_000),
+        depth: None,
     }
 }
 

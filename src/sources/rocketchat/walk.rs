@@ -141,6 +141,14 @@ impl<'a> Walk<'a> {
     /// what the window still needs plus one to see past its cut.
     pub(super) fn next_count(&self) -> usize {
         let need = self.window.limit + 1;
+        if self.offset == 0 && self.window.key.is_some() && self.order == Order::NewestFirst {
+            // After a cursor: the depth the previous page reached covers the cursor, so depth
+            // + limit + 1 records re-align and fill the page unless records arrived since
+            // (then the walk reads on).
+            if let Some(depth) = self.window.depth {
+                return depth.saturating_add(need).clamp(1, MAX_COUNT);
+            }
+        }
         if !self.head_reached() || self.admitted.len() >= need {
             MAX_COUNT
         } else {
@@ -255,7 +263,10 @@ impl<'a> Walk<'a> {
         let snapshot = self.window.snapshot;
         self.admitted
             .sort_by_cached_key(|e| TimelineKey::of(e, snapshot));
-        self.window.take(self.admitted, !self.exhausted)
+        let depth = (self.order == Order::NewestFirst).then_some(self.offset);
+        let mut page = self.window.take(self.admitted, !self.exhausted);
+        page.depth = depth;
+        page
     }
 }
 

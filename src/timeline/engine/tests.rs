@@ -177,6 +177,7 @@ async fn walk_forward(world: &World, size: usize, mut between: impl FnMut(usize)
             &HistoryFilter::default(),
             Direction::Forward,
             positions,
+            &depths_from(cursor.as_ref(), world.subjects.len()),
             size,
             world.snapshot,
         )
@@ -192,6 +193,7 @@ async fn walk_forward(world: &World, size: usize, mut between: impl FnMut(usize)
         let key = TimelineKey::of(last, world.snapshot);
         let mut next = Cursor::new(&fp, world.snapshot.timestamp_millis(), key.to_cursor_key());
         next.hints = positions_after(&page, &key);
+        next.hints.extend(depths_after(&page));
         cursor = Some(Cursor::decode(&next.encode(), &fp).expect("own cursor"));
         if !page.has_more {
             break;
@@ -213,6 +215,7 @@ async fn walk_backward(world: &World, size: usize) -> Vec<String> {
             &HistoryFilter::default(),
             Direction::Backward,
             positions,
+            &[],
             size,
             world.snapshot,
         )
@@ -315,6 +318,7 @@ async fn a_page_asks_each_stream_once() {
         &HistoryFilter::default(),
         Direction::Forward,
         vec![None; 3],
+        &[],
         10,
         world.snapshot,
     )
