@@ -3,7 +3,7 @@
 // Loads the page, checks it opens with the README's first query, that every request it makes
 // stays on the gateway's origin and nothing is blocked or throws, runs the query and waits for
 // data in the result pane.
-// Usage: node ci/playground.mjs http://127.0.0.1:18202/playground [chromium binary]
+// Usage: node ci/playground.mjs http://127.0.0.1:18203/playground [chromium binary]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:-target/debug/chronograph}"
-addr="127.0.0.1:18202"
+addr="127.0.0.1:18203"
 browser="${CHROMIUM:-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}"
 if [ -z "$browser" ]; then
   echo "ci/playground.sh needs chromium (Debian: apt-get install chromium)" >&2

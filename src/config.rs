@@ -139,8 +139,8 @@ impl Default for ServerConfig {
             persisted_documents: None,
             persisted_only: false,
             apq: true,
-            apq_max_entries: 10_000,
-            apq_max_document_bytes: 64 * 1024,
+            apq_max_entries: 1_000,
+            apq_max_document_bytes: 16 * 1024,
             rate_limit: None,
         }
     }
