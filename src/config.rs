@@ -477,6 +477,23 @@ impl Config {
             format!("server.listen = {}", self.server.listen),
             format!("server.api_keys = {} key(s)", self.server.api_keys.len()),
             format!("server.introspection = {}", self.server.introspection),
+            format!(
+                "server.persisted_documents = {}{}",
+                self.server.persisted_documents.as_deref().unwrap_or("none"),
+                if self.server.persisted_only {
+                    " (persisted only)"
+                } else {
+                    ""
+                }
+            ),
+            match &self.server.rate_limit {
+                Some(limit) => format!(
+                    "server.rate_limit = {}/s per client, burst {}",
+                    limit.per_second,
+                    limit.burst()
+                ),
+                None => "server.rate_limit = off".to_string(),
+            },
             format!("cache.max_bytes = {}", self.cache.max_bytes),
             format!("cache.redis_url = {}", self.cache.redis_display()),
         ];

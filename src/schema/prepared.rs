@@ -5,8 +5,8 @@
 //! parses it again. What is left is validation, which this extension remembers: the verdict of
 //! one document, operation and set of variables (validation reads variables: argument types,
 //! complexity) is kept, and an identical request later reuses it instead of walking the
-//! document again. Only successful verdicts are kept; a document that fails validation runs
-//! the rules every time (and is never registered by APQ in the first place).
+//! document again. Only successful verdicts are kept: a document that fails validation runs
+//! the rules (and reports its errors) every time.
 
 use crate::metrics::Metrics;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};

@@ -239,7 +239,7 @@ impl PersistedStore {
                     "send either `documentId` or `query`, not both",
                 ))
             }
-            (Some(id), _) => self.lookup(id).ok_or_else(|| {
+            (Some(id), _) => self.hit(self.lookup(id)).ok_or_else(|| {
                 self.not_found(format!(
                     "no persisted document has the id `{}`",
                     crate::error::truncate_message(id, 80)
@@ -247,15 +247,14 @@ impl PersistedStore {
             })?,
             (None, Some(hash)) if has_text => self.register(request, &hash)?,
             (None, Some(hash)) => self
-                .lookup(&hash)
+                .hit(self.lookup(&hash))
                 .ok_or_else(|| self.not_found(NOT_FOUND_MESSAGE.to_string()))?,
-            (None, None) if self.only => match self.check_trusted(request)? {
+            (None, None) if self.only => match self.hit(self.check_trusted(request)?) {
                 Some(document) => document,
                 None => return Ok(()),
             },
             (None, None) => return Ok(()),
         };
-        self.metrics.edge.persisted(PersistedOutcome::Hit);
         self.prepare(request, &found);
         Ok(())
     }
@@ -270,6 +269,14 @@ impl PersistedStore {
             .unwrap_or(id)
             .to_ascii_lowercase();
         self.apq.as_ref()?.get(&hex)
+    }
+
+    /// Count a document found in the manifest or the APQ store.
+    fn hit(&self, found: Option<Arc<Document>>) -> Option<Arc<Document>> {
+        if found.is_some() {
+            self.metrics.edge.persisted(PersistedOutcome::Hit);
+        }
+        found
     }
 
     fn not_found(&self, message: String) -> Refusal {
@@ -291,8 +298,8 @@ impl PersistedStore {
                 "extensions.persistedQuery.sha256Hash is not the SHA-256 of `query` (provided sha does not match query)",
             ));
         }
-        if let Some(document) = self.manifest.by_hash.get(hash) {
-            return Ok(document.clone());
+        if let Some(document) = self.hit(self.manifest.by_hash.get(hash).cloned()) {
+            return Ok(document);
         }
         if self.only {
             return Err(self.refuse_untrusted());
