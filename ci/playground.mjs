@@ -2,7 +2,7 @@
 // pipe (--remote-debugging-pipe: no port, no WebSocket client, no npm package; Node ≥ 18).
 // Loads the page, checks it opens with the README's first query, that every request it makes
 // stays on the gateway's origin and nothing is blocked or throws, runs the query and waits for
-// data in the result pane.
+// data in the result pane, and that the page may open the gateway's WebSocket (subscriptions).
 // Usage: node ci/playground.mjs http://127.0.0.1:18203/playground [chromium binary]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -150,6 +150,18 @@ try {
     `(() => { const t = document.querySelector('.result-window')?.textContent || ''; return t.includes('"data"') && t.includes('"integrations"') && t.includes('"nodes"') ? t : ''; })()`,
   );
   if (result.includes('"errors"')) fail(`the result has errors: ${result.slice(0, 500)}`);
+  // Subscriptions: the page's Content-Security-Policy must let it open the gateway's WebSocket.
+  const socket = await evaluate(
+    sessionId,
+    `new Promise((resolve) => {
+       const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql/ws', 'graphql-transport-ws');
+       ws.onopen = () => ws.send(JSON.stringify({ type: 'connection_init' }));
+       ws.onmessage = (event) => { resolve(JSON.parse(event.data).type); ws.close(); };
+       ws.onerror = () => resolve('error');
+       setTimeout(() => resolve('timeout'), 5000);
+     })`,
+  );
+  if (socket !== 'connection_ack') fail(`the page cannot reach /graphql/ws: ${socket}`);
   const foreign = requests.filter((url) => !url.startsWith(origin) && !url.startsWith('data:'));
   if (foreign.length) fail(`requests left the gateway's origin: ${foreign.join(', ')}`);
   if (problems.length) fail('the page logged errors');
