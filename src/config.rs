@@ -100,7 +100,9 @@ pub struct ServerConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// Sustained requests per second per client.
+    /// Sustained requests per second per client (required: 0 stands for "not given", so that
+    /// a table without it is reported with every other problem instead of stopping serde).
+    #[serde(default)]
     pub per_second: u64,
     /// Requests a client may send at once beyond the sustained rate (default: `per_second`).
     pub burst: Option<u64>,
@@ -389,6 +391,17 @@ impl Config {
         }
         validate_cache(&self.cache, &mut problems);
         validate_persisted(&self.server, &mut problems);
+        if self
+            .server
+            .rate_limit
+            .as_ref()
+            .is_some_and(|limit| limit.per_second == 0)
+        {
+            problems.push(Finding::new(
+                "server.rate_limit.per_second",
+                "missing (required)",
+            ));
+        }
         for source in Source::ALL {
             if let Some(cfg) = self.sources.get(source) {
                 validate_source(source, cfg, &mut problems);
@@ -441,7 +454,7 @@ impl Config {
         .into_iter()
         .map(|(key, value)| (key.to_string(), value))
         .collect();
-        if let Some(limit) = &server.rate_limit {
+        if let Some(limit) = server.rate_limit.as_ref().filter(|l| l.per_second > 0) {
             numbers.push(("server.rate_limit.per_second".into(), limit.per_second));
             numbers.push(("server.rate_limit.burst".into(), limit.burst()));
         }

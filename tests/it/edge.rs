@@ -537,6 +537,13 @@ fn config_checks_the_rate_limit_table() {
         "{text}"
     );
     assert!(text.contains("server.rate_limit.burst"), "{text}");
+    // A table without its rate is reported with every other problem of the file.
+    let text = problems("[server]\npersisted_only = true\n[server.rate_limit]\nburst = 5\n");
+    assert!(
+        text.contains("server.rate_limit.per_second: missing (required)"),
+        "{text}"
+    );
+    assert!(text.contains("server.persisted_only: needs"), "{text}");
     let config = Config::from_toml_str("[server.rate_limit]\nper_second = 20\n").expect("valid");
     let limit = config.server.rate_limit.expect("set");
     assert_eq!(limit.burst(), 20, "the burst defaults to the rate");
