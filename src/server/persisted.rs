@@ -506,6 +506,31 @@ mod tests {
     }
 
     #[test]
+    fn the_apq_store_keeps_at_most_apq_max_entries() {
+        let server = ServerConfig {
+            apq_max_entries: 3,
+            ..ServerConfig::default()
+        };
+        let store = PersistedStore::from_config(&server, Arc::new(Metrics::default()))
+            .expect("no manifest to load");
+        for i in 0..50 {
+            let text = format!("{{ a{i}: __typename }}");
+            let mut request = Request::new(text.clone());
+            request.extensions.insert(
+                "persistedQuery".into(),
+                Value::from_json(
+                    serde_json::json!({"version": 1, "sha256Hash": sha256_hex(&text)}),
+                )
+                .expect("json"),
+            );
+            assert!(store.resolve(&mut request, None).is_ok());
+        }
+        let apq = store.apq.as_ref().expect("APQ on");
+        apq.run_pending_tasks();
+        assert!(apq.entry_count() <= 3, "{} entries", apq.entry_count());
+    }
+
+    #[test]
     fn knows_the_sha256_of_a_text() {
         assert_eq!(
             sha256_hex("{ __typename }"),

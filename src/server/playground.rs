@@ -91,12 +91,14 @@ pub fn page(api_keys: bool) -> String {
 
 /// The page, with its security headers; revalidated on every load (it is small).
 pub fn page_response(api_keys: bool) -> Response {
+    static PAGES: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+    let html = PAGES[usize::from(api_keys)].get_or_init(|| page(api_keys));
     let mut response = (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        page(api_keys),
+        html.as_str(),
     )
         .into_response();
     let headers = response.headers_mut();
