@@ -14,7 +14,9 @@
 //!   operation id, 4429 a second `connection_init`; 1009 for an oversize message;
 //! - at most `server.max_subscriptions_per_connection` operations at once per socket;
 //! - `[server.rate_limit]`: `connection_init` and each `subscribe` count against the same client
-//!   as HTTP requests (over the limit: close 4429, or an `error` with `RATE_LIMITED`).
+//!   as HTTP requests (over the limit: close 4429, or an `error` with `RATE_LIMITED`);
+//! - persisted documents: a `subscribe` may name one by `documentId` or the APQ hash, and
+//!   `server.persisted_only` refuses anything else here too.
 
 use super::graphql::was_executed;
 use super::rate_limit::{limited_error, retry_after_seconds, Client, Decision, Peer};
@@ -184,7 +186,7 @@ async fn serve(
                         let Some(id) = message.get("id").and_then(Value::as_str).map(str::to_string) else {
                             break Some(close(4400, "Invalid message: `id` must be a string"));
                         };
-                        let Some(request) = message
+                        let Some(mut request) = message
                             .get("payload")
                             .and_then(|p| serde_json::from_value::<Request>(p.clone()).ok())
                         else {
@@ -202,6 +204,15 @@ async fn serve(
                         };
                         if let Some(wait) = limited {
                             let refused = error_message(protocol, &id, &[limited_error(wait)]);
+                            if sink.send(Message::Text(refused.to_string().into())).await.is_err() {
+                                break None;
+                            }
+                            continue;
+                        }
+                        // Persisted documents (documentId, APQ) and persisted_only, as over HTTP.
+                        let document_id = message["payload"].get("documentId").and_then(Value::as_str);
+                        if let Err(refusal) = state.persisted.resolve(&mut request, document_id) {
+                            let refused = error_message(protocol, &id, &[*refusal.error]);
                             if sink.send(Message::Text(refused.to_string().into())).await.is_err() {
                                 break None;
                             }

@@ -300,6 +300,32 @@ async fn persisted_only_runs_manifest_documents_by_document_id_hash_or_text() {
 }
 
 #[tokio::test]
+async fn persisted_only_holds_over_websocket_too() {
+    let manifest = ManifestFile::write();
+    let gw = trusted_only(&manifest, true).await;
+    let mut socket = ws_ready(&gw, Value::Null).await;
+    ws_send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ sources { healthy } }" } }),
+    )
+    .await;
+    let refused = ws_next_json(&mut socket).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    ws_send(
+        &mut socket,
+        json!({ "id": "2", "type": "subscribe", "payload": { "documentId": "listIntegrations" } }),
+    )
+    .await;
+    let next = ws_next_json(&mut socket).await;
+    assert_eq!(next["type"], "next", "{next}");
+    assert_eq!(names(&next["payload"]).len(), 2, "{next}");
+}
+
+#[tokio::test]
 async fn persisted_only_with_introspection_off_refuses_it() {
     let manifest = ManifestFile::write();
     let gw = trusted_only(&manifest, false).await;
