@@ -6,6 +6,9 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY schema ./schema
 COPY benches ./benches
+# The playground's vendored GraphiQL, and the README whose first query it opens with.
+COPY assets ./assets
+COPY README.md ./
 RUN cargo build --release --locked && strip target/release/chronograph
 
 FROM debian:bookworm-slim AS runtime

@@ -80,6 +80,39 @@ pub struct ServerConfig {
     /// Identical concurrent queries (same document, variables and credentials) share one
     /// execution; mutations never do.
     pub dedupe_requests: bool,
+    /// A trusted-documents manifest (JSON object, id → document), as Relay and GraphQL
+    /// Codegen emit it; clients send `documentId` or the APQ hash instead of the text.
+    pub persisted_documents: Option<String>,
+    /// Refuse every operation that is not in `persisted_documents`.
+    pub persisted_only: bool,
+    /// Automatic persisted queries (Apollo's protocol): clients may register documents.
+    pub apq: bool,
+    /// Documents clients may register through APQ, at most (least recently used go first).
+    pub apq_max_entries: usize,
+    /// Largest document APQ registers (larger ones still run, unregistered).
+    pub apq_max_document_bytes: usize,
+    /// `[server.rate_limit]`: per-client request rate; none when the table is absent.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// `[server.rate_limit]`: a GCRA limit per client (API key, else caller credential, else peer
+/// address), shared by replicas through Redis when `cache.redis_url` is set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per client (required: 0 stands for "not given", so that
+    /// a table without it is reported with every other problem instead of stopping serde).
+    #[serde(default)]
+    pub per_second: u64,
+    /// Requests a client may send at once beyond the sustained rate (default: `per_second`).
+    pub burst: Option<u64>,
+}
+
+impl RateLimitConfig {
+    /// The burst in use.
+    pub fn burst(&self) -> u64 {
+        self.burst.unwrap_or(self.per_second)
+    }
 }
 
 impl Default for ServerConfig {
@@ -105,6 +138,12 @@ impl Default for ServerConfig {
             body_read_timeout_ms: 10_000,
             max_connections: 1_024,
             dedupe_requests: true,
+            persisted_documents: None,
+            persisted_only: false,
+            apq: true,
+            apq_max_entries: 1_000,
+            apq_max_document_bytes: 16 * 1024,
+            rate_limit: None,
         }
     }
 }
@@ -122,6 +161,22 @@ fn validate_cache(cache: &CacheConfig, problems: &mut Vec<Finding>) {
                 ),
             ));
         }
+    }
+}
+
+/// `persisted_documents` must load; `persisted_only` needs it.
+fn validate_persisted(server: &ServerConfig, problems: &mut Vec<Finding>) {
+    match &server.persisted_documents {
+        Some(path) => {
+            if let Err(reason) = crate::server::persisted::Manifest::load(Path::new(path)) {
+                problems.push(Finding::new("server.persisted_documents", reason));
+            }
+        }
+        None if server.persisted_only => problems.push(Finding::new(
+            "server.persisted_only",
+            "needs server.persisted_documents (the manifest of the operations to allow)",
+        )),
+        None => {}
     }
 }
 
@@ -335,6 +390,18 @@ impl Config {
             problems.push(Finding::new("server.api_keys", "keys must not be empty"));
         }
         validate_cache(&self.cache, &mut problems);
+        validate_persisted(&self.server, &mut problems);
+        if self
+            .server
+            .rate_limit
+            .as_ref()
+            .is_some_and(|limit| limit.per_second == 0)
+        {
+            problems.push(Finding::new(
+                "server.rate_limit.per_second",
+                "missing (required)",
+            ));
+        }
         for source in Source::ALL {
             if let Some(cfg) = self.sources.get(source) {
                 validate_source(source, cfg, &mut problems);
@@ -377,11 +444,20 @@ impl Config {
             ),
             ("server.body_read_timeout_ms", server.body_read_timeout_ms),
             ("server.max_connections", server.max_connections as u64),
+            ("server.apq_max_entries", server.apq_max_entries as u64),
+            (
+                "server.apq_max_document_bytes",
+                server.apq_max_document_bytes as u64,
+            ),
             ("cache.redis_timeout_ms", self.cache.redis_timeout_ms),
         ]
         .into_iter()
         .map(|(key, value)| (key.to_string(), value))
         .collect();
+        if let Some(limit) = server.rate_limit.as_ref().filter(|l| l.per_second > 0) {
+            numbers.push(("server.rate_limit.per_second".into(), limit.per_second));
+            numbers.push(("server.rate_limit.burst".into(), limit.burst()));
+        }
         for source in Source::ALL {
             let Some(cfg) = self.sources.get(source) else {
                 continue;
@@ -414,6 +490,23 @@ impl Config {
             format!("server.listen = {}", self.server.listen),
             format!("server.api_keys = {} key(s)", self.server.api_keys.len()),
             format!("server.introspection = {}", self.server.introspection),
+            format!(
+                "server.persisted_documents = {}{}",
+                self.server.persisted_documents.as_deref().unwrap_or("none"),
+                if self.server.persisted_only {
+                    " (persisted only)"
+                } else {
+                    ""
+                }
+            ),
+            match &self.server.rate_limit {
+                Some(limit) => format!(
+                    "server.rate_limit = {}/s per client, burst {}",
+                    limit.per_second,
+                    limit.burst()
+                ),
+                None => "server.rate_limit = off".to_string(),
+            },
             format!("cache.max_bytes = {}", self.cache.max_bytes),
             format!("cache.redis_url = {}", self.cache.redis_display()),
         ];

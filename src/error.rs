@@ -25,6 +25,11 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     UpstreamBadResponse,
     Internal,
+    /// A persisted document (APQ hash or `documentId`) the gateway does not hold, or, with
+    /// `server.persisted_only`, any operation that is not in the manifest.
+    PersistedQueryNotFound,
+    /// The client went over `[server.rate_limit]`; `retryAfterSeconds` says when to come back.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -44,6 +49,8 @@ impl ErrorCode {
             ErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             ErrorCode::UpstreamBadResponse => "UPSTREAM_BAD_RESPONSE",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::RateLimited => "RATE_LIMITED",
         }
     }
 }

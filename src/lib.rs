@@ -31,7 +31,7 @@ pub fn build_app(config: &config::Config) -> Result<axum::Router, error::SourceE
         metrics,
         pollers: timeline::pollers::Pollers::new(config.server.max_pollers),
     });
-    Ok(server::router(config, app))
+    server::router(config, app)
 }
 
 /// Bind the listen address before anything says where to connect. A failure names the address

@@ -2,6 +2,8 @@
 //! route and status, retries, breaker state and cache counters. A small hand-written registry:
 //! a handful of counters does not justify a metrics framework.
 
+pub mod edge;
+
 use crate::domain::Source;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -75,6 +77,8 @@ pub struct Metrics {
     pub redis_errors: AtomicU64,
     /// Upstream calls not made because a replica recorded a rate-limit or breaker pause.
     pub shared_pauses: AtomicU64,
+    /// Persisted documents, their validation cache and per-client rate limits.
+    pub edge: edge::EdgeMetrics,
 }
 
 impl Metrics {
@@ -236,6 +240,7 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
+        self.edge.render(&mut out);
         out
     }
 }

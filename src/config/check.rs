@@ -49,6 +49,8 @@ pub(super) enum Expect {
     Flag,
     /// A whole number from `min` to `max`, both included.
     Whole { min: u64, max: u64 },
+    /// A table of its own keys ([`keys_of`] lists them).
+    Table,
 }
 
 const fn at_least(min: u64) -> Expect {
@@ -77,6 +79,30 @@ const SERVER: &[(&str, Expect)] = &[
     ("body_read_timeout_ms", at_least(1)),
     ("max_connections", at_least(1)),
     ("dedupe_requests", Expect::Flag),
+    ("persisted_documents", Expect::Text),
+    ("persisted_only", Expect::Flag),
+    ("apq", Expect::Flag),
+    ("apq_max_entries", at_least(1)),
+    ("apq_max_document_bytes", at_least(1)),
+    ("rate_limit", Expect::Table),
+];
+
+/// `[server.rate_limit]`.
+const RATE_LIMIT: &[(&str, Expect)] = &[
+    (
+        "per_second",
+        Expect::Whole {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
+    (
+        "burst",
+        Expect::Whole {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
 ];
 
 /// `[cache]`.
@@ -125,6 +151,7 @@ const TOP: [&str; 4] = ["server", "cache", "sources", "telemetry"];
 fn keys_of(table: &str) -> &'static [(&'static str, Expect)] {
     match table {
         "server" => SERVER,
+        "server.rate_limit" => RATE_LIMIT,
         "cache" => CACHE,
         "telemetry" => TELEMETRY,
         _ => SOURCE,
@@ -136,6 +163,7 @@ pub(super) fn expected(key: &str) -> Option<Expect> {
     let parts: Vec<&str> = key.split('.').collect();
     let (table, name) = match parts.as_slice() {
         [table @ ("server" | "cache" | "telemetry"), name] => (*table, *name),
+        ["server", "rate_limit", name] => ("server.rate_limit", *name),
         ["sources", _, name] => ("sources", *name),
         _ => return None,
     };
@@ -170,6 +198,7 @@ impl Expect {
             Expect::Flag => "true or false".into(),
             Expect::Whole { min, max: u64::MAX } => format!("a whole number ≥ {min}"),
             Expect::Whole { min, max } => format!("a whole number from {min} to {max}"),
+            Expect::Table => "a table".into(),
         }
     }
 
@@ -178,6 +207,7 @@ impl Expect {
         let fits = match (self, value) {
             (Expect::Text | Expect::Url | Expect::Secret, Value::String(..)) => true,
             (Expect::Flag, Value::Bool(..)) => true,
+            (Expect::Table, Value::Dict(..)) => true,
             (Expect::Texts | Expect::Secrets, Value::Array(_, items)) => {
                 items.iter().all(|item| matches!(item, Value::String(..)))
             }
@@ -290,10 +320,21 @@ pub(super) fn check_raw(root: &mut Dict) -> Vec<Finding> {
             check_sources(table, &mut found);
         } else {
             check_keys(name, table, keys_of(name), |_| true, &mut found);
+            check_subtables(name, table, &mut found);
         }
         true
     });
     found
+}
+
+/// The tables inside a top-level table (`[server.rate_limit]`), each against its own keys.
+fn check_subtables(prefix: &str, table: &mut Dict, found: &mut Vec<Finding>) {
+    for (name, value) in table.iter_mut() {
+        let path = format!("{prefix}.{name}");
+        if let Value::Dict(_, keys) = value {
+            check_keys(&path, keys, keys_of(&path), |_| true, found);
+        }
+    }
 }
 
 fn check_sources(table: &mut Dict, found: &mut Vec<Finding>) {

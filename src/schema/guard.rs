@@ -273,7 +273,8 @@ impl Guard {
 /// in the registry and runs it through the extension chain (boxed futures, `Vec<T>` type
 /// names built as strings): most of the per-field cost of a large answer. So HTTP runs the
 /// guard's checks itself around a copy of the schema without extensions, once the guard has
-/// seen the registry; WebSocket operations and the first HTTP one run through the extension.
+/// seen the registry; WebSocket operations, persisted documents (whose validation verdicts an
+/// extension keeps) and the first HTTP operation run through the extension.
 #[derive(Clone)]
 pub struct Guarded {
     guarded: super::ChronoSchema,
@@ -326,7 +327,12 @@ impl Guarded {
 
     /// Execute one operation with the guard's checks and finishing, as the extension would.
     pub async fn execute(&self, request: Request) -> Response {
-        let Some(env) = self.guard.env.get() else {
+        // Persisted documents keep their validation verdicts in an extension of the guarded
+        // schema (schema::prepared): they run there.
+        let persisted = request
+            .data
+            .contains_key(&std::any::TypeId::of::<super::prepared::PreparedKey>());
+        let Some(env) = self.guard.env.get().filter(|_| !persisted) else {
             return self.guarded.execute(request).await;
         };
         let guard = Guard {

@@ -8,6 +8,7 @@ pub mod messages;
 pub mod mutation;
 pub mod node;
 pub mod order;
+pub mod prepared;
 pub mod query;
 pub mod scalars;
 pub mod types;
@@ -42,11 +43,14 @@ pub fn build_guarded(state: Arc<AppState>, server: &ServerConfig) -> guard::Guar
     )
 }
 
+/// The schema; with the guard, also the validation cache of persisted documents (both are
+/// extensions, so the schema without them has none at all).
 fn build_with(
     state: Arc<AppState>,
     server: &ServerConfig,
     guard: Option<guard::Guard>,
 ) -> ChronoSchema {
+    let validation_cache = prepared::ValidationCache::new(state.metrics.clone());
     let mut schema = builder()
         .data(state)
         .limit_depth(server.max_depth)
@@ -54,7 +58,7 @@ fn build_with(
         .limit_recursive_depth(64)
         .limit_directives(50);
     if let Some(guard) = guard {
-        schema = schema.extension(guard);
+        schema = schema.extension(guard).extension(validation_cache);
     }
     if !server.introspection {
         schema = schema.disable_introspection();

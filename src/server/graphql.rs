@@ -2,19 +2,20 @@
 //! `application/graphql-response+json` and `application/json`, CSRF-safe content types,
 //! batch and deadline limits, `extensions.code` on every error and response-level warnings.
 
-use super::ServerState;
+use super::persisted::{document_id_param, document_ids, Refusal};
+use super::rate_limit::{Client, Decision, Peer};
+use super::{playground, ServerState};
 use crate::error::ErrorCode;
 use crate::schema::context::RequestCtx;
 use crate::schema::guard::{coded, Guard};
 use crate::upstream::CallerCredentials;
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Request, Response, ServerError, Value};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response as HttpResponse};
+use axum::response::{IntoResponse, Response as HttpResponse};
 use futures::FutureExt;
 use std::sync::Arc;
 
@@ -73,12 +74,16 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 /// `GET /graphql`: GraphiQL for browsers, queries (never mutations) for everyone else.
 pub async fn get_graphql(
     State(state): State<ServerState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> HttpResponse {
     let query = query.unwrap_or_default();
-    if state.graphiql && accepts_html(&headers) && !query.contains("query=") {
-        return Html(graphiql()).into_response();
+    let names_operation = ["query=", "documentId=", "extensions="]
+        .iter()
+        .any(|name| query.contains(name));
+    if state.graphiql && accepts_html(&headers) && !names_operation {
+        return playground::page_response(!state.api_keys.is_empty());
     }
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
@@ -86,7 +91,14 @@ pub async fn get_graphql(
     if let Some(denied) = check_api_key(&state, &headers, media) {
         return denied;
     }
-    let request = match async_graphql::http::parse_query_string(&query) {
+    let caller = match caller(&state, &headers) {
+        Ok(caller) => caller,
+        Err(message) => return request_error(media, StatusCode::BAD_REQUEST, &message),
+    };
+    if let Some(limited) = rate_limit(&state, &caller, peer, 1, media).await {
+        return limited;
+    }
+    let mut request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
         Err(_) => {
             return request_error(
@@ -96,6 +108,13 @@ pub async fn get_graphql(
             )
         }
     };
+    let document_id = document_id_param(&query);
+    if let Err(refusal) = state
+        .persisted
+        .resolve(&mut request, document_id.as_deref())
+    {
+        return refused(media, refusal);
+    }
     if request.query.trim().is_empty() {
         return request_error(
             media,
@@ -121,16 +140,13 @@ pub async fn get_graphql(
             return response;
         }
     }
-    let caller = match caller(&state, &headers) {
-        Ok(caller) => caller,
-        Err(message) => return request_error(media, StatusCode::BAD_REQUEST, &message),
-    };
     respond(media, &*execute(&state, request, caller).await)
 }
 
 /// `POST /graphql` with a JSON body (one operation or a batch).
 pub async fn post_graphql(
     State(state): State<ServerState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResponse {
@@ -190,8 +206,23 @@ pub async fn post_graphql(
             )
         }
     };
+    let document_ids = match document_ids(&body) {
+        Ok(ids) => ids.unwrap_or_default(),
+        Err(refusal) => return refused(media, refusal),
+    };
+    let mut document_ids = document_ids.into_iter();
     match batch {
-        BatchRequest::Single(request) => {
+        BatchRequest::Single(mut request) => {
+            if let Some(limited) = rate_limit(&state, &caller, peer, 1, media).await {
+                return limited;
+            }
+            let document_id = document_ids.next().flatten();
+            if let Err(refusal) = state
+                .persisted
+                .resolve(&mut request, document_id.as_deref())
+            {
+                return refused(media, refusal);
+            }
             if request.query.trim().is_empty() {
                 return request_error(media, StatusCode::BAD_REQUEST, "`query` is empty");
             }
@@ -206,14 +237,64 @@ pub async fn post_graphql(
                 );
                 return request_error(media, StatusCode::BAD_REQUEST, &text);
             }
-            let responses = futures::future::join_all(
-                requests
-                    .into_iter()
-                    .map(|r| execute(&state, r, caller.clone())),
-            )
+            let weight = requests.len() as u64;
+            if let Some(limited) = rate_limit(&state, &caller, peer, weight, media).await {
+                return limited;
+            }
+            let responses = futures::future::join_all(requests.into_iter().map(|mut request| {
+                let document_id = document_ids.next().flatten();
+                let resolved = state
+                    .persisted
+                    .resolve(&mut request, document_id.as_deref());
+                let (state, caller) = (&state, caller.clone());
+                async move {
+                    match resolved {
+                        Ok(()) => execute(state, request, caller).await,
+                        Err(refusal) => Arc::new(Outcome::rejected(*refusal.error)),
+                    }
+                }
+            }))
             .await;
             json_response(StatusCode::OK, media, &responses)
         }
+    }
+}
+
+/// Count the request against its client's `[server.rate_limit]`; the 429 to send when it is
+/// over (nothing runs, nothing is called upstream).
+async fn rate_limit(
+    state: &ServerState,
+    caller: &Caller,
+    peer: Option<std::net::IpAddr>,
+    weight: u64,
+    media: MediaType,
+) -> Option<HttpResponse> {
+    let limiter = state.rate_limit.as_ref()?;
+    let client = Client::identify(
+        !state.api_keys.is_empty(),
+        caller.authorization.as_deref(),
+        &caller.credentials,
+        peer,
+    );
+    let Decision::Limited { retry_after } = limiter.check(&client, weight).await else {
+        return None;
+    };
+    let seconds = super::rate_limit::retry_after_seconds(retry_after);
+    let outcome = Outcome::rejected(super::rate_limit::limited_error(seconds));
+    let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, media, &outcome);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    Some(response)
+}
+
+/// A persisted-document refusal as a response: its own status, or the usual one of a request
+/// that never ran.
+fn refused(media: MediaType, refusal: Refusal) -> HttpResponse {
+    let outcome = Outcome::rejected(*refusal.error);
+    match refusal.status {
+        Some(status) => json_response(status, media, &outcome),
+        None => respond(media, &outcome),
     }
 }
 
@@ -550,12 +631,4 @@ pub async fn method_not_allowed(headers: HeaderMap) -> HttpResponse {
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
     response
-}
-
-fn graphiql() -> String {
-    GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("Chronograph")
-        .finish()
 }

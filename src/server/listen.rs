@@ -71,7 +71,7 @@ pub async fn serve(
                 Err(_) => break,
             },
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -99,6 +99,13 @@ pub async fn serve(
             }
             let service = TowerToHyperService::new(
                 tower::ServiceBuilder::new()
+                    // The peer address, for per-client rate limits (`server::rate_limit::Peer`).
+                    .map_request(move |mut request: http::Request<hyper::body::Incoming>| {
+                        request
+                            .extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        request
+                    })
                     .layer(RequestBodyTimeoutLayer::new(body_timeout))
                     .service(router),
             );

@@ -2,13 +2,18 @@
 
 mod graphql;
 pub mod listen;
+pub mod persisted;
+pub mod playground;
+pub mod rate_limit;
 mod ws;
 
 use crate::config::Config;
+use crate::error::SourceError;
 use crate::schema::context::AppState;
 use crate::schema::guard::Guarded;
 use crate::schema::{build_guarded, ChronoSchema};
 use crate::upstream::resilience::BreakerState;
+use crate::upstream::shared::SharedStore;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -42,6 +47,10 @@ pub struct ServerState {
     pub body_limit: usize,
     pub max_subscriptions: usize,
     pub ws_init_timeout: Duration,
+    /// Trusted documents and automatic persisted queries.
+    pub persisted: Arc<persisted::PersistedStore>,
+    /// `[server.rate_limit]`, when set.
+    pub rate_limit: Option<Arc<rate_limit::RateLimiter>>,
 }
 
 impl ServerState {
@@ -64,8 +73,21 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Build the router for a loaded configuration and its sources.
-pub fn router(config: &Config, app: Arc<AppState>) -> Router {
+pub fn router(config: &Config, app: Arc<AppState>) -> Result<Router, SourceError> {
     let http = build_guarded(app.clone(), &config.server);
+    let persisted = persisted::PersistedStore::from_config(&config.server, app.metrics.clone())
+        .map_err(|reason| SourceError::internal(format!("server.persisted_documents: {reason}")))?;
+    let rate_limit = match &config.server.rate_limit {
+        Some(limit) => {
+            let shared = SharedStore::from_config(&config.cache, app.metrics.clone())?;
+            Some(Arc::new(rate_limit::RateLimiter::new(
+                limit,
+                shared,
+                app.metrics.clone(),
+            )))
+        }
+        None => None,
+    };
     let state = ServerState {
         schema: http.schema().clone(),
         http,
@@ -80,6 +102,8 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         body_limit: config.server.body_limit_bytes,
         max_subscriptions: config.server.max_subscriptions_per_connection,
         ws_init_timeout: Duration::from_millis(config.server.ws_init_timeout_ms),
+        persisted: Arc::new(persisted),
+        rate_limit,
     };
     // Browsers may send the callers' own vendor credentials too (multi-tenant front ends).
     let allowed_headers: Vec<header::HeaderName> =
@@ -99,7 +123,14 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers(allowed_headers)
         .max_age(Duration::from_secs(600));
-    Router::new()
+    let mut routes = Router::new();
+    if config.server.graphiql {
+        routes = routes
+            .route("/", get(playground::root))
+            .route(playground::PAGE, get(playground_page))
+            .route("/playground/assets/{name}", get(playground::asset));
+    }
+    Ok(routes
         .route(
             "/graphql",
             get(graphql::get_graphql)
@@ -113,7 +144,11 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
         .layer(cors)
-        .with_state(state)
+        .with_state(state))
+}
+
+async fn playground_page(State(state): State<ServerState>) -> axum::response::Response {
+    playground::page_response(!state.api_keys.is_empty())
 }
 
 async fn healthz() -> &'static str {
@@ -177,7 +212,10 @@ async fn observe(
     next: Next,
 ) -> axum::response::Response {
     let path = match request.uri().path() {
-        p @ ("/graphql" | "/graphql/ws" | "/healthz" | "/readyz" | "/metrics") => p.to_string(),
+        p @ ("/graphql" | "/graphql/ws" | "/healthz" | "/readyz" | "/metrics" | "/playground") => {
+            p.to_string()
+        }
+        p if p.starts_with("/playground/assets/") => "/playground/assets".to_string(),
         _ => "other".to_string(),
     };
     let method = request.method().clone();

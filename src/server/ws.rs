@@ -12,9 +12,14 @@
 //! - the protocol's close codes: 4400 invalid message, 4401 subscribe before
 //!   `connection_ack`, 4403 refused caller, 4408 no `connection_init` in time, 4409 duplicate
 //!   operation id, 4429 a second `connection_init`; 1009 for an oversize message;
-//! - at most `server.max_subscriptions_per_connection` operations at once per socket.
+//! - at most `server.max_subscriptions_per_connection` operations at once per socket;
+//! - `[server.rate_limit]`: `connection_init` and each `subscribe` count against the same client
+//!   as HTTP requests (over the limit: close 4429, or an `error` with `RATE_LIMITED`);
+//! - persisted documents: a `subscribe` may name one by `documentId` or the APQ hash, and
+//!   `server.persisted_only` refuses anything else here too.
 
 use super::graphql::was_executed;
+use super::rate_limit::{limited_error, retry_after_seconds, Client, Decision, Peer};
 use super::ServerState;
 use crate::error::ErrorCode;
 use crate::schema::guard::coded;
@@ -33,6 +38,7 @@ use tokio::sync::mpsc;
 /// Upgrade to a GraphQL WebSocket; the caller is checked at `connection_init`.
 pub async fn graphql_ws(
     State(state): State<ServerState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> HttpResponse {
@@ -41,8 +47,16 @@ pub async fn graphql_ws(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve(state, headers, socket))
+        .on_upgrade(move |socket| serve(state, headers, peer, socket))
         .into_response()
+}
+
+/// How long `client` must wait under `[server.rate_limit]` (`None`: go ahead).
+async fn over_limit(state: &ServerState, client: &Client) -> Option<u64> {
+    match state.rate_limit.as_ref()?.check(client, 1).await {
+        Decision::Allowed => None,
+        Decision::Limited { retry_after } => Some(retry_after_seconds(retry_after)),
+    }
 }
 
 /// The two message vocabularies.
@@ -77,7 +91,12 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
-async fn serve(state: ServerState, headers: HeaderMap, socket: WebSocket) {
+async fn serve(
+    state: ServerState,
+    headers: HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    socket: WebSocket,
+) {
     let protocol = match socket.protocol().and_then(|p| p.to_str().ok()) {
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::TransportWs,
@@ -85,6 +104,7 @@ async fn serve(state: ServerState, headers: HeaderMap, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (sender, mut outgoing) = mpsc::channel::<Outgoing>(64);
     let mut session: Option<Arc<Data>> = None;
+    let mut client: Option<Client> = None;
     let mut operations: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
     let init_deadline = tokio::time::sleep(state.ws_init_timeout);
     tokio::pin!(init_deadline);
@@ -131,9 +151,13 @@ async fn serve(state: ServerState, headers: HeaderMap, socket: WebSocket) {
                             break Some(close(4429, "Too many initialisation requests"));
                         }
                         let payload = message.get("payload").cloned().unwrap_or(Value::Null);
-                        match connection_data(&state, &headers, &payload) {
-                            Ok(data) => {
+                        match connection_data(&state, &headers, &payload, peer) {
+                            Ok((data, caller)) => {
+                                if let Some(wait) = over_limit(&state, &caller).await {
+                                    break Some(close(4429, &format!("Rate limited (server.rate_limit): retry in {wait} s")));
+                                }
                                 session = Some(Arc::new(data));
+                                client = Some(caller);
                                 let ack = json!({ "type": "connection_ack" });
                                 if sink.send(Message::Text(ack.to_string().into())).await.is_err() {
                                     break None;
@@ -162,7 +186,7 @@ async fn serve(state: ServerState, headers: HeaderMap, socket: WebSocket) {
                         let Some(id) = message.get("id").and_then(Value::as_str).map(str::to_string) else {
                             break Some(close(4400, "Invalid message: `id` must be a string"));
                         };
-                        let Some(request) = message
+                        let Some(mut request) = message
                             .get("payload")
                             .and_then(|p| serde_json::from_value::<Request>(p.clone()).ok())
                         else {
@@ -173,6 +197,26 @@ async fn serve(state: ServerState, headers: HeaderMap, socket: WebSocket) {
                                 continue;
                             }
                             break Some(close(4409, &format!("Subscriber for {id} already exists")));
+                        }
+                        let limited = match &client {
+                            Some(client) => over_limit(&state, client).await,
+                            None => None,
+                        };
+                        if let Some(wait) = limited {
+                            let refused = error_message(protocol, &id, &[limited_error(wait)]);
+                            if sink.send(Message::Text(refused.to_string().into())).await.is_err() {
+                                break None;
+                            }
+                            continue;
+                        }
+                        // Persisted documents (documentId, APQ) and persisted_only, as over HTTP.
+                        let document_id = message["payload"].get("documentId").and_then(Value::as_str);
+                        if let Err(refusal) = state.persisted.resolve(&mut request, document_id) {
+                            let refused = error_message(protocol, &id, &[*refusal.error]);
+                            if sink.send(Message::Text(refused.to_string().into())).await.is_err() {
+                                break None;
+                            }
+                            continue;
                         }
                         if operations.len() >= state.max_subscriptions {
                             let error = coded(
@@ -275,12 +319,14 @@ fn data_message(protocol: Protocol, id: &str, response: Response) -> Value {
     json!({ "id": id, "type": protocol.data(), "payload": payload })
 }
 
-/// The per-connection data: the caller's vendor credentials, after the API key check.
+/// The per-connection data (the caller's vendor credentials, after the API key check) and the
+/// client it counts against for rate limits.
 fn connection_data(
     state: &ServerState,
     headers: &HeaderMap,
     payload: &Value,
-) -> Result<Data, String> {
+    peer: Option<std::net::IpAddr>,
+) -> Result<(Data, Client), String> {
     let lookup = |name: &str| {
         from_payload(payload, name).or_else(|| headers.get(name).and_then(|v| v.to_str().ok()))
     };
@@ -292,9 +338,15 @@ fn connection_data(
         .sources
         .caller_credentials(lookup)
         .map_err(|err| err.message)?;
+    let client = Client::identify(
+        !state.api_keys.is_empty(),
+        lookup("authorization"),
+        &credentials,
+        peer,
+    );
     let mut data = Data::default();
     data.insert(credentials);
-    Ok(data)
+    Ok((data, client))
 }
 
 /// A string value of the `connection_init` payload named like header `name` (any case), at the

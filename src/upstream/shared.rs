@@ -225,6 +225,22 @@ impl SharedStore {
             .await;
     }
 
+    /// Run a Lua script (`EVAL`) on the one key `<prefix><kind>:<sha256(material)>` with whole
+    /// number arguments: for state that must change atomically across replicas (the rate limit
+    /// of `server::rate_limit`). `None` when Redis is unavailable, like every operation here.
+    pub async fn eval<T>(&self, script: &str, kind: &str, material: &str, args: &[u64]) -> Option<T>
+    where
+        T: redis::FromRedisValue + Send,
+    {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(script).arg(1).arg(self.key(kind, material));
+        for arg in args {
+            eval.arg(*arg);
+        }
+        self.run(|mut c| async move { eval.query_async(&mut c).await })
+            .await
+    }
+
     /// `SET key value PX millis`; a failure is only counted (see [`SharedStore::run`]).
     async fn set_px(&self, key: String, value: Vec<u8>, millis: u64) {
         let set = redis::cmd("SET")

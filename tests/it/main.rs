@@ -8,6 +8,7 @@ mod celigo_mutations;
 mod cli;
 mod correctness;
 mod dealcloud;
+mod edge;
 mod examples;
 mod federation;
 mod hexabase;

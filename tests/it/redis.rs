@@ -20,14 +20,15 @@ use std::time::{Duration, Instant};
 
 const LIST: &str = "{ integrations(source: CELIGO, first: 20) { nodes { sourceId name } } }";
 
-/// A `redis-server` on a free loopback port, without persistence, killed on drop.
-struct RedisServer {
+/// A `redis-server` on a free loopback port, without persistence, killed on drop (also used
+/// by `edge.rs`).
+pub struct RedisServer {
     child: Child,
     port: u16,
 }
 
 impl RedisServer {
-    fn start() -> RedisServer {
+    pub fn start() -> RedisServer {
         for _ in 0..5 {
             if let Some(server) = Self::start_on(free_port()) {
                 return server;
@@ -70,12 +71,12 @@ impl RedisServer {
         false
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
     /// One inline command, answered as raw RESP text ("" when the server is not there).
-    fn command(&self, line: &str) -> String {
+    pub fn command(&self, line: &str) -> String {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return String::new();
         };

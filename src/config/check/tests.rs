@@ -17,6 +17,8 @@ fn sample(expect: Expect) -> Value {
         Expect::Texts | Expect::Secrets => Value::from(vec!["x"]),
         Expect::Flag => Value::from(true),
         Expect::Whole { min, .. } => Value::from(min),
+        // The one nested table, `[server.rate_limit]`, with every key it takes.
+        Expect::Table => table(RATE_LIMIT.iter().map(|(k, e)| (*k, sample(*e))).collect()),
     }
 }
 
