@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: builds Chronograph (release), copies ../shared/bench to a writable
 # work dir (its setup installs nginx, oha, Tailcall, Hive Gateway under .tools), and runs the
-# harness for Chronograph and Tailcall in one run on W3-W5 (Chronograph's queries/ours/).
+# harness for Chronograph and Tailcall in one run on W3-W5 (Chronograph's queries/ours/), with
+# and without request de-duplication (ours / ours_nodedupe, tailcall / tailcall_nodedupe).
 #
-#   benches/run.sh                       # defaults below
+#   benches/run.sh                       # side by side, defaults below
+#   benches/run.sh instructions          # CPU instructions per query under callgrind
+#                                        # (ours_nodedupe and tailcall_nodedupe, W3-W5)
 #   DURATION=20s CONCURRENCY=32 benches/run.sh
 #   GATEWAYS="tailcall=... ours=... hive=..." benches/run.sh
+#   SERVERS="ours_nodedupe=http://127.0.0.1:18101/graphql" benches/run.sh instructions
 #
-# Results: the table printed at the end; raw files under /tmp/bench-run/. Record them in
-# benches/RESULTS.md with the command, the commit and the date.
+# The binary is taken from $CARGO_TARGET_DIR (default: target/) after `cargo build --release`.
+# Results: the table printed at the end; raw files under /tmp/bench-run/ (instructions:
+# /tmp/bench-instructions/). Record them in benches/RESULTS.md with the command, the commit
+# and the date.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+step="${1:-run}"
+case "$step" in
+  run | instructions) ;;
+  *) echo "usage: benches/run.sh [run | instructions]" >&2; exit 2 ;;
+esac
 work="${BENCH_WORK:-/tmp/chronograph-bench}"
 mkdir -p "$work"
 rm -rf "$work/bench"
@@ -18,11 +29,23 @@ cp -r "$repo/../shared/bench" "$work/bench"
 chmod -R u+w "$work/bench"
 rm -rf "$work/bench/.tools" "$work/bench/upstream/data"
 (cd "$repo" && cargo build --release --locked)
+bin="${CARGO_TARGET_DIR:-$repo/target}/release/chronograph"
+case "$bin" in /*) ;; *) bin="$repo/$bin" ;; esac
 cd "$work/bench"
 [ -e .tools ] || { mkdir -p "$work/tools-cache"; ln -sfn "$work/tools-cache" .tools; }
-export GATEWAYS="${GATEWAYS:-tailcall=http://127.0.0.1:18090/graphql tailcall_bulkflows=http://127.0.0.1:18090/graphql ours=http://127.0.0.1:18100/graphql}"
-export START_ours="${START_ours:-$repo/target/release/chronograph serve --config ours.toml}"
+export START_ours="${START_ours:-$bin serve --config ours.toml}"
+export START_ours_nodedupe="${START_ours_nodedupe:-$bin serve --config ours_nodedupe.toml}"
+export QUERIES_ours_nodedupe="${QUERIES_ours_nodedupe:-ours}"
 export WORKLOADS="${WORKLOADS:-W3 W4 W5}"
+echo "commit $(git -C "$repo" rev-parse --short HEAD), $(date -u +%Y-%m-%dT%H:%MZ)"
+if [ "$step" = instructions ]; then
+  # One query at a time under callgrind: (instructions of 2 + N queries - of 2) / N.
+  export SERVERS="${SERVERS:-ours_nodedupe=http://127.0.0.1:18101/graphql tailcall_nodedupe=http://127.0.0.1:18091/graphql}"
+  echo "N=${N:-20} WORKLOADS=$WORKLOADS SERVERS=$SERVERS"
+  ./instructions.sh
+  exit
+fi
+export GATEWAYS="${GATEWAYS:-tailcall=http://127.0.0.1:18090/graphql tailcall_bulkflows=http://127.0.0.1:18090/graphql tailcall_nodedupe=http://127.0.0.1:18091/graphql ours=http://127.0.0.1:18100/graphql ours_nodedupe=http://127.0.0.1:18101/graphql}"
 export DURATION="${DURATION:-10s}" CONCURRENCY="${CONCURRENCY:-32}"
-echo "commit $(git -C "$repo" rev-parse --short HEAD), $(date -u +%Y-%m-%dT%H:%MZ), DURATION=$DURATION CONCURRENCY=$CONCURRENCY"
+echo "DURATION=$DURATION CONCURRENCY=$CONCURRENCY GATEWAYS=$GATEWAYS"
 ./run.sh

@@ -156,6 +156,10 @@ pub fn bad_input(message: impl Into<String>) -> async_graphql::Error {
 
 /// Cut a vendor message down so error strings never carry long upstream bodies (DESIGN.md §6).
 pub fn truncate_message(text: &str, max_chars: usize) -> String {
+    // No more bytes than the cap means no more characters either: nothing to count.
+    if text.len() <= max_chars {
+        return text.to_string();
+    }
     let mut out: String = text.chars().take(max_chars).collect();
     if text.chars().count() > max_chars {
         out.push('…');

@@ -86,7 +86,41 @@ pub fn parse_field(source: &str, field: &str, value: Option<&str>) -> Option<Dat
 
 /// The single output form: UTC, milliseconds, `Z`.
 pub fn format_utc_ms(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    use chrono::{Datelike, Timelike};
+    let millis = at.timestamp_subsec_millis();
+    // Written digit by digit (a large answer has thousands of these); years outside 0–9999
+    // and leap seconds take chrono's formatter.
+    let Ok(year) = u32::try_from(at.year()) else {
+        return at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    };
+    if year > 9999 || millis > 999 {
+        return at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    }
+    let mut text = [0u8; 24];
+    let mut put = |at: usize, width: u32, value: u32| {
+        for i in 0..width {
+            text[at + (width - 1 - i) as usize] = b'0' + (value / 10u32.pow(i) % 10) as u8;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, at.month());
+    put(8, 2, at.day());
+    put(11, 2, at.hour());
+    put(14, 2, at.minute());
+    put(17, 2, at.second());
+    put(20, 3, millis);
+    for (i, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        text[i] = c;
+    }
+    text.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Milliseconds since the epoch, the form cursors carry.
@@ -175,6 +209,12 @@ mod tests {
             prop_assert_eq!(parse_lenient(&text), Some(at));
             prop_assert!(text.ends_with('Z'));
             prop_assert_eq!(text.len(), 24);
+        }
+
+        #[test]
+        fn formatting_matches_chrono(ms in -62_167_219_200_000i64..253_402_300_800_000, nanos in 0u32..1_000_000) {
+            let at = from_millis(ms) + chrono::Duration::nanoseconds(i64::from(nanos));
+            prop_assert_eq!(format_utc_ms(at), at.to_rfc3339_opts(SecondsFormat::Millis, true));
         }
 
         #[test]

@@ -34,9 +34,10 @@ impl RawList {
         })
     }
 
-    /// The whole body.
-    pub fn body(&self) -> &[u8] {
-        &self.body
+    /// The whole body as text, if it is UTF-8. Checked once for the whole body: serde_json
+    /// reading bytes checks every string it meets on its own, which costs more than the scan.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.body).ok()
     }
 
     /// The JSON text of element `index`, exactly as received.

@@ -4,25 +4,42 @@
 use super::types::{ConnectionNode, FlowNode, HistoryEntryNode, IntegrationNode};
 use crate::timeline::cursor::{Cursor, CursorKey};
 use crate::timeline::page::{positional_window, PageRequest};
-use async_graphql::SimpleObject;
+use async_graphql::{Object, SimpleObject};
 
-/// Relay page information.
-#[derive(SimpleObject, Clone, Debug, Default)]
-// `@shareable` in the subgraph SDL: other Relay-style subgraphs define the same type, and
-// Federation refuses to compose a field that several subgraphs resolve unless every one of
-// them marks it shareable (tests/it/federation.rs composes with such a subgraph).
-#[graphql(shareable)]
+/// Relay page information. Its cursors are encoded only when a query selects them.
+#[derive(Clone, Debug, Default)]
 pub struct PageInfo {
     pub has_next_page: bool,
     pub has_previous_page: bool,
-    pub start_cursor: Option<String>,
-    pub end_cursor: Option<String>,
+    pub start_cursor: Option<Cursor>,
+    pub end_cursor: Option<Cursor>,
 }
 
-/// A page of nodes before it becomes a concrete GraphQL connection type.
+// `@shareable` in the subgraph SDL: other Relay-style subgraphs define the same type, and
+// Federation refuses to compose a field that several subgraphs resolve unless every one of
+// them marks it shareable (tests/it/federation.rs composes with such a subgraph).
+/// Relay page information.
+#[Object(shareable)]
+impl PageInfo {
+    async fn has_next_page(&self) -> bool {
+        self.has_next_page
+    }
+    async fn has_previous_page(&self) -> bool {
+        self.has_previous_page
+    }
+    async fn start_cursor(&self) -> Option<String> {
+        self.start_cursor.as_ref().map(Cursor::encode)
+    }
+    async fn end_cursor(&self) -> Option<String> {
+        self.end_cursor.as_ref().map(Cursor::encode)
+    }
+}
+
+/// A page of nodes before it becomes a concrete GraphQL connection type. Cursors stay
+/// unencoded until a query selects one (most never do, and encoding is JSON plus base64).
 #[derive(Clone)]
 pub struct Conn<T> {
-    pub edges: Vec<(String, T)>,
+    pub edges: Vec<(Cursor, T)>,
     pub page_info: PageInfo,
     pub total_count: Option<i32>,
 }
@@ -42,7 +59,7 @@ impl<T: Clone> Conn<T> {
 
     /// Build from `(cursor, node)` pairs already in page order.
     pub fn from_edges(
-        edges: Vec<(String, T)>,
+        edges: Vec<(Cursor, T)>,
         has_next: bool,
         has_previous: bool,
         total: Option<usize>,
@@ -69,11 +86,21 @@ impl<T: Clone> Conn<T> {
 /// Define the concrete `XConnection` / `XEdge` pair of one node type.
 macro_rules! relay_connection {
     ($conn:ident, $edge:ident, $node:ty, $doc:literal, $plural:literal) => {
-        #[doc = concat!("An edge of a ", $doc, " connection.")]
-        #[derive(SimpleObject, Clone)]
+        #[derive(Clone)]
         pub struct $edge {
-            pub cursor: String,
+            pub cursor: Cursor,
             pub node: $node,
+        }
+
+        #[doc = concat!("An edge of a ", $doc, " connection.")]
+        #[Object]
+        impl $edge {
+            async fn cursor(&self) -> String {
+                self.cursor.encode()
+            }
+            async fn node(&self) -> &$node {
+                &self.node
+            }
         }
 
         #[doc = concat!("A Relay connection of ", $plural, "; `totalCount` is null when knowing it would cost extra upstream calls.")]
@@ -137,10 +164,7 @@ pub fn positional<I, T: Clone>(
     let edges = (window.start..window.end)
         .map(|i| {
             let key = CursorKey::Position(i as u64, ids[i].to_string());
-            (
-                Cursor::new(fingerprint, snapshot_ms, key).encode(),
-                node(&items[i]),
-            )
+            (Cursor::new(fingerprint, snapshot_ms, key), node(&items[i]))
         })
         .collect();
     Conn::from_edges(

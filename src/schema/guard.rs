@@ -13,17 +13,18 @@ use async_graphql::extensions::{
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::registry::Registry;
+use async_graphql::SchemaEnv;
 use async_graphql::{Request, Response, ServerError, ServerResult, Value};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A request's parsed document and the name of the operation it runs.
 type Operation = (Arc<ExecutableDocument>, Option<String>);
 
 /// The limits and deadline of `[server]` that every operation is held to.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Guard {
     /// The request's parsed document (one `Guard` per request): the order its selections
     /// give to the response, which async-graphql builds in completion order.
@@ -35,6 +36,10 @@ pub struct Guard {
     /// `server.suggestions`: messages may name fields, arguments and enum values.
     suggestions: bool,
     deadline: Duration,
+    /// The schema's registry, as the first operation run through the extension saw it (one
+    /// for every copy of this guard): from then on [`Guarded::execute`] runs the same checks
+    /// around a schema without extensions.
+    env: Arc<OnceLock<SchemaEnv>>,
 }
 
 impl Guard {
@@ -47,6 +52,7 @@ impl Guard {
             introspection: server.introspection,
             suggestions: server.suggestions,
             deadline: Duration::from_millis(server.request_timeout_ms),
+            env: Default::default(),
         }
     }
 
@@ -109,41 +115,11 @@ impl Extension for Guard {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        mut request: Request,
+        request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let variables = std::mem::take(&mut request.variables);
-        let document = request
-            .parsed_query()
-            .map_err(|error| coded(error, ErrorCode::GraphqlParseFailed))?;
-        let checked = self
-            .check(document)
-            .map(|()| limits::entity_representations(document, &variables));
-        let checked = checked.and_then(|representations| {
-            match limits::enum_as_string(document, &ctx.schema_env.registry) {
-                Some(message) => Err(coded(
-                    ServerError::new(message, None),
-                    ErrorCode::GraphqlValidationFailed,
-                )),
-                None => Ok(representations),
-            }
-        });
-        let kept = checked.is_ok().then(|| Arc::new(document.clone()));
-        request.variables = variables;
-        let representations = checked?;
-        if let (Some(kept), Ok(mut slot)) = (kept, self.document.lock()) {
-            *slot = Some((kept, request.operation_name.clone()));
-        }
-        if representations > self.max_entities {
-            let message = format!(
-                "`_entities` takes at most {} representations (server.max_entities), got {representations}",
-                self.max_entities
-            );
-            return Err(coded(
-                ServerError::new(message, None),
-                ErrorCode::BadUserInput,
-            ));
-        }
+        self.env.get_or_init(|| ctx.schema_env.clone());
+        let mut request = self.admit(request, &ctx.schema_env.registry)?;
         if !request
             .data
             .contains_key(&std::any::TypeId::of::<RequestCtx>())
@@ -186,6 +162,48 @@ impl Extension for Guard {
 }
 
 impl Guard {
+    /// The document checks of every operation: parsed once (kept on the request for
+    /// execution), limits, `_entities` representations and enum values written as strings;
+    /// the document is kept to restore the result's order.
+    fn admit(&self, mut request: Request, registry: &Registry) -> ServerResult<Request> {
+        let variables = std::mem::take(&mut request.variables);
+        let document = request
+            .parsed_query()
+            .map_err(|error| coded(error, ErrorCode::GraphqlParseFailed))?;
+        let checked = self
+            .check(document)
+            .map(|()| limits::entity_representations(document, &variables));
+        let checked =
+            checked.and_then(
+                |representations| match limits::enum_as_string(document, registry) {
+                    Some(message) => Err(coded(
+                        ServerError::new(message, None),
+                        ErrorCode::GraphqlValidationFailed,
+                    )),
+                    None => Ok(representations),
+                },
+            );
+        let kept = checked.is_ok().then(|| Arc::new(document.clone()));
+        request.variables = variables;
+        let representations = checked?;
+        if let (Some(kept), Ok(mut slot)) = (kept, self.document.lock()) {
+            *slot = Some((kept, request.operation_name.clone()));
+        }
+        if representations > self.max_entities {
+            let message = format!(
+                "`_entities` takes at most {} representations (server.max_entities), got {representations}",
+                self.max_entities
+            );
+            return Err(coded(
+                ServerError::new(message, None),
+                ErrorCode::BadUserInput,
+            ));
+        }
+        Ok(request)
+    }
+}
+
+impl Guard {
     /// Every response, HTTP or WebSocket, once: request-level messages completed, a code on
     /// every error, the keys of `data` in selection order.
     fn finish(&self, mut response: Response, registry: &Registry) -> Response {
@@ -218,6 +236,54 @@ impl Guard {
                 &document,
             );
         }
+    }
+}
+
+/// The schema as HTTP runs it. With an extension installed, async-graphql looks each field up
+/// in the registry and runs it through the extension chain (boxed futures, `Vec<T>` type
+/// names built as strings): most of the per-field cost of a large answer. So HTTP runs the
+/// guard's checks itself around a copy of the schema without extensions, once the guard has
+/// seen the registry; WebSocket operations and the first HTTP one run through the extension.
+#[derive(Clone)]
+pub struct Guarded {
+    guarded: super::ChronoSchema,
+    plain: super::ChronoSchema,
+    guard: Guard,
+}
+
+impl Guarded {
+    pub fn new(guarded: super::ChronoSchema, plain: super::ChronoSchema, guard: Guard) -> Self {
+        Guarded {
+            guarded,
+            plain,
+            guard,
+        }
+    }
+
+    /// The schema with the guard as its extension (WebSocket operations and streams).
+    pub fn schema(&self) -> &super::ChronoSchema {
+        &self.guarded
+    }
+
+    /// Execute one operation with the guard's checks and finishing, as the extension would.
+    pub async fn execute(&self, request: Request) -> Response {
+        // Persisted documents run through the extensions: their validation is cached there
+        // (schema::prepared), which saves more than the fast path would.
+        let persisted = request
+            .data
+            .contains_key(&std::any::TypeId::of::<super::prepared::PreparedKey>());
+        let Some(env) = self.guard.env.get().filter(|_| !persisted) else {
+            return self.guarded.execute(request).await;
+        };
+        let guard = Guard {
+            document: Default::default(),
+            ..self.guard.clone()
+        };
+        let response = match guard.admit(request, &env.registry) {
+            Ok(request) => self.plain.execute(request).await,
+            Err(error) => Response::from_errors(vec![error]),
+        };
+        guard.finish(response, &env.registry)
     }
 }
 

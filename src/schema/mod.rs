@@ -29,15 +29,39 @@ fn builder() -> SchemaBuilder<query::Query, mutation::Mutation, query::Subscript
 
 /// Build the executable schema with the configured limits.
 pub fn build_schema(state: Arc<AppState>, server: &ServerConfig) -> ChronoSchema {
-    let validation_cache = prepared::ValidationCache::new(state.metrics.clone());
+    build_with(state, server, Some(guard::Guard::new(server)))
+}
+
+/// The schema with the guard as an extension (WebSocket) and the same schema without any
+/// extension, which HTTP runs with the guard's checks around it ([`guard::Guarded`]).
+pub fn build_guarded(state: Arc<AppState>, server: &ServerConfig) -> guard::Guarded {
+    let guard = guard::Guard::new(server);
+    guard::Guarded::new(
+        build_with(state.clone(), server, Some(guard.clone())),
+        build_with(state, server, None),
+        guard,
+    )
+}
+
+fn build_with(
+    state: Arc<AppState>,
+    server: &ServerConfig,
+    guard: Option<guard::Guard>,
+) -> ChronoSchema {
+    let state_metrics = state.metrics.clone();
     let mut schema = builder()
         .data(state)
         .limit_depth(server.max_depth)
         .limit_complexity(server.max_complexity)
         .limit_recursive_depth(64)
-        .limit_directives(50)
-        .extension(guard::Guard::new(server))
-        .extension(validation_cache);
+        .limit_directives(50);
+    // With the guard come the other extensions: persisted documents' validation cache. The
+    // schema without them is HTTP's fast path for everything else (guard::Guarded).
+    if let Some(guard) = guard {
+        schema = schema
+            .extension(guard)
+            .extension(prepared::ValidationCache::new(state_metrics));
+    }
     if !server.introspection {
         schema = schema.disable_introspection();
     }

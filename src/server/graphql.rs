@@ -488,7 +488,7 @@ async fn run(state: ServerState, request: Request, caller: &Caller) -> Outcome {
         caller.credentials.clone(),
     );
     let scope = ctx.scope.clone();
-    let run = state.schema.execute(request.data(ctx));
+    let run = state.http.execute(request.data(ctx));
     let mut response = match tokio::time::timeout(state.deadline, run).await {
         Ok(response) => response,
         Err(_) => {

@@ -10,7 +10,8 @@ mod ws;
 use crate::config::Config;
 use crate::error::SourceError;
 use crate::schema::context::AppState;
-use crate::schema::{build_schema, ChronoSchema};
+use crate::schema::guard::Guarded;
+use crate::schema::{build_guarded, ChronoSchema};
 use crate::upstream::resilience::BreakerState;
 use crate::upstream::shared::SharedStore;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -28,7 +29,10 @@ use tracing::Instrument;
 /// Everything a handler needs.
 #[derive(Clone)]
 pub struct ServerState {
+    /// The schema with the guard as its extension (WebSocket).
     pub schema: ChronoSchema,
+    /// The same schema as HTTP runs it (the guard around it, not inside).
+    pub http: Guarded,
     pub app: Arc<AppState>,
     pub api_keys: Arc<Vec<SecretString>>,
     pub max_batch: usize,
@@ -70,7 +74,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Build the router for a loaded configuration and its sources.
 pub fn router(config: &Config, app: Arc<AppState>) -> Result<Router, SourceError> {
-    let schema = build_schema(app.clone(), &config.server);
+    let http = build_guarded(app.clone(), &config.server);
     let persisted = persisted::PersistedStore::from_config(&config.server, app.metrics.clone())
         .map_err(|reason| SourceError::internal(format!("server.persisted_documents: {reason}")))?;
     let rate_limit = match &config.server.rate_limit {
@@ -85,7 +89,8 @@ pub fn router(config: &Config, app: Arc<AppState>) -> Result<Router, SourceError
         None => None,
     };
     let state = ServerState {
-        schema: schema.clone(),
+        schema: http.schema().clone(),
+        http,
         app,
         api_keys: Arc::new(config.server.api_keys.clone()),
         max_batch: config.server.max_batch,

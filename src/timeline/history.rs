@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 /// One page of a merged timeline, ready to become a connection.
 pub struct HistoryPage {
-    /// Each entry with its cursor, in timeline order.
-    pub edges: Vec<(String, HistoryEntry)>,
+    /// Each entry with its cursor (encoded only if a query selects it), in timeline order.
+    pub edges: Vec<(Cursor, HistoryEntry)>,
     /// The snapshot time of the walk (carried by the cursor, the same on every page).
     pub snapshot: DateTime<Utc>,
     pub has_next: bool,
@@ -81,7 +81,7 @@ pub async fn read_history(
         )
         .await;
         let snapshot_ms = snapshot.timestamp_millis();
-        let cursors: Vec<String> = page
+        let cursors: Vec<Cursor> = page
             .entries
             .iter()
             .map(|entry| {
@@ -91,10 +91,10 @@ pub async fn read_history(
                     cursor.hints = engine::positions_after(&page, &key);
                     cursor.hints.extend(engine::depths_after(&page));
                 }
-                cursor.encode()
+                cursor
             })
             .collect();
-        let edges: Vec<(String, HistoryEntry)> = cursors.into_iter().zip(page.entries).collect();
+        let edges: Vec<(Cursor, HistoryEntry)> = cursors.into_iter().zip(page.entries).collect();
         (edges, page.failures, page.has_more)
     });
     let (edges, failures, more) = AbortOnDrop(read)

@@ -469,6 +469,76 @@ async fn raw_vendor_objects_are_returned_with_secrets_redacted() {
     assert_eq!(node["raw"]["_id"], node["sourceId"]);
 }
 
+/// Lists are decoded in one pass and `raw` is found in the body only when selected: it must
+/// still be the vendor's object exactly (redacted), for flows read in bulk and audit entries,
+/// and the bulk flows list is read once per request however the DataLoader batches.
+#[tokio::test]
+async fn raw_is_exact_for_bulk_flows_and_audit_entries_and_each_list_is_read_once() {
+    let gw = Gateway::start().await;
+    let query = "{ integrations(source: CELIGO, first: 30) { nodes { sourceId name raw flows(first: 100) { nodes { sourceId name raw } } history(first: 5) { nodes { sourceId kind raw } } } } }";
+    let response = gw.query(query, json!({})).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let nodes = response["data"]["integrations"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .clone();
+    assert_eq!(nodes.len(), 30);
+    let data = gw.upstreams.celigo_fake.data();
+    for node in &nodes {
+        let id = node["sourceId"].as_str().expect("id");
+        let integration = data
+            .integrations
+            .iter()
+            .find(|i| i["_id"] == id)
+            .expect("known integration");
+        assert_eq!(
+            node["raw"],
+            chronograph::domain::redact(integration.clone())
+        );
+        let expected: Vec<Value> = data
+            .flows
+            .iter()
+            .filter(|f| f["_integrationId"] == id)
+            .map(|f| chronograph::domain::redact(f.clone()))
+            .collect();
+        let flows: Vec<Value> = items(&node["flows"]["nodes"])
+            .iter()
+            .map(|f| f["raw"].clone())
+            .collect();
+        assert_eq!(flows, expected, "flows of {id}");
+        for flow in items(&node["flows"]["nodes"]) {
+            assert_eq!(flow["raw"]["_id"], flow["sourceId"]);
+            assert_eq!(flow["raw"]["name"], flow["name"]);
+        }
+    }
+    drop(data);
+    for node in &nodes {
+        let id = node["sourceId"].as_str().expect("id");
+        let audit = gw.celigo_audit(id);
+        for entry in items(&node["history"]["nodes"]) {
+            assert_eq!(entry["kind"], "AUDIT");
+            let expected = audit
+                .iter()
+                .find(|a| a["_id"] == entry["sourceId"])
+                .expect("entry upstream");
+            assert_eq!(entry["raw"], chronograph::domain::redact(expected.clone()));
+        }
+    }
+    let requests = gw.upstreams.celigo.control.requests();
+    let bulk: Vec<String> = requests
+        .iter()
+        .filter(|r| r.path == "/v1/flows")
+        .map(|r| format!("{}?{}", r.path, r.query.clone().unwrap_or_default()))
+        .collect();
+    let distinct: std::collections::HashSet<&String> = bulk.iter().collect();
+    assert!(!bulk.is_empty());
+    assert_eq!(
+        bulk.len(),
+        distinct.len(),
+        "a bulk flows page read twice: {bulk:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_audit_log_out_of_order_is_read_whole_sorted_and_flagged() {
     let gw = Gateway::start_with(

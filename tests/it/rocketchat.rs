@@ -159,6 +159,15 @@ async fn statuses_errors_and_the_integration_of_entries_are_mapped() {
     for node in nodes.iter().filter(|n| n["status"] == "OK") {
         assert!(node["error"].is_null());
     }
+    // `raw` is found in the page's body only when selected: still the record exactly.
+    let upstream = gw.upstreams.rocketchat_fake.data().history_of(&id);
+    for node in nodes {
+        let record = upstream
+            .iter()
+            .find(|r| r["_id"] == node["sourceId"])
+            .expect("record upstream");
+        assert_eq!(node["raw"], chronograph::domain::redact(record.clone()));
+    }
     for node in nodes {
         assert_eq!(node["integration"]["sourceId"], id.as_str());
         assert_eq!(node["integration"]["category"], "webhook-outgoing");

@@ -146,7 +146,8 @@ impl Celigo {
             fetched.body.clone()
         };
         let list = RawList::new(body, ListAt::Root);
-        if let Ok(items) = serde_json::from_slice::<Vec<W>>(list.body()) {
+        let fast = list.text().map(serde_json::from_str::<Vec<W>>);
+        if let Some(Ok(items)) = fast {
             return Ok(items
                 .into_iter()
                 .enumerate()

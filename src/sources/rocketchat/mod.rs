@@ -17,7 +17,6 @@
 mod walk;
 pub mod wire;
 
-use super::decode_item;
 use super::{HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
@@ -28,13 +27,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::HashSet;
 use std::sync::Arc;
 use url::Url;
 use walk::{Next, Order, Walk};
-use wire::{WireExecution, WireGet, WireIntegration, WirePage};
+use wire::{List, Page, WireExecution, WireGet, WireIntegration};
 
 /// The server's `API_Upper_Count_Limit`: larger `count`s are clamped silently.
 const MAX_COUNT: usize = 100;
@@ -116,6 +114,18 @@ impl RocketChat {
         Ok(self.up.get_json::<T>(scope, url).await?.0)
     }
 
+    /// GET one page of a list and decode its records.
+    async fn page<T: DeserializeOwned>(
+        &self,
+        scope: &RequestScope,
+        url: Url,
+        list: List,
+        what: &str,
+    ) -> SourceResult<Page<T>> {
+        let fetched = self.up.get(scope, url).await?;
+        wire::decode_page(&self.up, &fetched, list, what).map_err(Arc::new)
+    }
+
     /// One page of `integrations.history`, `count` ≤ 100 records from `offset` in `order`.
     async fn history_page(
         &self,
@@ -124,7 +134,7 @@ impl RocketChat {
         offset: usize,
         count: usize,
         order: Order,
-    ) -> SourceResult<WirePage> {
+    ) -> SourceResult<Page<WireExecution>> {
         let offset = offset.to_string();
         let count = count.clamp(1, MAX_COUNT).to_string();
         let url = self.url(
@@ -138,13 +148,15 @@ impl RocketChat {
         );
         // A 400 is the client's fault only for an empty id (`must NOT have fewer than 1
         // characters`): every other part of the request is Chronograph's.
-        self.fetch::<WirePage>(scope, url).await.map_err(|err| {
-            if integration_id.is_empty() {
-                err
-            } else {
-                refused_request(err)
-            }
-        })
+        self.page(scope, url, List::History, HISTORY_RECORD)
+            .await
+            .map_err(|err| {
+                if integration_id.is_empty() {
+                    err
+                } else {
+                    refused_request(err)
+                }
+            })
     }
 
     /// The executions of one webhook inside `window`, read as far as the window needs.
@@ -169,7 +181,7 @@ impl RocketChat {
             let page = self
                 .history_page(scope, integration_id, walk.offset, count, walk.order)
                 .await?;
-            let next = walk.absorb(&page, count, integration_id);
+            let next = walk.absorb(page, count, integration_id);
             super::check_skipped(Source::Rocketchat, scope, walk.page_seen, walk.page_decoded)
                 .map_err(Arc::new)?;
             match next {
@@ -182,7 +194,8 @@ impl RocketChat {
                         let probe = self
                             .history_page(scope, integration_id, mid, 1, walk.order)
                             .await?;
-                        bisect.narrow(mid, probe.history.first());
+                        let at = probe.records.first().and_then(wire::record_updated_at_ms);
+                        bisect.narrow(mid, at);
                     }
                     walk.offset = bisect.resume_at();
                 }
@@ -205,10 +218,14 @@ impl RocketChat {
             "integrations.history",
             &[("id", integration_id), ("query", &selector)],
         );
-        match self.fetch::<WirePage>(scope, url).await {
+        match self
+            .page::<WireExecution>(scope, url, List::History, HISTORY_RECORD)
+            .await
+        {
             Ok(page) => {
-                let found = find_execution(&page.history, integration_id, entry_id);
-                if found.is_some() || page.total.is_some_and(|t| t <= 1) {
+                let total = page.total;
+                let found = find_execution(page, integration_id, entry_id);
+                if found.is_some() || total.is_some_and(|t| t <= 1) {
                     return Ok(found);
                 }
             }
@@ -220,11 +237,12 @@ impl RocketChat {
             let page = self
                 .history_page(scope, integration_id, offset, MAX_COUNT, Order::NewestFirst)
                 .await?;
-            if let Some(found) = find_execution(&page.history, integration_id, entry_id) {
+            let (read, total) = (page.records.len(), page.total);
+            if let Some(found) = find_execution(page, integration_id, entry_id) {
                 return Ok(Some(found));
             }
-            offset += page.history.len();
-            if page.history.is_empty() || page.total.is_some_and(|t| offset as u64 >= t) {
+            offset += read;
+            if read == 0 || total.is_some_and(|t| offset as u64 >= t) {
                 return Ok(None);
             }
         }
@@ -232,14 +250,18 @@ impl RocketChat {
     }
 }
 
-fn find_execution(records: &[Value], integration_id: &str, entry_id: &str) -> Option<HistoryEntry> {
-    records
-        .iter()
-        .filter(|raw| raw.get("_id").and_then(Value::as_str) == Some(entry_id))
-        .find_map(|raw| {
-            decode_item::<WireExecution>(Source::Rocketchat, raw, "history record")
-                .map(|w| w.into_domain(raw, integration_id))
-        })
+/// What a history record is called in logs.
+const HISTORY_RECORD: &str = "history record";
+
+fn find_execution(
+    page: Page<WireExecution>,
+    integration_id: &str,
+    entry_id: &str,
+) -> Option<HistoryEntry> {
+    page.records.into_iter().find_map(|record| {
+        let wire = record.wire.filter(|w| w.id == entry_id)?;
+        Some(wire.into_domain(record.raw, integration_id))
+    })
 }
 
 fn endless() -> Arc<SourceError> {
@@ -269,17 +291,15 @@ impl IntegrationSource for RocketChat {
                 "integrations.list",
                 &[("offset", &offset_text), ("count", &count_text)],
             );
-            let page: WirePage = self.fetch(scope, url).await.map_err(refused_request)?;
-            offset += page.integrations.len();
-            let decoded = super::decode_page(
-                Source::Rocketchat,
-                scope,
-                page.integrations.iter().collect(),
-                |raw| {
-                    decode_item::<WireIntegration>(Source::Rocketchat, raw, "integration")
-                        .map(|wire| (wire, raw))
-                },
-            )
+            let page: Page<WireIntegration> = self
+                .page(scope, url, List::Integrations, "integration")
+                .await
+                .map_err(refused_request)?;
+            let read = page.records.len();
+            offset += read;
+            let decoded = super::decode_page(Source::Rocketchat, scope, page.records, |record| {
+                record.wire.map(|wire| (wire, record.raw))
+            })
             .map_err(Arc::new)?;
             for (wire, raw) in decoded {
                 // An insert at the head between two pages shifts a record into both.
@@ -287,8 +307,7 @@ impl IntegrationSource for RocketChat {
                     items.push(Arc::new(wire.into_domain(raw)));
                 }
             }
-            let complete =
-                page.integrations.is_empty() || page.total.is_some_and(|t| offset as u64 >= t);
+            let complete = read == 0 || page.total.is_some_and(|t| offset as u64 >= t);
             if complete {
                 return Ok(Listing {
                     items,
@@ -327,7 +346,7 @@ impl IntegrationSource for RocketChat {
                 "ROCKETCHAT integration is not in the documented shape",
             ))
         })?;
-        Ok(Some(Arc::new(wire.into_domain(&raw))))
+        Ok(Some(Arc::new(wire.into_domain(raw.into()))))
     }
 }
 

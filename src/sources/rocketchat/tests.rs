@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::datetime::{format_utc_ms, from_millis};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const BASE_MS: i64 = 1_715_677_923_000;
 
@@ -36,24 +36,23 @@ fn run(all: &[Value], window: &StreamWindow, filter: &HistoryFilter) -> (StreamP
             Order::NewestFirst => all.to_vec(),
             Order::OldestFirst => all.iter().rev().cloned().collect(),
         };
-        let page = WirePage {
-            integrations: Vec::new(),
-            history: ordered
+        let page = Page::of_history(
+            ordered
                 .iter()
                 .skip(walk.offset)
                 .take(count)
                 .cloned()
                 .collect(),
-            total: Some(all.len() as u64),
-        };
-        match walk.absorb(&page, count, "i") {
+            Some(all.len() as u64),
+        );
+        match walk.absorb(page, count, "i") {
             Next::Done => break,
             Next::Read => {}
             Next::Seek => {
                 let mut bisect = walk.bisect();
                 while let Some(mid) = bisect.probe() {
                     calls += 1;
-                    bisect.narrow(mid, ordered.get(mid));
+                    bisect.narrow(mid, ordered.get(mid).and_then(wire::updated_at_ms));
                 }
                 walk.offset = bisect.resume_at();
             }
@@ -138,12 +137,8 @@ fn a_first_page_is_one_call_of_n_plus_one() {
     let filter = HistoryFilter::default();
     let mut walk = Walk::new(&w, &filter);
     assert_eq!(walk.next_count(), 11);
-    let page = WirePage {
-        integrations: Vec::new(),
-        history: all[..11].to_vec(),
-        total: Some(250),
-    };
-    assert_eq!(walk.absorb(&page, 11, "i"), Next::Done);
+    let page = Page::of_history(all[..11].to_vec(), Some(250));
+    assert_eq!(walk.absorb(page, 11, "i"), Next::Done);
     let result = walk.finish();
     assert_eq!(result.entries.len(), 10);
     assert!(result.has_more);
@@ -156,13 +151,9 @@ fn a_static_short_page_answers_has_more_from_total() {
     let w = window(Direction::Forward, None, 10);
     let filter = HistoryFilter::default();
     let mut walk = Walk::new(&w, &filter);
-    let page = WirePage {
-        integrations: Vec::new(),
-        history: all,
-        total: Some(120),
-    };
+    let page = Page::of_history(all, Some(120));
     let count = walk.next_count();
-    assert_eq!(walk.absorb(&page, count, "i"), Next::Done);
+    assert_eq!(walk.absorb(page, count, "i"), Next::Done);
     let result = walk.finish();
     assert_eq!(result.entries.len(), 10);
     assert!(result.has_more);

@@ -157,22 +157,26 @@ impl<'a> Walk<'a> {
     }
 
     /// Take in one page read with `asked` as its `count`; decide what comes next.
-    pub(super) fn absorb(&mut self, page: &WirePage, asked: usize, integration_id: &str) -> Next {
+    pub(super) fn absorb(
+        &mut self,
+        page: Page<WireExecution>,
+        asked: usize,
+        integration_id: &str,
+    ) -> Next {
         let snapshot = self.window.snapshot;
-        let read = page.history.len();
+        let read = page.records.len();
+        let total = page.total;
         (self.page_seen, self.page_decoded) = (0, 0);
-        for raw in &page.history {
+        for record in page.records {
             self.page_seen += 1;
-            let Some(wire) =
-                decode_item::<WireExecution>(Source::Rocketchat, raw, "history record")
-            else {
+            let Some(wire) = record.wire else {
                 continue;
             };
             self.page_decoded += 1;
             if !self.seen.insert(wire.id.clone()) {
                 continue;
             }
-            let entry = wire.into_domain(raw, integration_id);
+            let entry = wire.into_domain(record.raw, integration_id);
             let at = entry.at(snapshot).timestamp_millis();
             self.last_rank = Some(self.order.rank(at));
             if self.past_end(at) {
@@ -186,7 +190,7 @@ impl<'a> Walk<'a> {
             }
         }
         self.offset += read;
-        self.total = page.total.map(|t| t as usize);
+        self.total = total.map(|t| t as usize);
         let at_end = match self.total {
             Some(total) => self.offset >= total,
             // No `total` (not in the documented shape): only an empty page ends the list.
@@ -285,11 +289,10 @@ impl Bisect {
         (self.hi - self.lo > MAX_COUNT).then(|| self.lo + (self.hi - self.lo) / 2)
     }
 
-    /// Narrow by the record found at `mid` (none: the list shrank, so look earlier).
-    pub(super) fn narrow(&mut self, mid: usize, record: Option<&Value>) {
-        let reached = record
-            .and_then(wire::updated_at_ms)
-            .is_none_or(|at| self.order.rank(at) >= self.target);
+    /// Narrow by the `_updatedAt` of the record found at `mid` (none: the list shrank, so
+    /// look earlier).
+    pub(super) fn narrow(&mut self, mid: usize, updated_at_ms: Option<i64>) {
+        let reached = updated_at_ms.is_none_or(|at| self.order.rank(at) >= self.target);
         if reached {
             self.hi = mid;
         } else {

@@ -4,11 +4,15 @@
 
 use crate::domain::datetime::{from_millis, parse_field};
 use crate::domain::{
-    Actor, HistoryEntry, HistoryKind, HistoryStatus, Integration, Source, Subject, SubjectRef,
+    Actor, HistoryEntry, HistoryKind, HistoryStatus, Integration, ListAt, RawJson, RawList, Source,
+    Subject, SubjectRef,
 };
-use crate::error::truncate_message;
+use crate::error::{truncate_message, SourceError};
+use crate::upstream::{Fetched, Upstream};
 use chrono::{DateTime, Utc};
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 const SOURCE: &str = "ROCKETCHAT";
@@ -17,15 +21,105 @@ const MAX_ERROR_CHARS: usize = 500;
 /// Longest trigger message quoted in a summary.
 const MAX_QUOTED_TEXT_CHARS: usize = 80;
 
-/// The paging envelope shared by `integrations.list` and `integrations.history`.
+/// The paging envelope shared by `integrations.list` and `integrations.history`: the records
+/// of the list being read (`H` history, `I` integrations), the other list skipped.
 #[derive(Deserialize)]
-pub struct WirePage {
-    #[serde(default)]
-    pub integrations: Vec<Value>,
-    #[serde(default)]
-    pub history: Vec<Value>,
+struct Envelope<H, I> {
+    #[serde(default = "Vec::new")]
+    integrations: Vec<I>,
+    #[serde(default = "Vec::new")]
+    history: Vec<H>,
     /// Matching records ignoring offset/count; the only sound "has more" signal.
+    total: Option<u64>,
+}
+
+/// Which list of the envelope a page holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum List {
+    Integrations,
+    History,
+}
+
+impl List {
+    fn key(self) -> &'static str {
+        match self {
+            List::Integrations => "integrations",
+            List::History => "history",
+        }
+    }
+}
+
+/// One record of a page: typed when it is in the documented shape, and its raw JSON.
+pub struct Record<T> {
+    pub wire: Option<T>,
+    pub raw: RawJson,
+}
+
+/// A page of `integrations.list` or `integrations.history`, records in the server's order.
+pub struct Page<T> {
+    pub records: Vec<Record<T>>,
     pub total: Option<u64>,
+}
+
+/// Decode a page in one pass, each record straight into its wire struct (no JSON trees); a
+/// record's raw JSON is only its place in the body. When some record is not in the documented
+/// shape, the page is read again record by record, so that one is skipped (and logged) and
+/// the others survive.
+pub fn decode_page<T: DeserializeOwned>(
+    up: &Upstream,
+    fetched: &Fetched,
+    list: List,
+    what: &str,
+) -> Result<Page<T>, SourceError> {
+    let raw = RawList::new(fetched.body.clone(), ListAt::Field(list.key()));
+    let fast = raw.text().and_then(|text| match list {
+        List::History => serde_json::from_str::<Envelope<T, IgnoredAny>>(text)
+            .map(|page| (page.history, page.total))
+            .ok(),
+        List::Integrations => serde_json::from_str::<Envelope<IgnoredAny, T>>(text)
+            .map(|page| (page.integrations, page.total))
+            .ok(),
+    });
+    if let Some((records, total)) = fast {
+        let records = records
+            .into_iter()
+            .enumerate()
+            .map(|(index, wire)| Record {
+                wire: Some(wire),
+                raw: raw.item(index),
+            })
+            .collect();
+        return Ok(Page { records, total });
+    }
+    let page: Envelope<Box<RawValue>, Box<RawValue>> = up.decode(fetched)?;
+    let (records, total) = match list {
+        List::History => (page.history, page.total),
+        List::Integrations => (page.integrations, page.total),
+    };
+    let records = records
+        .into_iter()
+        .enumerate()
+        .map(|(index, text)| Record {
+            wire: crate::sources::decode_raw_item::<T>(Source::Rocketchat, &text, what),
+            raw: raw.item(index),
+        })
+        .collect();
+    Ok(Page { records, total })
+}
+
+#[cfg(test)]
+impl Page<WireExecution> {
+    /// A history page of these records, as the server would send them.
+    pub fn of_history(records: Vec<Value>, total: Option<u64>) -> Self {
+        let records = records
+            .into_iter()
+            .map(|raw| Record {
+                wire: crate::sources::decode_item(Source::Rocketchat, &raw, "history record"),
+                raw: raw.into(),
+            })
+            .collect();
+        Page { records, total }
+    }
 }
 
 /// `integrations.get`.
@@ -105,10 +199,18 @@ pub fn updated_at_ms(raw: &Value) -> Option<i64> {
     time("_updatedAt", &raw.get("_updatedAt").cloned()).map(|t| t.timestamp_millis())
 }
 
+/// The `_updatedAt` of a record of a page, typed or not.
+pub fn record_updated_at_ms(record: &Record<WireExecution>) -> Option<i64> {
+    match &record.wire {
+        Some(wire) => time("_updatedAt", &wire.updated_at).map(|t| t.timestamp_millis()),
+        None => updated_at_ms(&record.raw.to_value()),
+    }
+}
+
 impl WireIntegration {
     /// `category` is the webhook type (`webhook-incoming` / `webhook-outgoing`); Rocket.Chat
     /// has no description, so that stays null.
-    pub fn into_domain(self, raw: &Value) -> Integration {
+    pub fn into_domain(self, raw: RawJson) -> Integration {
         Integration {
             source: Source::Rocketchat,
             name: self.name.unwrap_or_else(|| self.id.clone()),
@@ -120,7 +222,7 @@ impl WireIntegration {
             created_at: time("_createdAt", &self.created_at),
             updated_at: time("_updatedAt", &self.updated_at),
             team: None,
-            raw: raw.clone().into(),
+            raw,
             source_id: self.id,
         }
     }
@@ -128,7 +230,7 @@ impl WireIntegration {
 
 impl WireExecution {
     /// Map an execution of webhook `integration_id` into a history entry.
-    pub fn into_domain(self, raw: &Value, integration_id: &str) -> HistoryEntry {
+    pub fn into_domain(self, raw: RawJson, integration_id: &str) -> HistoryEntry {
         let status = if self.error == Some(true) {
             HistoryStatus::Error
         } else if self.finished == Some(true) {
@@ -170,17 +272,15 @@ impl WireExecution {
             unread: None,
             deleted: false,
             merged_into_source_id: None,
-            raw: raw.clone().into(),
+            raw,
             source_id: self.id,
         }
     }
 
     /// `sendMessage “!deploy api v2.14.1” by @jdoe in #deploys → after-http-call (HTTP 200)`
     fn summary(&self) -> String {
-        let mut text = self
-            .event
-            .clone()
-            .unwrap_or_else(|| "execution".to_string());
+        let mut text = String::with_capacity(96);
+        text.push_str(self.event.as_deref().unwrap_or("execution"));
         if let Some(data) = &self.data {
             if let Some(quoted) = data
                 .text
@@ -189,23 +289,29 @@ impl WireExecution {
                 .filter(|t| !t.is_empty())
             {
                 let one_line = quoted.split_whitespace().collect::<Vec<_>>().join(" ");
-                text.push_str(&format!(
-                    " “{}”",
-                    truncate_message(&one_line, MAX_QUOTED_TEXT_CHARS)
-                ));
+                text.push_str(" “");
+                text.push_str(&truncate_message(&one_line, MAX_QUOTED_TEXT_CHARS));
+                text.push('”');
             }
             if let Some(user) = &data.user_name {
-                text.push_str(&format!(" by @{user}"));
+                text.push_str(" by @");
+                text.push_str(user);
             }
             if let Some(channel) = &data.channel_name {
-                text.push_str(&format!(" in #{}", channel.trim_start_matches('#')));
+                text.push_str(" in #");
+                text.push_str(channel.trim_start_matches('#'));
             }
         }
         if let Some(step) = &self.step {
-            text.push_str(&format!(" → {step}"));
+            text.push_str(" → ");
+            text.push_str(step);
         }
         if let Some(status) = self.http_result.as_ref().and_then(http_status) {
-            text.push_str(&format!(" (HTTP {status})"));
+            use std::fmt::Write;
+            let _ = write!(text, " (HTTP {status})");
+        }
+        if text.len() <= 200 {
+            return text;
         }
         truncate_message(&text, 200)
     }
@@ -232,11 +338,19 @@ fn error_text(value: &Value) -> Option<String> {
 /// The HTTP status of the webhook call, when `httpResult` records one (older servers store the
 /// whole response object, `{"statusCode": 200, ...}`, as JSON text; newer ones only the body).
 fn http_status(value: &Value) -> Option<u64> {
-    let decoded = match value {
-        Value::String(text) => serde_json::from_str::<Value>(text).ok()?,
-        other => other.clone(),
-    };
-    decoded.get("statusCode").and_then(Value::as_u64)
+    /// Only the status of a stored response object: its body is not built into a tree.
+    #[derive(Deserialize)]
+    struct Stored {
+        #[serde(rename = "statusCode")]
+        status_code: Option<Value>,
+    }
+    match value {
+        Value::String(text) => serde_json::from_str::<Stored>(text)
+            .ok()?
+            .status_code?
+            .as_u64(),
+        other => other.get("statusCode").and_then(Value::as_u64),
+    }
 }
 
 #[cfg(test)]
@@ -261,7 +375,7 @@ mod tests {
             .map(|raw| {
                 serde_json::from_value::<WireExecution>(raw.clone())
                     .expect("record")
-                    .into_domain(raw, "nvdQuJQ6tE9HRFBzd")
+                    .into_domain(raw.clone().into(), "nvdQuJQ6tE9HRFBzd")
             })
             .collect();
         assert_eq!(entries[0].status, Some(HistoryStatus::Ok));
@@ -306,7 +420,7 @@ mod tests {
         let raw = json!({"_id": "a", "error": true, "errorStack": long});
         let entry = serde_json::from_value::<WireExecution>(raw.clone())
             .expect("record")
-            .into_domain(&raw, "i");
+            .into_domain(raw.clone().into(), "i");
         assert!(entry.error.expect("error").chars().count() <= MAX_ERROR_CHARS + 1);
         assert_eq!(
             http_status(&json!(
@@ -322,7 +436,7 @@ mod tests {
         let raw = json!({"_id": "a", "_createdAt": {"$date": 1715677923118i64}, "_updatedAt": "2024-05-14T09:12:03.640Z"});
         let entry = serde_json::from_value::<WireExecution>(raw.clone())
             .expect("record")
-            .into_domain(&raw, "i");
+            .into_domain(raw.clone().into(), "i");
         assert_eq!(
             entry.occurred_at.map(|t| t.timestamp_millis()),
             Some(1715677923118)
