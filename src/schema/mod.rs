@@ -50,15 +50,19 @@ fn build_with(
     server: &ServerConfig,
     guard: Option<guard::Guard>,
 ) -> ChronoSchema {
-    let validation_cache = prepared::ValidationCache::new(state.metrics.clone());
+    let state_metrics = state.metrics.clone();
     let mut schema = builder()
         .data(state)
         .limit_depth(server.max_depth)
         .limit_complexity(server.max_complexity)
         .limit_recursive_depth(64)
         .limit_directives(50);
+    // With the guard come the other extensions: persisted documents' validation cache. The
+    // schema without them is HTTP's fast path for everything else (guard::Guarded).
     if let Some(guard) = guard {
-        schema = schema.extension(guard).extension(validation_cache);
+        schema = schema
+            .extension(guard)
+            .extension(prepared::ValidationCache::new(state_metrics));
     }
     if !server.introspection {
         schema = schema.disable_introspection();
