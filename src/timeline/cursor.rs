@@ -114,9 +114,17 @@ impl Cursor {
     }
 }
 
-/// A stream's depth hint (`d` and the stream's index), dropped first from a long cursor.
+/// The prefix of a depth hint's name (`d3`: stream 3's depth).
+const DEPTH_HINT: char = 'd';
+
+/// The name of stream `index`'s depth hint.
+pub fn depth_hint(index: usize) -> String {
+    format!("{DEPTH_HINT}{index}")
+}
+
+/// A stream's depth hint ([`depth_hint`]), dropped first from a long cursor.
 fn is_depth_hint(name: &str) -> bool {
-    name.strip_prefix('d')
+    name.strip_prefix(DEPTH_HINT)
         .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
 }
 

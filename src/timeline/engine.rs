@@ -6,7 +6,7 @@
 //! that is depends on the vendor's page size: ⌈(N + 1 + entries skipped by filters the vendor
 //! cannot apply) / page size⌉ per stream (Celigo: 1000 per page, so one call; Rocket.Chat: 100).
 
-use super::cursor::{Cursor, CursorKey};
+use super::cursor::{depth_hint, Cursor, CursorKey};
 use super::merge::{merge, sort_timeline, StreamPage, StreamWindow, TimelineKey};
 use super::page::Direction;
 use crate::domain::{HistoryEntry, HistoryFilter, Source, SubjectRef};
@@ -181,27 +181,18 @@ pub fn positions_after(page: &PageRead, edge: &TimelineKey) -> BTreeMap<String, 
     hints
 }
 
-/// The prefix of a depth hint's name in a cursor (`d3`: stream 3's depth).
-const DEPTH_HINT: char = 'd';
-
 /// The depth hints for the cursor after a page (forward pages only).
 pub fn depths_after(page: &PageRead) -> impl Iterator<Item = (String, String)> + '_ {
     page.depths
         .iter()
         .enumerate()
-        .filter_map(|(index, depth)| Some((format!("{DEPTH_HINT}{index}"), (*depth)?.to_string())))
+        .filter_map(|(index, depth)| Some((depth_hint(index), (*depth)?.to_string())))
 }
 
 /// Each stream's depth hint in `cursor` (none without one).
 pub fn depths_from(cursor: Option<&Cursor>, streams: usize) -> Vec<Option<usize>> {
     (0..streams)
-        .map(|index| {
-            cursor?
-                .hints
-                .get(&format!("{DEPTH_HINT}{index}"))?
-                .parse()
-                .ok()
-        })
+        .map(|index| cursor?.hints.get(&depth_hint(index))?.parse().ok())
         .collect()
 }
 
