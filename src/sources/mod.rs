@@ -5,6 +5,7 @@
 
 pub mod celigo;
 pub mod dealcloud;
+pub mod declared;
 pub mod hexabase;
 mod registry;
 pub mod rocketchat;
@@ -36,6 +37,7 @@ pub fn vendor(source: Source) -> &'static Vendor {
         Source::Hexabase => &hexabase::VENDOR,
         Source::Rocketchat => &rocketchat::VENDOR,
         Source::Truto => &truto::VENDOR,
+        Source::Declared(_) => &declared::VENDOR,
     }
 }
 
