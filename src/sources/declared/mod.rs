@@ -198,6 +198,13 @@ impl List {
     }
 }
 
+/// The list a call reads: its path segments (ids substituted) and the integration whose
+/// history it is (for `{sourceId}` in query values).
+struct Target {
+    segments: Vec<String>,
+    subject: String,
+}
+
 /// Where a read is in a list.
 #[derive(Clone, Debug)]
 enum At {
@@ -310,10 +317,25 @@ impl HttpSource {
                 Some("bearer") => {
                     Auth::Bearer(auth.token.clone().unwrap_or_else(|| SecretString::from("")))
                 }
-                Some("header") => Auth::Headers(vec![(
-                    header_name(auth).ok_or_else(|| invalid("auth.header is not a header name"))?,
-                    auth.value.clone().unwrap_or_else(|| SecretString::from("")),
-                )]),
+                Some("header") => match &auth.headers {
+                    Some(headers) => Auth::Headers(
+                        headers
+                            .iter()
+                            .map(|(name, value)| {
+                                http::HeaderName::from_bytes(name.as_bytes())
+                                    .map(|name| (name, value.clone()))
+                                    .map_err(|_| {
+                                        invalid("auth.headers holds an invalid header name")
+                                    })
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    None => Auth::Headers(vec![(
+                        header_name(auth)
+                            .ok_or_else(|| invalid("auth.header is not a header name"))?,
+                        auth.value.clone().unwrap_or_else(|| SecretString::from("")),
+                    )]),
+                },
                 Some("basic") => Auth::Headers(vec![(
                     http::header::AUTHORIZATION,
                     basic(
@@ -425,7 +447,7 @@ impl HttpSource {
     fn url(
         &self,
         list: &List,
-        segments: &[String],
+        target: &Target,
         at: &At,
         count: usize,
         reversed: bool,
@@ -434,12 +456,16 @@ impl HttpSource {
         if let At::Url(url) = at {
             return url.clone();
         }
-        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let subject = target.subject.as_str();
+        let segments: Vec<&str> = target.segments.iter().map(String::as_str).collect();
         let fixed = match (&list.reverse_query, reversed) {
             (Some(reverse), true) => reverse,
             _ => &list.query,
         };
-        let mut query: Vec<(String, String)> = fixed.clone();
+        let mut query: Vec<(String, String)> = fixed
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace("{sourceId}", subject)))
+            .collect();
         if let (Some(param), Some(since)) = (&list.since_param, window.0) {
             query.push((param.clone(), list.window_format.write(since)));
         }
@@ -492,13 +518,13 @@ impl HttpSource {
         &self,
         scope: &RequestScope,
         list: &List,
-        segments: &[String],
+        target: &Target,
         at: &At,
         count: usize,
         reversed: bool,
         window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     ) -> SourceResult<Page> {
-        let url = self.url(list, segments, at, count, reversed, window);
+        let url = self.url(list, target, at, count, reversed, window);
         let fetched = self.get(scope, url).await?;
         let body: Value = self.up.decode(&fetched).map_err(Arc::new)?;
         let total = list
@@ -582,12 +608,17 @@ impl HttpSource {
         })
     }
 
-    fn history_segments(&self, integration_id: &str) -> Vec<String> {
-        self.history
-            .path
-            .iter()
-            .map(|s| s.replace("{sourceId}", integration_id))
-            .collect()
+    /// Where one integration's history is.
+    fn history_target(&self, integration_id: &str) -> Target {
+        Target {
+            segments: self
+                .history
+                .path
+                .iter()
+                .map(|s| s.replace("{sourceId}", integration_id))
+                .collect(),
+            subject: integration_id.to_string(),
+        }
     }
 }
 
@@ -627,8 +658,12 @@ impl IntegrationSource for HttpSource {
                 }
                 _ => list.page_size,
             };
+            let target = Target {
+                segments: list.path.clone(),
+                subject: String::new(),
+            };
             let page = self
-                .page(scope, list, &list.path, &at, count, false, (None, None))
+                .page(scope, list, &target, &at, count, false, (None, None))
                 .await?;
             let total = page.items.len();
             let mut decoded = 0;
@@ -719,7 +754,7 @@ impl HttpSource {
             return Ok(StreamPage::default());
         }
         let list = &self.history;
-        let segments = self.history_segments(integration_id);
+        let target = self.history_target(integration_id);
         let wanted = match window.direction {
             Direction::Forward => Order::NewestFirst,
             Direction::Backward => Order::OldestFirst,
@@ -736,10 +771,11 @@ impl HttpSource {
             _ => None,
         };
         let bounds = (filter.since, until);
+        // Every branch below hands the walk items in the page's own order.
         let mut walk = Walk::new(
             window,
             filter,
-            order,
+            wanted,
             &self.history_map,
             self.source,
             integration_id,
@@ -751,7 +787,7 @@ impl HttpSource {
             for _ in 0..MAX_CALLS {
                 let count = walk.next_count(list, position);
                 let page = self
-                    .page(scope, list, &segments, &at, count, reversed, bounds)
+                    .page(scope, list, &target, &at, count, reversed, bounds)
                     .await?;
                 let read = page.items.len();
                 walk.absorb(page.items);
@@ -770,15 +806,7 @@ impl HttpSource {
             // The other end first: learn the total from one call, then read pages backwards.
             let size = list.page_size;
             let first = self
-                .page(
-                    scope,
-                    list,
-                    &segments,
-                    &At::Position(0),
-                    size,
-                    false,
-                    bounds,
-                )
+                .page(scope, list, &target, &At::Position(0), size, false, bounds)
                 .await?;
             let Some(total) = first.total else {
                 return Err(self.bad_response(format!(
@@ -811,7 +839,7 @@ impl HttpSource {
                     self.page(
                         scope,
                         list,
-                        &segments,
+                        &target,
                         &At::Position(start),
                         size,
                         false,
@@ -835,7 +863,7 @@ impl HttpSource {
         let mut collected = Vec::new();
         for _ in 0..MAX_CALLS {
             let page = self
-                .page(scope, list, &segments, &at, list.page_size, false, bounds)
+                .page(scope, list, &target, &at, list.page_size, false, bounds)
                 .await?;
             collected.extend(page.items);
             match page.next {
@@ -858,14 +886,14 @@ impl HttpSource {
         entry_id: &str,
     ) -> SourceResult<Option<HistoryEntry>> {
         let list = &self.history;
-        let segments = self.history_segments(integration_id);
+        let target = self.history_target(integration_id);
         let mut at = At::Start;
         for _ in 0..MAX_CALLS {
             let page = self
                 .page(
                     scope,
                     list,
-                    &segments,
+                    &target,
                     &at,
                     list.page_size,
                     false,

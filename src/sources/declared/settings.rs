@@ -59,9 +59,11 @@ pub struct AuthConfig {
     pub kind: Option<String>,
     /// `bearer`: the token.
     pub token: Option<SecretString>,
-    /// `header`: the header's name and value.
+    /// `header`: the header's name and value, or several headers (`headers = { "X-Auth-Token"
+    /// = "…", "X-User-Id" = "…" }`).
     pub header: Option<String>,
     pub value: Option<SecretString>,
+    pub headers: Option<BTreeMap<String, SecretString>>,
     /// `basic`.
     pub username: Option<String>,
     pub password: Option<SecretString>,
@@ -301,11 +303,16 @@ impl HttpSourceConfig {
             None => problem("history", "missing (required)".into()),
             Some(list) => {
                 list.problems("history", true, &mut problem);
-                if !list.path.contains("{sourceId}") {
+                let in_query = list
+                    .query
+                    .values()
+                    .chain(list.reverse_query.iter().flat_map(|q| q.values()))
+                    .any(|v| v.contains("{sourceId}"));
+                if !list.path.contains("{sourceId}") && !in_query {
                     problem(
                         "history.path",
                         format!(
-                            "needs `{{sourceId}}` where the integration's id goes, got {:?}",
+                            "needs `{{sourceId}}` where the integration's id goes (in the path, or in a `query` value when the API takes it as a parameter), got {:?}",
                             list.path
                         ),
                     );
@@ -540,6 +547,22 @@ impl AuthConfig {
             "bearer" => {
                 if self.token.is_none() {
                     missing("token", problem);
+                }
+            }
+            "header" if self.headers.is_some() => {
+                for name in self.headers.iter().flat_map(|h| h.keys()) {
+                    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        problem(
+                            "auth.headers",
+                            format!("{name:?} is not a valid HTTP header name"),
+                        );
+                    }
+                }
+                if self.header.is_some() || self.value.is_some() {
+                    problem(
+                        "auth.headers",
+                        "give either `header` and `value` or `headers`".into(),
+                    );
                 }
             }
             "header" => {
