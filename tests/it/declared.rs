@@ -692,6 +692,15 @@ mod ledger {
                 json!({ "data": page, "meta": { "total": total } }).to_string(),
             )
         };
+        if query.iter().any(|(k, v)| k == "evil" && v == "1") {
+            // A hostile upstream pointing the next page at another host.
+            let link = "<http://169.254.169.254/latest/meta-data>; rel=\"next\"".to_string();
+            return json_response(
+                StatusCode::OK,
+                &[("link".to_string(), link)],
+                json!({ "data": [{ "key": "alpha", "title": "A" }] }).to_string(),
+            );
+        }
         match segments.as_slice() {
             ["api", "streams"] => answer(
                 STREAMS
@@ -951,4 +960,63 @@ async fn changes_metrics_and_readiness_cover_declared_sources() {
     );
     let ready = declared.get("/readyz").await.text().await.expect("text");
     assert!(ready.contains("RC_DECLARED"), "{ready}");
+}
+
+#[tokio::test]
+async fn a_link_to_another_origin_is_never_followed() {
+    let (fake, _ledger) = ledger::start().await;
+    let mut evil = ledger_declared("ledger", &fake.base_url, r#"{ style = "link" }"#);
+    if let Some(list) = evil.integrations.as_mut() {
+        list.query.insert("evil".into(), "1".into());
+    }
+    let gw = Gateway::start_options(Default::default(), move |config| {
+        config.sources = Default::default();
+        config.sources.declared.insert("ledger".into(), evil);
+    })
+    .await;
+    let answer = gw
+        .query(
+            "{ integrations(source: LEDGER) { nodes { sourceId } } }",
+            json!({}),
+        )
+        .await;
+    assert_source_error(&answer, "LEDGER", "UPSTREAM_BAD_RESPONSE");
+    assert!(answer.to_string().contains("another origin"), "{answer}");
+}
+
+#[test]
+fn the_bench_declaration_loads_without_problems() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/declared/ours_declared.toml"
+    );
+    let loaded = Config::load(std::path::Path::new(path)).unwrap_or_else(|err| panic!("{err:?}"));
+    assert_eq!(loaded.config.sources.declared.len(), 1);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[tokio::test]
+async fn callers_own_credentials_go_upstream_for_declared_sources() {
+    let gw = Gateway::start().await;
+    let hook = gw.upstreams.github_fake.hook_ids()[0].to_string();
+    gw.upstreams.github.control.clear_requests();
+    let (_, answer) = gw
+        .query_with(
+            TIMELINE,
+            json!({ "subjects": subject("GITHUB_DELIVERIES", &hook), "first": 2 }),
+            &[("X-GitHub-Token", "ghp_someoneElsesToken")],
+        )
+        .await;
+    // GitHub refuses the caller's token: that caller's problem, named for the source.
+    assert_source_error(&answer, "GITHUB_DELIVERIES", "UPSTREAM_UNAUTHORIZED");
+    assert!(!answer.to_string().contains("ghp_someoneElsesToken"));
+    let sent: Vec<Option<String>> = gw
+        .upstreams
+        .github
+        .control
+        .requests()
+        .iter()
+        .map(|r| r.header("authorization").map(str::to_string))
+        .collect();
+    assert_eq!(sent, vec![Some("Bearer ghp_someoneElsesToken".to_string())]);
 }

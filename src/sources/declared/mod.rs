@@ -790,10 +790,20 @@ impl HttpSource {
                     .page(scope, list, &target, &at, count, reversed, bounds)
                     .await?;
                 let read = page.items.len();
-                walk.absorb(page.items);
+                let fresh = walk.absorb(page.items);
                 position += read;
                 if walk.exhausted() || walk.enough() {
                     return walk.finish(page.next.is_none(), Some(position), scope);
+                }
+                if page.next.is_some() && walk.short_page_suffices(read, count, list) {
+                    // Fewer than asked although the upstream says more exist (a silent
+                    // clamp, or a server that ignores paging): the page is full, and
+                    // `hasNextPage` comes from that instead of another call.
+                    return walk.finish(false, Some(position), scope);
+                }
+                if read > 0 && fresh == 0 {
+                    // Nothing new on a whole page: the upstream ignores the paging parameters.
+                    return walk.finish(true, Some(position), scope);
                 }
                 match page.next {
                     None => return walk.finish(true, Some(position), scope),

@@ -128,9 +128,20 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Take in items in reading order.
-    pub(super) fn absorb(&mut self, items: Vec<Value>) {
+    /// A positional page answered fewer items than asked although the list goes on, and the
+    /// page is full already. Not with an `actorId` filter: whether a later item matches it
+    /// cannot be known without reading it.
+    pub(super) fn short_page_suffices(&self, read: usize, asked: usize, list: &List) -> bool {
+        list.paging.positional()
+            && read < asked
+            && self.admitted.len() >= self.window.limit
+            && self.filter.actor_id.is_none()
+    }
+
+    /// Take in items in reading order; how many were not seen before.
+    pub(super) fn absorb(&mut self, items: Vec<Value>) -> usize {
         let snapshot = self.window.snapshot;
+        let mut fresh = 0;
         for item in items {
             if self.exhausted {
                 break;
@@ -144,6 +155,7 @@ impl<'a> Walk<'a> {
             if !self.seen.insert(id) {
                 continue;
             }
+            fresh += 1;
             let entry = match self.map.map(self.source, self.integration_id, item) {
                 Ok(entry) => entry,
                 Err(reason) => {
@@ -161,6 +173,7 @@ impl<'a> Walk<'a> {
                 self.admitted.push(entry);
             }
         }
+        fresh
     }
 
     pub(super) fn exhausted(&self) -> bool {
