@@ -1020,3 +1020,54 @@ async fn callers_own_credentials_go_upstream_for_declared_sources() {
         .collect();
     assert_eq!(sent, vec![Some("Bearer ghp_someoneElsesToken".to_string())]);
 }
+
+#[tokio::test]
+async fn a_cursor_in_the_body_pages_like_the_built_in_truto_adapter() {
+    let gw = Gateway::start().await;
+    let truto = declaration(&format!(
+        r#"
+[sources.truto_declared]
+kind = "http"
+base_url = "{base}"
+auth = {{ type = "bearer", token = "{token}" }}
+[sources.truto_declared.integrations]
+path = "/integration"
+items = "/result"
+page_size = 5
+paging = {{ style = "cursor", cursor_param = "next_cursor", next = "/next_cursor", size_param = "limit" }}
+fields = {{ id = "/id", name = "/name", created_at = "/created_at", updated_at = "/updated_at" }}
+[sources.truto_declared.history]
+path = "/integration/{{sourceId}}/history"
+order = "desc"
+fields = {{ id = "/id", at = "/at" }}
+"#,
+        base = gw.upstreams.truto.base_url,
+        token = gw.upstreams.truto_fake.config().token,
+    ));
+    let declared = gw
+        .replica(move |config| {
+            config
+                .sources
+                .declared
+                .insert("truto_declared".into(), truto);
+        })
+        .await;
+    let expected = pluck(&gw.upstreams.truto_fake.data().integrations, "id");
+    gw.upstreams.truto.control.clear_requests();
+    let answer = declared
+        .query(
+            "{ integrations(source: TRUTO_DECLARED, first: 100) { nodes { sourceId name } totalCount } }",
+            json!({}),
+        )
+        .await;
+    let nodes = all_integrations(&answer, expected.len());
+    assert_eq!(pluck(nodes, "sourceId"), expected);
+    let cursors: Vec<Option<String>> = gw
+        .truto_requests("/integration")
+        .iter()
+        .map(|r| query_param(r, "next_cursor"))
+        .collect();
+    assert_eq!(cursors.len(), expected.len().div_ceil(5), "{cursors:?}");
+    assert_eq!(cursors[0], None);
+    assert!(cursors[1..].iter().all(Option::is_some), "{cursors:?}");
+}

@@ -536,6 +536,18 @@ impl HttpSource {
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             })
             .map(|t| t as usize);
+        // A `cursor` token in the body, read before the list is taken out of it.
+        let body_token = match &list.paging {
+            Paging::Cursor {
+                next: Some(pointer),
+                ..
+            } => Some(match body.pointer(pointer) {
+                Some(Value::String(token)) if !token.is_empty() => Some(At::Token(token.clone())),
+                Some(Value::Number(n)) => Some(At::Token(n.to_string())),
+                _ => None,
+            }),
+            _ => None,
+        };
         let items = match pointer_take(body, &list.items) {
             Some(Value::Array(items)) => items,
             _ => {
@@ -582,30 +594,13 @@ impl HttpSource {
             }
         };
         // A cursor from the body.
-        let next = match (&list.paging, next) {
-            (Paging::Cursor { next: Some(_), .. }, _) => self.body_token(&fetched, list)?,
-            (_, next) => next,
+        let next = match body_token {
+            Some(token) => token,
+            None => next,
         };
         // An upstream that keeps answering full pages with the same link would never end.
         let next = if read == 0 { None } else { next };
         Ok(Page { items, next, total })
-    }
-
-    /// The next token of the `cursor` style from the body (`paging.next`).
-    fn body_token(&self, fetched: &Fetched, list: &List) -> SourceResult<Option<At>> {
-        let Paging::Cursor {
-            next: Some(pointer),
-            ..
-        } = &list.paging
-        else {
-            return Ok(None);
-        };
-        let body: Value = self.up.decode(fetched).map_err(Arc::new)?;
-        Ok(match body.pointer(pointer) {
-            Some(Value::String(token)) if !token.is_empty() => Some(At::Token(token.clone())),
-            Some(Value::Number(n)) => Some(At::Token(n.to_string())),
-            _ => None,
-        })
     }
 
     /// Where one integration's history is.
