@@ -7,6 +7,7 @@ pub mod celigo;
 pub mod dealcloud;
 pub mod declared;
 pub mod hexabase;
+pub mod keyset;
 mod registry;
 pub mod rocketchat;
 pub mod settings;

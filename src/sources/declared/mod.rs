@@ -16,7 +16,8 @@ pub mod settings;
 #[cfg(test)]
 mod tests;
 
-use super::stream::{Direction, StreamPage, StreamWindow, TimelineKey};
+use super::keyset::Order;
+use super::stream::{StreamPage, StreamWindow};
 use super::{HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::domain::{HistoryEntry, HistoryFilter, Integration, Source, SubjectRef};
 use crate::error::{ErrorCode, SharedError, SourceError, SourceResult};
@@ -53,29 +54,6 @@ pub const VENDOR: super::Vendor = super::Vendor {
         ))
     },
 };
-
-/// The upstream's order of a list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Order {
-    NewestFirst,
-    OldestFirst,
-}
-
-impl Order {
-    fn rank(self, at_ms: i64) -> i64 {
-        match self {
-            Order::NewestFirst => -at_ms,
-            Order::OldestFirst => at_ms,
-        }
-    }
-
-    fn flip(self) -> Order {
-        match self {
-            Order::NewestFirst => Order::OldestFirst,
-            Order::OldestFirst => Order::NewestFirst,
-        }
-    }
-}
 
 /// How the next page is asked for.
 #[derive(Clone, Debug)]
@@ -750,10 +728,7 @@ impl HttpSource {
         }
         let list = &self.history;
         let target = self.history_target(integration_id);
-        let wanted = match window.direction {
-            Direction::Forward => Order::NewestFirst,
-            Direction::Backward => Order::OldestFirst,
-        };
+        let wanted = Order::of(window.direction);
         let reversed = list.order != wanted && list.reverse_query.is_some();
         let order = if reversed {
             list.order.flip()
@@ -788,20 +763,20 @@ impl HttpSource {
                 let fresh = walk.absorb(page.items);
                 position += read;
                 if walk.exhausted() || walk.enough() {
-                    return walk.finish(page.next.is_none(), Some(position), scope);
+                    return walk.finish(page.next.is_none(), Some(position));
                 }
                 if page.next.is_some() && walk.short_page_suffices(read, count, list) {
                     // Fewer than asked although the upstream says more exist (a silent
                     // clamp, or a server that ignores paging): the page is full, and
                     // `hasNextPage` comes from that instead of another call.
-                    return walk.finish(false, Some(position), scope);
+                    return walk.finish(false, Some(position));
                 }
                 if read > 0 && fresh == 0 {
                     // Nothing new on a whole page: the upstream ignores the paging parameters.
-                    return walk.finish(true, Some(position), scope);
+                    return walk.finish(true, Some(position));
                 }
                 match page.next {
-                    None => return walk.finish(true, Some(position), scope),
+                    None => return walk.finish(true, Some(position)),
                     Some(next) => at = next,
                 }
             }
@@ -824,7 +799,7 @@ impl HttpSource {
                 let mut items = first.items;
                 items.reverse();
                 walk.absorb(items);
-                return walk.finish(true, None, scope);
+                return walk.finish(true, None);
             }
             let mut end = total;
             let mut calls = 1;
@@ -858,10 +833,10 @@ impl HttpSource {
                 walk.absorb(items);
                 end = start;
                 if walk.exhausted() || walk.enough() {
-                    return walk.finish(end == 0, None, scope);
+                    return walk.finish(end == 0, None);
                 }
             }
-            return walk.finish(true, None, scope);
+            return walk.finish(true, None);
         }
         // Only the other order, and no way to start at the far end: read it all.
         let mut at = At::Start;
@@ -875,7 +850,7 @@ impl HttpSource {
                 None => {
                     collected.reverse();
                     walk.absorb(collected);
-                    return walk.finish(true, None, scope);
+                    return walk.finish(true, None);
                 }
                 Some(next) => at = next,
             }
@@ -956,10 +931,4 @@ impl HistorySource for HttpSource {
             _ => Ok(None),
         }
     }
-}
-
-/// Whether an entry lies on the window's side of the cursor and inside the filter.
-fn admitted(window: &StreamWindow, filter: &HistoryFilter, entry: &HistoryEntry) -> bool {
-    filter.matches(entry, window.snapshot)
-        && window.admits(&TimelineKey::of(entry, window.snapshot))
 }
