@@ -1071,3 +1071,31 @@ fields = {{ id = "/id", at = "/at" }}
     assert_eq!(cursors[0], None);
     assert!(cursors[1..].iter().all(Option::is_some), "{cursors:?}");
 }
+
+#[tokio::test]
+async fn raw_is_the_item_as_received_and_redacted() {
+    let (gw, declared) = with_declared().await;
+    let id = gw.upstreams.rocketchat_fake.data().outgoing_ids()[0].clone();
+    let expected = gw.upstreams.rocketchat_fake.data().history_of(&id)[0].clone();
+    let answer = declared
+        .query(
+            "query($s: [HistorySubject!]!) { history(subjects: $s, first: 1) { nodes { sourceId raw } } }",
+            json!({ "s": subject("RC_DECLARED", &id) }),
+        )
+        .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let raw = &history(&answer)["nodes"][0]["raw"];
+    assert_eq!(raw["_id"], expected["_id"]);
+    assert_eq!(raw["_updatedAt"], expected["_updatedAt"]);
+    let integrations = declared
+        .query(
+            "{ integrations(source: RC_DECLARED, first: 1) { nodes { raw } } }",
+            json!({}),
+        )
+        .await;
+    let raw = &integrations["data"]["integrations"]["nodes"][0]["raw"];
+    assert!(raw["_id"].is_string(), "{integrations}");
+    if raw.get("token").is_some() {
+        assert_eq!(raw["token"], "[redacted]");
+    }
+}

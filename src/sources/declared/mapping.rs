@@ -1,7 +1,8 @@
 //! Field mappings of a declared source: JSON Pointers, constants, templates and value tables
 //! turned into domain integrations and history entries.
 
-use super::settings::{FieldSpec, FieldTable, HistoryFields, IntegrationFields};
+use super::decode::{Captured, Plan};
+use super::settings::{template_pointers, FieldSpec, FieldTable, HistoryFields, IntegrationFields};
 use crate::domain::datetime;
 use crate::domain::{
     Actor, HistoryEntry, HistoryKind, HistoryStatus, Integration, RawJson, Source, Subject,
@@ -22,10 +23,39 @@ pub struct Field {
 
 #[derive(Clone, Debug)]
 enum From {
-    Pointer(String),
+    /// The value at a pointer, by its slot in the item's [`Plan`].
+    Pointer(usize),
     Const(String),
-    Template(String),
+    Template(Vec<Part>),
     Nothing,
+}
+
+/// A piece of a template: text, or the value of a pointer.
+#[derive(Clone, Debug)]
+enum Part {
+    Text(String),
+    Slot(usize),
+}
+
+/// A template's parts, its pointers registered in `plan`.
+fn parts(template: &str, plan: &mut Plan) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        if open > 0 {
+            parts.push(Part::Text(rest[..open].to_string()));
+        }
+        parts.push(Part::Slot(plan.slot(&after[..close])));
+        rest = &after[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_string()));
+    }
+    parts
 }
 
 /// How a datetime is written upstream.
@@ -92,7 +122,7 @@ impl Format {
 }
 
 impl Field {
-    pub fn compile(spec: &FieldSpec) -> Field {
+    pub fn compile(spec: &FieldSpec, plan: &mut Plan) -> Field {
         let FieldTable {
             pointer,
             constant,
@@ -102,9 +132,12 @@ impl Field {
             default,
         } = spec.table();
         let from = match (pointer, constant, template) {
-            (Some(pointer), _, _) => From::Pointer(pointer),
+            (Some(pointer), _, _) => From::Pointer(plan.slot(&pointer)),
             (None, Some(constant), _) => From::Const(constant),
-            (None, None, Some(template)) => From::Template(template),
+            (None, None, Some(template)) if template_pointers(&template).is_ok() => {
+                From::Template(parts(&template, plan))
+            }
+            (None, None, Some(template)) => From::Const(template),
             (None, None, None) => From::Nothing,
         };
         Field {
@@ -116,19 +149,19 @@ impl Field {
     }
 
     /// The JSON value the field points at (`null` counts as absent).
-    fn value<'v>(&self, item: &'v Value) -> Option<&'v Value> {
+    fn value<'v>(&self, item: &'v Captured) -> Option<&'v Value> {
         match &self.from {
-            From::Pointer(pointer) => item.pointer(pointer).filter(|v| !v.is_null()),
+            From::Pointer(slot) => item.get(*slot).filter(|v| !v.is_null()),
             _ => None,
         }
     }
 
     /// The field as text: a string as is, a number or a flag written out; then through the
     /// value table; then the default.
-    pub fn text(&self, item: &Value) -> Option<String> {
+    pub fn text(&self, item: &Captured) -> Option<String> {
         let found = match &self.from {
             From::Const(constant) => Some(constant.clone()),
-            From::Template(template) => Some(render(template, item)),
+            From::Template(parts) => Some(render(parts, item)),
             From::Pointer(_) => self.value(item).and_then(scalar_text),
             From::Nothing => None,
         };
@@ -141,7 +174,7 @@ impl Field {
     }
 
     /// The field as a datetime in its format. `Err` when a value is there but unreadable.
-    pub fn datetime(&self, item: &Value) -> Result<Option<DateTime<Utc>>, ()> {
+    pub fn datetime(&self, item: &Captured) -> Result<Option<DateTime<Utc>>, ()> {
         let value = match &self.from {
             From::Const(constant) => Some(Value::String(constant.clone())),
             From::Pointer(_) => self.value(item).cloned(),
@@ -154,7 +187,7 @@ impl Field {
     }
 
     /// The field as a flag (`true`/`false`, else through the value table).
-    pub fn flag(&self, item: &Value) -> Option<bool> {
+    pub fn flag(&self, item: &Captured) -> Option<bool> {
         if self.values.is_none() {
             if let Some(Value::Bool(flag)) = self.value(item) {
                 return Some(*flag);
@@ -180,8 +213,21 @@ fn scalar_text(value: &Value) -> Option<String> {
 
 /// A template with every `{/pointer}` replaced by the value there; an absent value leaves no
 /// doubled space behind (`{/event} {/action}` without an action is `push`).
-fn render(template: &str, item: &Value) -> String {
-    let text = substitute(template, item);
+fn render(parts: &[Part], item: &Captured) -> String {
+    let mut text = String::with_capacity(64);
+    for part in parts {
+        match part {
+            Part::Text(t) => text.push_str(t),
+            Part::Slot(slot) => {
+                if let Some(value) = item.get(*slot).and_then(scalar_text) {
+                    text.push_str(&value);
+                }
+            }
+        }
+    }
+    if !text.contains("  ") && !text.starts_with(' ') && !text.ends_with(' ') {
+        return text;
+    }
     let mut out = String::with_capacity(text.len());
     for word in text.split(' ').filter(|w| !w.is_empty()) {
         if !out.is_empty() {
@@ -189,26 +235,6 @@ fn render(template: &str, item: &Value) -> String {
         }
         out.push_str(word);
     }
-    out
-}
-
-fn substitute(template: &str, item: &Value) -> String {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            out.push_str(&rest[open..]);
-            return out;
-        };
-        let pointer = &after[..close];
-        if let Some(text) = item.pointer(pointer).and_then(scalar_text) {
-            out.push_str(&text);
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
     out
 }
 
@@ -223,35 +249,44 @@ pub struct IntegrationMap {
     updated_at: Option<Field>,
 }
 
-fn compile(spec: &Option<FieldSpec>) -> Option<Field> {
-    spec.as_ref().map(Field::compile)
+fn compile(spec: &Option<FieldSpec>, plan: &mut Plan) -> Option<Field> {
+    spec.as_ref().map(|spec| Field::compile(spec, plan))
+}
+
+fn id_field(spec: &Option<FieldSpec>, plan: &mut Plan) -> Field {
+    compile(spec, plan).unwrap_or_else(|| Field::compile(&FieldSpec::Pointer("/id".into()), plan))
 }
 
 impl IntegrationMap {
-    pub fn new(fields: &IntegrationFields) -> IntegrationMap {
+    /// The mappings, their pointers registered in the item plan `plan`.
+    pub fn new(fields: &IntegrationFields, plan: &mut Plan) -> IntegrationMap {
         IntegrationMap {
-            id: compile(&fields.id)
-                .unwrap_or_else(|| Field::compile(&FieldSpec::Pointer("/id".into()))),
-            name: compile(&fields.name),
-            description: compile(&fields.description),
-            enabled: compile(&fields.enabled),
-            created_at: compile(&fields.created_at),
-            updated_at: compile(&fields.updated_at),
+            id: id_field(&fields.id, plan),
+            name: compile(&fields.name, plan),
+            description: compile(&fields.description, plan),
+            enabled: compile(&fields.enabled, plan),
+            created_at: compile(&fields.created_at, plan),
+            updated_at: compile(&fields.updated_at, plan),
         }
     }
 
     /// The id of an item, if it has one.
-    pub fn id(&self, item: &Value) -> Option<String> {
+    pub fn id(&self, item: &Captured) -> Option<String> {
         self.id.text(item).filter(|id| !id.is_empty())
     }
 
     /// An integration, or what is wrong with the item.
-    pub fn map(&self, source: Source, item: Value) -> Result<Integration, String> {
-        let id = self.id(&item).ok_or("it has no id")?;
+    pub fn map(
+        &self,
+        source: Source,
+        item: &Captured,
+        raw: RawJson,
+    ) -> Result<Integration, String> {
+        let id = self.id(item).ok_or("it has no id")?;
         let time = |field: &Option<Field>, name: &str| match field {
             None => Ok(None),
             Some(field) => field
-                .datetime(&item)
+                .datetime(item)
                 .map_err(|_| format!("its `{name}` is not a datetime in the declared format")),
         };
         let created_at = time(&self.created_at, "created_at")?;
@@ -259,21 +294,21 @@ impl IntegrationMap {
         let name = self
             .name
             .as_ref()
-            .and_then(|f| f.text(&item))
+            .and_then(|f| f.text(item))
             .unwrap_or_else(|| id.clone());
         Ok(Integration {
             source,
             source_id: id,
             name,
-            description: self.description.as_ref().and_then(|f| f.text(&item)),
+            description: self.description.as_ref().and_then(|f| f.text(item)),
             category: None,
-            enabled: self.enabled.as_ref().and_then(|f| f.flag(&item)),
+            enabled: self.enabled.as_ref().and_then(|f| f.flag(item)),
             sharing: None,
             installed_environments: None,
             created_at,
             updated_at,
             team: None,
-            raw: RawJson::from(item),
+            raw,
         })
     }
 }
@@ -315,18 +350,18 @@ fn status_of(name: &str) -> Option<HistoryStatus> {
 }
 
 impl HistoryMap {
-    pub fn new(fields: &HistoryFields) -> HistoryMap {
+    /// The mappings, their pointers registered in the item plan `plan`.
+    pub fn new(fields: &HistoryFields, plan: &mut Plan) -> HistoryMap {
         HistoryMap {
-            id: compile(&fields.id)
-                .unwrap_or_else(|| Field::compile(&FieldSpec::Pointer("/id".into()))),
-            occurred_at: compile(&fields.occurred_at),
-            updated_at: compile(&fields.updated_at),
-            kind: compile(&fields.kind),
-            status: compile(&fields.status),
-            summary: compile(&fields.summary),
-            error: compile(&fields.error),
-            actor_id: compile(&fields.actor_id),
-            actor_name: compile(&fields.actor_name),
+            id: id_field(&fields.id, plan),
+            occurred_at: compile(&fields.occurred_at, plan),
+            updated_at: compile(&fields.updated_at, plan),
+            kind: compile(&fields.kind, plan),
+            status: compile(&fields.status, plan),
+            summary: compile(&fields.summary, plan),
+            error: compile(&fields.error, plan),
+            actor_id: compile(&fields.actor_id, plan),
+            actor_name: compile(&fields.actor_name, plan),
         }
     }
 
@@ -356,7 +391,7 @@ impl HistoryMap {
     }
 
     /// The id of an item, if it has one.
-    pub fn id(&self, item: &Value) -> Option<String> {
+    pub fn id(&self, item: &Captured) -> Option<String> {
         self.id.text(item).filter(|id| !id.is_empty())
     }
 
@@ -365,12 +400,13 @@ impl HistoryMap {
         &self,
         source: Source,
         subject_id: &str,
-        item: Value,
+        item: &Captured,
+        raw: RawJson,
     ) -> Result<HistoryEntry, String> {
-        let id = self.id(&item).ok_or("it has no id")?;
+        let id = self.id(item).ok_or("it has no id")?;
         let time = |field: &Option<Field>, name: &str| match field {
             None => Ok(None),
-            Some(field) => field.datetime(&item).map_err(|_| {
+            Some(field) => field.datetime(item).map_err(|_| {
                 format!("entry {id}: its `{name}` is not a datetime in the declared format")
             }),
         };
@@ -382,7 +418,7 @@ impl HistoryMap {
         let kind = match &self.kind {
             None => HistoryKind::WebhookExecution,
             Some(field) => {
-                let name = field.text(&item).ok_or_else(|| {
+                let name = field.text(item).ok_or_else(|| {
                     format!(
                         "entry {id}: its kind is not in the value table and there is no default"
                     )
@@ -392,9 +428,9 @@ impl HistoryMap {
         };
         let status = match &self.status {
             None => None,
-            Some(field) => field.text(&item).and_then(|name| status_of(&name)),
+            Some(field) => field.text(item).and_then(|name| status_of(&name)),
         };
-        let text = |field: &Option<Field>| field.as_ref().and_then(|f| f.text(&item));
+        let text = |field: &Option<Field>| field.as_ref().and_then(|f| f.text(item));
         let actor_id = text(&self.actor_id);
         let actor_name = text(&self.actor_name);
         let actor = (actor_id.is_some() || actor_name.is_some()).then_some(Actor {
@@ -423,7 +459,7 @@ impl HistoryMap {
             unread: None,
             deleted: false,
             merged_into_source_id: None,
-            raw: RawJson::from(item),
+            raw,
             source_id: id,
         })
     }

@@ -11,6 +11,7 @@
 //! from the far end backwards; else (`link`, `cursor`, `none` without a total) the list is read
 //! to its end, at most [`MAX_CALLS`] calls, which `check-config` warns about.
 
+mod decode;
 mod mapping;
 pub mod settings;
 #[cfg(test)]
@@ -20,10 +21,12 @@ use super::keyset::Order;
 use super::stream::{StreamPage, StreamWindow};
 use super::{HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::domain::{HistoryEntry, HistoryFilter, Integration, Source, SubjectRef};
+use crate::domain::{ListAt, RawJson, RawList};
 use crate::error::{ErrorCode, SharedError, SourceError, SourceResult};
 use crate::upstream::{Auth, Fetched, RequestScope, TokenGrant, TokenProvider, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use decode::{Captured, Plan};
 use mapping::{Format, HistoryMap, IntegrationMap};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -105,6 +108,14 @@ struct List {
     since_param: Option<String>,
     until_param: Option<String>,
     window_format: Format,
+    /// What a page's body is read for: the list, its total and its next token.
+    page_plan: Plan,
+    total_slot: Option<usize>,
+    next_slot: Option<usize>,
+    /// What each item is read for (the mappings register their pointers in it).
+    item_plan: Plan,
+    /// Where the items are, for `raw`.
+    raw_at: ListAt,
 }
 
 fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
@@ -119,6 +130,13 @@ impl List {
         };
         let style = paging.style.as_deref().unwrap_or("none");
         let size = paging.size_param.clone().or(paging.limit_param.clone());
+        let mut page_plan = Plan::default();
+        page_plan.list_at(&cfg.items);
+        let total_slot = paging.total.as_deref().map(|p| page_plan.slot(p));
+        let next_slot = match style {
+            "cursor" => paging.next.as_deref().map(|p| page_plan.slot(p)),
+            _ => None,
+        };
         List {
             path: cfg
                 .path
@@ -162,6 +180,16 @@ impl List {
             since_param: cfg.since_param.clone(),
             until_param: cfg.until_param.clone(),
             window_format: Format::parse(cfg.window_format.as_deref()),
+            page_plan,
+            total_slot,
+            next_slot,
+            item_plan: Plan::default(),
+            raw_at: if cfg.items.is_empty() {
+                ListAt::Root
+            } else {
+                // Once per declared list, for the life of the process.
+                ListAt::Pointer(Box::leak(cfg.items.clone().into_boxed_str()))
+            },
         }
     }
 
@@ -196,9 +224,9 @@ enum At {
     Token(String),
 }
 
-/// One page as read.
+/// One page as read: each item's mapped values, and its place in the body for `raw`.
 struct Page {
-    items: Vec<Value>,
+    items: Vec<(Captured, RawJson)>,
     /// Where the next page is; `None` at the end.
     next: Option<At>,
     total: Option<usize>,
@@ -286,8 +314,11 @@ impl HttpSource {
             .as_ref()
             .ok_or_else(|| invalid("no integrations"))?;
         let history_cfg = cfg.history.as_ref().ok_or_else(|| invalid("no history"))?;
-        let integrations = List::new(integrations_cfg);
-        let history = List::new(history_cfg);
+        let mut integrations = List::new(integrations_cfg);
+        let mut history = List::new(history_cfg);
+        let integration_map =
+            IntegrationMap::new(&integrations_cfg.fields, &mut integrations.item_plan);
+        let history_map = HistoryMap::new(&history_cfg.fields, &mut history.item_plan);
         let mut token = None;
         let auth = match cfg.auth.as_ref() {
             None => Auth::Headers(Vec::new()),
@@ -376,7 +407,7 @@ impl HttpSource {
             source,
             up: up.clone(),
             token,
-            integration_map: IntegrationMap::new(&integrations_cfg.fields),
+            integration_map,
             item_path: integrations_cfg.item_path.as_ref().map(|p| {
                 p.split('/')
                     .filter(|s| !s.is_empty())
@@ -384,7 +415,7 @@ impl HttpSource {
                     .collect()
             }),
             integrations,
-            history_map: HistoryMap::new(&history_cfg.fields),
+            history_map,
             history,
         });
         Ok(SourceSet {
@@ -504,38 +535,49 @@ impl HttpSource {
     ) -> SourceResult<Page> {
         let url = self.url(list, target, at, count, reversed, window);
         let fetched = self.get(scope, url).await?;
-        let body: Value = self.up.decode(&fetched).map_err(Arc::new)?;
+        let body: &[u8] = match (fetched.status, fetched.body.is_empty()) {
+            (204, true) => b"[]",
+            _ => &fetched.body,
+        };
+        let decoded = decode::page(body, &list.page_plan, &list.item_plan).map_err(|err| {
+            let what = if err.is_eof() {
+                "was cut short"
+            } else {
+                "is not JSON"
+            };
+            self.bad_response(format!(
+                "{}: the response body {what}",
+                self.source.as_str()
+            ))
+        })?;
+        if !decoded.found_list {
+            return Err(self.bad_response(format!(
+                "{}: the response has no list at {:?}",
+                self.source.as_str(),
+                list.items
+            )));
+        }
         let total = list
-            .total
-            .as_ref()
-            .and_then(|pointer| body.pointer(pointer))
+            .total_slot
+            .and_then(|slot| decoded.body.get(slot))
             .and_then(|v| {
                 v.as_u64()
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             })
             .map(|t| t as usize);
-        // A `cursor` token in the body, read before the list is taken out of it.
-        let body_token = match &list.paging {
-            Paging::Cursor {
-                next: Some(pointer),
-                ..
-            } => Some(match body.pointer(pointer) {
-                Some(Value::String(token)) if !token.is_empty() => Some(At::Token(token.clone())),
-                Some(Value::Number(n)) => Some(At::Token(n.to_string())),
-                _ => None,
-            }),
+        // A `cursor` token in the body.
+        let body_token = list.next_slot.map(|slot| match decoded.body.get(slot) {
+            Some(Value::String(token)) if !token.is_empty() => Some(At::Token(token.clone())),
+            Some(Value::Number(n)) => Some(At::Token(n.to_string())),
             _ => None,
-        };
-        let items = match pointer_take(body, &list.items) {
-            Some(Value::Array(items)) => items,
-            _ => {
-                return Err(self.bad_response(format!(
-                    "{}: the response has no list at {:?}",
-                    self.source.as_str(),
-                    list.items
-                )))
-            }
-        };
+        });
+        let raw = RawList::new(fetched.body.clone(), list.raw_at);
+        let items: Vec<(Captured, RawJson)> = decoded
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| (item, raw.item(i)))
+            .collect();
         let read = items.len();
         let position = match at {
             At::Position(n) => *n,
@@ -595,14 +637,6 @@ impl HttpSource {
     }
 }
 
-/// Take the value at `pointer` out of `body` (empty: the body).
-fn pointer_take(mut body: Value, pointer: &str) -> Option<Value> {
-    if pointer.is_empty() {
-        return Some(body);
-    }
-    body.pointer_mut(pointer).map(Value::take)
-}
-
 fn header_name(auth: &AuthConfig) -> Option<http::HeaderName> {
     auth.header
         .as_deref()
@@ -640,8 +674,8 @@ impl IntegrationSource for HttpSource {
                 .await?;
             let total = page.items.len();
             let mut decoded = 0;
-            for item in page.items {
-                match self.integration_map.map(self.source, item) {
+            for (item, raw) in page.items {
+                match self.integration_map.map(self.source, &item, raw) {
                     Ok(integration) => {
                         decoded += 1;
                         if seen.insert(integration.source_id.clone()) {
@@ -693,7 +727,11 @@ impl IntegrationSource for HttpSource {
                 Err(err) => return Err(err),
             };
             let body: Value = self.up.decode(&fetched).map_err(Arc::new)?;
-            return match self.integration_map.map(self.source, body) {
+            let captured = self.integrations.item_plan.capture(&body);
+            return match self
+                .integration_map
+                .map(self.source, &captured, RawJson::from(body))
+            {
                 Ok(found) => Ok(Some(Arc::new(found))),
                 Err(reason) => Err(self.bad_response(format!(
                     "{}: integration {id} is not in the declared shape: {reason}",
@@ -880,11 +918,11 @@ impl HttpSource {
                     (None, None),
                 )
                 .await?;
-            for item in page.items {
+            for (item, raw) in page.items {
                 if self.history_map.id(&item).as_deref() == Some(entry_id) {
                     return self
                         .history_map
-                        .map(self.source, integration_id, item)
+                        .map(self.source, integration_id, &item, raw)
                         .map(Some)
                         .map_err(|reason| {
                             self.bad_response(format!("{}: {reason}", self.source.as_str()))

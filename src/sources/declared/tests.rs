@@ -1,5 +1,7 @@
+use super::decode::Plan;
 use super::mapping::{Format, HistoryMap, IntegrationMap};
 use super::settings::{valid_pointer, HttpSourceConfig};
+use crate::domain::RawJson;
 use crate::domain::{HistoryKind, HistoryStatus, Source};
 use serde_json::json;
 
@@ -88,10 +90,15 @@ occurred_at = { pointer = "/at", format = "julian" }
 #[test]
 fn history_items_map_through_pointers_tables_and_templates() {
     let cfg = declaration(GITHUB);
-    let map = HistoryMap::new(&cfg.history.as_ref().expect("history").fields);
+    let mut plan = Plan::default();
+    let map = HistoryMap::new(&cfg.history.as_ref().expect("history").fields, &mut plan);
+    let read = |item: serde_json::Value| (plan.capture(&item), RawJson::from(item));
     let item = json!({"id": 42, "delivered_at": "2026-12-01T10:00:00Z", "status": "Invalid HTTP Response: 500",
         "status_code": 500, "event": "push", "action": null, "duration": 0.5});
-    let entry = map.map(Source::Rocketchat, "7", item).expect("maps");
+    let (captured, raw) = read(item);
+    let entry = map
+        .map(Source::Rocketchat, "7", &captured, raw)
+        .expect("maps");
     assert_eq!(entry.source_id, "42");
     assert_eq!(entry.kind, HistoryKind::WebhookExecution);
     assert_eq!(entry.status, Some(HistoryStatus::Error));
@@ -104,8 +111,9 @@ fn history_items_map_through_pointers_tables_and_templates() {
         Some(1_796_119_200)
     );
     let missing = json!({"id": 43, "status": "OK"});
+    let (captured, raw) = read(missing);
     let err = map
-        .map(Source::Rocketchat, "7", missing)
+        .map(Source::Rocketchat, "7", &captured, raw)
         .expect_err("no time");
     assert!(err.contains("43"), "{err}");
 }
@@ -113,16 +121,23 @@ fn history_items_map_through_pointers_tables_and_templates() {
 #[test]
 fn integration_items_map_flags_and_times() {
     let cfg = declaration(GITHUB);
-    let map = IntegrationMap::new(&cfg.integrations.as_ref().expect("integrations").fields);
+    let mut plan = Plan::default();
+    let map = IntegrationMap::new(
+        &cfg.integrations.as_ref().expect("integrations").fields,
+        &mut plan,
+    );
+    let read = |item: &serde_json::Value| (plan.capture(item), RawJson::from(item.clone()));
     let item = json!({"id": 9, "active": false, "config": {"url": "https://x.example/h"},
         "events": ["push"], "created_at": "2026-01-01T00:00:00Z", "updated_at": "soon"});
+    let (captured, raw) = read(&item);
     let err = map
-        .map(Source::Rocketchat, item.clone())
+        .map(Source::Rocketchat, &captured, raw)
         .expect_err("bad time");
     assert!(err.contains("updated_at"), "{err}");
     let mut item = item;
     item["updated_at"] = json!("2026-02-01T00:00:00Z");
-    let integration = map.map(Source::Rocketchat, item).expect("maps");
+    let (captured, raw) = read(&item);
+    let integration = map.map(Source::Rocketchat, &captured, raw).expect("maps");
     assert_eq!(integration.name, "https://x.example/h");
     assert_eq!(integration.enabled, Some(false));
     assert_eq!(integration.description.as_deref(), Some("events: push"));

@@ -2,13 +2,14 @@
 //! ([`crate::sources::keyset`]) over items mapped by the declaration, with the errors of the
 //! items it cannot map.
 
+use super::decode::Captured;
 use super::mapping::HistoryMap;
 use super::{List, Paging};
+use crate::domain::RawJson;
 use crate::domain::{HistoryFilter, Source};
 use crate::error::{ErrorCode, SourceError, SourceResult};
 use crate::sources::keyset::{Keyset, Order};
 use crate::sources::stream::{StreamPage, StreamWindow};
-use serde_json::Value;
 use std::sync::Arc;
 
 /// Entries named in one error at most (the rest are counted).
@@ -76,9 +77,9 @@ impl<'a> Walk<'a> {
     }
 
     /// Take in items in reading order; how many were not seen before.
-    pub(super) fn absorb(&mut self, items: Vec<Value>) -> usize {
+    pub(super) fn absorb(&mut self, items: Vec<(Captured, RawJson)>) -> usize {
         let mut fresh = 0;
-        for item in items {
+        for (item, raw) in items {
             if self.keyset.exhausted {
                 break;
             }
@@ -91,7 +92,7 @@ impl<'a> Walk<'a> {
                 continue;
             }
             fresh += 1;
-            match self.map.map(self.source, self.integration_id, item) {
+            match self.map.map(self.source, self.integration_id, &item, raw) {
                 Ok(entry) => {
                     if !self.keyset.offer(entry) {
                         break;
