@@ -156,3 +156,63 @@ fn datetime_formats_round_trip() {
         .expect("reads");
     assert_eq!(seconds.timestamp(), at.timestamp());
 }
+
+#[test]
+fn unknown_keys_inside_a_declaration_and_undeclared_names_are_named() {
+    let err = crate::config::Config::from_toml_str(
+        r#"
+[sources.ledger]
+kind = "http"
+base_url = "https://ledger.example"
+colour = "blue"
+[sources.ledger.integrations]
+path = "/streams"
+fields = { id = "/key" }
+[sources.ledger.history]
+path = "/streams/{sourceId}/events"
+order = "desc"
+pagin = { style = "offset" }
+fields = { id = "/eid", at = "/ts" }
+
+[sources.mystery]
+base_url = "https://mystery.example"
+"#,
+    )
+    .expect_err("refused");
+    let text = err.problems.join("\n");
+    assert!(
+        text.contains("sources.ledger.colour: unknown key"),
+        "{text}"
+    );
+    assert!(text.contains("sources.ledger.history.pagin"), "{text}");
+    assert!(
+        text.contains(
+            "sources.mystery: unknown source (a declared source needs `kind = \"http\"`)"
+        ),
+        "{text}"
+    );
+    let typo = crate::config::Config::from_toml_str("[sources.celgo]\nbase_url = \"https://x\"\n")
+        .expect_err("refused");
+    assert!(
+        typo.problems[0].contains("did you mean sources.celigo?"),
+        "{:?}",
+        typo.problems
+    );
+}
+
+#[test]
+fn a_name_that_cannot_be_an_enum_value_is_refused() {
+    let err = crate::config::Config::from_toml_str(
+        r#"
+[sources.Git-Hub]
+kind = "http"
+base_url = "https://api.github.com"
+"#,
+    )
+    .expect_err("refused");
+    let text = err.problems.join("\n");
+    assert!(
+        text.contains("sources.Git-Hub: a declared source's name must be"),
+        "{text}"
+    );
+}
