@@ -337,28 +337,35 @@ fn check_subtables(prefix: &str, table: &mut Dict, found: &mut Vec<Finding>) {
     }
 }
 
-/// `[sources.<name>]` of a declared source (`kind = "http"`): the keys every source takes and
-/// the tables of the declaration, which [`check_declared`] reads whole.
-const DECLARED: &[(&str, Expect)] = &[
+/// The keys of [`SOURCE`] a declared source (`kind = "http"`) takes too.
+const DECLARED_COMMON: [&str; 8] = [
+    "base_url",
+    "timeout_ms",
+    "cache_ttl_s",
+    "stale_if_error_s",
+    "max_concurrency",
+    "retries",
+    "poll_interval_ms",
+    "credential_header",
+];
+
+/// A declared source's own keys: its kind and the tables of the declaration, which
+/// [`check_declared`] reads whole.
+const DECLARED_OWN: &[(&str, Expect)] = &[
     ("kind", Expect::Text),
-    ("base_url", Expect::Url),
     ("auth", Expect::Table),
     ("integrations", Expect::Table),
     ("history", Expect::Table),
-    ("timeout_ms", at_least(1)),
-    ("cache_ttl_s", at_least(0)),
-    ("stale_if_error_s", at_least(0)),
-    ("max_concurrency", at_least(1)),
-    (
-        "retries",
-        Expect::Whole {
-            min: 0,
-            max: u32::MAX as u64,
-        },
-    ),
-    ("poll_interval_ms", at_least(100)),
-    ("credential_header", Expect::Text),
 ];
+
+fn declared_keys() -> Vec<(&'static str, Expect)> {
+    SOURCE
+        .iter()
+        .filter(|(key, _)| DECLARED_COMMON.contains(key))
+        .chain(DECLARED_OWN)
+        .copied()
+        .collect()
+}
 
 /// A declared source's table: its own keys, then the whole declaration through serde (an
 /// unknown or mistyped key inside it is reported, and the source left out so the rest loads).
@@ -367,7 +374,7 @@ const DECLARED: &[(&str, Expect)] = &[
 /// [`HttpSourceConfig::problems`]: crate::sources::declared::settings::HttpSourceConfig::problems
 fn check_declared(path: &str, keys: &mut Dict, found: &mut Vec<Finding>) -> bool {
     use serde::Deserialize;
-    check_keys(path, keys, DECLARED, |_| true, found);
+    check_keys(path, keys, &declared_keys(), |_| true, found);
     let table = Value::Dict(figment::value::Tag::Default, keys.clone());
     match crate::sources::declared::settings::HttpSourceConfig::deserialize(&table) {
         Ok(_) => true,
