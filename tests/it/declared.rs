@@ -649,12 +649,21 @@ mod ledger {
                 json!({ "access_token": token, "token_type": "bearer", "expires_in": 3600 });
             return json_response(StatusCode::OK, &[], answer.to_string());
         }
-        let bearer = headers
+        let authorization = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_string);
-        let valid = bearer.is_some_and(|t| ledger.tokens.lock().expect("lock").contains(&t));
+            .unwrap_or_default();
+        let basic = {
+            use base64::Engine;
+            let pair = format!("{CLIENT_ID}:{CLIENT_SECRET}");
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        };
+        let bearer = authorization.strip_prefix("Bearer ").map(str::to_string);
+        let valid = authorization == basic
+            || bearer.is_some_and(|t| ledger.tokens.lock().expect("lock").contains(&t));
         if !valid {
             return error(StatusCode::UNAUTHORIZED, "invalid_token");
         }
@@ -1098,4 +1107,48 @@ async fn raw_is_the_item_as_received_and_redacted() {
     if raw.get("token").is_some() {
         assert_eq!(raw["token"], "[redacted]");
     }
+}
+
+#[tokio::test]
+async fn basic_auth_and_subscriptions_work_for_declared_sources() {
+    let (fake, ledger) = ledger::start().await;
+    let mut declared = ledger_declared(
+        "ledger",
+        &fake.base_url,
+        r#"{ style = "offset", total = "/meta/total" }"#,
+    );
+    declared.auth = Some(chronograph::sources::declared::settings::AuthConfig {
+        kind: Some("basic".into()),
+        username: Some(ledger::CLIENT_ID.into()),
+        password: Some(ledger::CLIENT_SECRET.to_string().into()),
+        ..Default::default()
+    });
+    declared.poll_interval_ms = Some(150);
+    let gw = Gateway::start_options(Default::default(), move |config| {
+        config.sources = Default::default();
+        config.sources.declared.insert("ledger".into(), declared);
+    })
+    .await;
+    let mut socket = ws_ready(&gw, Value::Null).await;
+    ws_send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": {
+            "query": "subscription($s: [HistorySubject!]!) { historyAdded(subjects: $s) { source sourceId kind } }",
+            "variables": { "s": subject("LEDGER", "beta") } } }),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    {
+        let mut events = ledger.events.lock().expect("lock");
+        let stream = events.iter_mut().find(|(s, _)| s == "beta").expect("beta");
+        stream
+            .1
+            .push(("beta-new".into(), chrono::Utc::now().timestamp_millis()));
+    }
+    let entry = ws_next_entry(&mut socket).await;
+    assert_eq!(entry["source"], "LEDGER");
+    assert_eq!(entry["sourceId"], "beta-new");
+    assert_eq!(entry["kind"], "RECORD_CHANGED");
+    // Basic auth: the token endpoint was never asked.
+    assert_eq!(*ledger.issued.lock().expect("lock"), 0);
 }
