@@ -1152,3 +1152,37 @@ async fn basic_auth_and_subscriptions_work_for_declared_sources() {
     // Basic auth: the token endpoint was never asked.
     assert_eq!(*ledger.issued.lock().expect("lock"), 0);
 }
+
+#[tokio::test]
+async fn the_cache_and_single_flight_serve_declared_sources() {
+    let gw = Gateway::start_options(Default::default(), |config| {
+        if let Some(github) = config.sources.declared.get_mut("github_deliveries") {
+            github.cache_ttl_s = Some(60);
+        }
+    })
+    .await;
+    let hook = gw.upstreams.github_fake.hook_ids()[0].to_string();
+    gw.upstreams.github.control.clear_requests();
+    let query = json!({ "subjects": subject("GITHUB_DELIVERIES", &hook), "first": 5 });
+    // Two aliases asking for the same page, then the same query again.
+    let twice = "query($subjects: [HistorySubject!]!, $first: Int) {
+      a: history(subjects: $subjects, first: $first) { nodes { sourceId } }
+      b: history(subjects: $subjects, first: $first) { nodes { sourceId } } }";
+    let first = gw.query(twice, query.clone()).await;
+    assert!(first["errors"].is_null(), "{first}");
+    assert_eq!(first["data"]["a"], first["data"]["b"]);
+    let again = gw.query(twice, query).await;
+    assert_eq!(again["data"]["a"], first["data"]["a"]);
+    let calls = gw
+        .upstreams
+        .github
+        .control
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/deliveries"))
+        .count();
+    assert_eq!(
+        calls, 1,
+        "one upstream call for two fields and two requests"
+    );
+}
