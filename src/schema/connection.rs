@@ -4,6 +4,7 @@
 use super::fast::{self, Fast, FastObject};
 use super::types::{ConnectionNode, FlowNode, HistoryEntryNode, IntegrationNode};
 use crate::timeline::cursor::{Cursor, CursorKey};
+use crate::timeline::history::EdgeCursor;
 use crate::timeline::page::{positional_window, PageRequest};
 use async_graphql::parser::types::Field;
 use async_graphql::{ContextSelectionSet, Object, Positioned, Value};
@@ -13,8 +14,8 @@ use async_graphql::{ContextSelectionSet, Object, Positioned, Value};
 pub struct PageInfo {
     pub has_next_page: bool,
     pub has_previous_page: bool,
-    pub start_cursor: Option<Cursor>,
-    pub end_cursor: Option<Cursor>,
+    pub start_cursor: Option<EdgeCursor>,
+    pub end_cursor: Option<EdgeCursor>,
 }
 
 // `@shareable` in the subgraph SDL: other Relay-style subgraphs define the same type, and
@@ -30,16 +31,16 @@ impl PageInfo {
         self.has_previous_page
     }
     async fn start_cursor(&self) -> Option<String> {
-        self.start_cursor.as_ref().map(Cursor::encode)
+        self.start_cursor.as_ref().map(EdgeCursor::encode)
     }
     async fn end_cursor(&self) -> Option<String> {
-        self.end_cursor.as_ref().map(Cursor::encode)
+        self.end_cursor.as_ref().map(EdgeCursor::encode)
     }
 }
 
 impl FastObject for PageInfo {
     fn plain(&self, _ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Value> {
-        let cursor = |c: &Option<Cursor>| {
+        let cursor = |c: &Option<EdgeCursor>| {
             c.as_ref()
                 .map_or(Value::Null, |c| Value::String(c.encode()))
         };
@@ -57,7 +58,7 @@ impl FastObject for PageInfo {
 /// unencoded until a query selects one (most never do, and encoding is JSON plus base64).
 #[derive(Clone)]
 pub struct Conn<T> {
-    pub edges: Vec<(Cursor, T)>,
+    pub edges: Vec<(EdgeCursor, T)>,
     pub page_info: PageInfo,
     pub total_count: Option<i32>,
 }
@@ -77,7 +78,7 @@ impl<T: Clone> Conn<T> {
 
     /// Build from `(cursor, node)` pairs already in page order.
     pub fn from_edges(
-        edges: Vec<(Cursor, T)>,
+        edges: Vec<(EdgeCursor, T)>,
         has_next: bool,
         has_previous: bool,
         total: Option<usize>,
@@ -107,7 +108,7 @@ macro_rules! relay_connection {
     ($conn:ident, $edge:ident, $node:ty, $doc:literal, $plural:literal) => {
         #[derive(Clone)]
         pub struct $edge {
-            pub cursor: Cursor,
+            pub cursor: EdgeCursor,
             pub node: $node,
         }
 
@@ -224,7 +225,10 @@ pub fn positional<I, T: Clone>(
     let edges = (window.start..window.end)
         .map(|i| {
             let key = CursorKey::Position(i as u64, ids[i].to_string());
-            (Cursor::new(fingerprint, snapshot_ms, key), node(&items[i]))
+            (
+                Cursor::new(fingerprint, snapshot_ms, key).into(),
+                node(&items[i]),
+            )
         })
         .collect();
     Conn::from_edges(
