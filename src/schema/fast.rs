@@ -315,6 +315,11 @@ pub fn enumeration<E: async_graphql::resolver_utils::EnumType>(value: E) -> Valu
     async_graphql::resolver_utils::enum_value(value)
 }
 
+/// A `Source` field, as its resolver writes it (the enum value named by `Source::as_str`).
+pub fn source(source: crate::domain::Source) -> Value {
+    Value::Enum(Name::new(source.as_str()))
+}
+
 /// A nullable enum field.
 pub fn opt_enumeration<E: async_graphql::resolver_utils::EnumType>(value: Option<E>) -> Value {
     value.map_or(Value::Null, enumeration)

@@ -154,7 +154,7 @@ impl FastObject for HistoryEntryNode {
         let e = &*self.entry;
         Some(match field.node.name.node.as_str() {
             "id" => Value::String(Self::global_id(e).encode()),
-            "source" => fast::enumeration(e.source),
+            "source" => fast::source(e.source),
             "sourceId" => fast::string(&e.source_id),
             "kind" => fast::enumeration(e.kind),
             "at" => fast::time(e.at(self.observed_at)),
