@@ -116,6 +116,7 @@ fn streams(k: usize, per_stream: usize) -> Vec<StreamPage> {
                 entries,
                 has_more: true,
                 depth: None,
+                errors: Vec::new(),
             }
         })
         .collect()

@@ -34,6 +34,9 @@ pub enum Command {
         /// Print the Federation v2 subgraph SDL (with `@key` and `@link`) instead.
         #[arg(long)]
         federation: bool,
+        /// The SDL of this configuration: its declared sources join the `Source` enum.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Validate a config file and print a summary without secrets.
     CheckConfig {

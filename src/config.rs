@@ -350,6 +350,20 @@ impl Config {
                 }
             }
         }
+        for cfg in self.sources.declared.values() {
+            let Some(auth) = &cfg.auth else { continue };
+            for secret in [
+                &auth.token,
+                &auth.value,
+                &auth.password,
+                &auth.client_secret,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                out.push(secret.expose_secret().to_string());
+            }
+        }
         out
     }
 
@@ -415,6 +429,24 @@ impl Config {
                         "`Authorization` carries Chronograph's own api_keys; forward credentials in another header",
                     ));
                 }
+            }
+        }
+        for (name, cfg) in &self.sources.declared {
+            if let Err(reason) = Source::declare(name) {
+                problems.push(Finding::new(format!("sources.{name}"), reason));
+            }
+            for (key, reason) in cfg.problems() {
+                problems.push(Finding::new(format!("sources.{name}.{key}"), reason));
+            }
+            let authorization = cfg
+                .credential_header
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case("authorization"));
+            if authorization && !self.server.api_keys.is_empty() {
+                problems.push(Finding::new(
+                    format!("sources.{name}.credential_header"),
+                    "`Authorization` carries Chronograph's own api_keys; forward credentials in another header",
+                ));
             }
         }
         problems
@@ -524,6 +556,26 @@ impl Config {
                 )),
                 None => lines.push(format!("sources.{} = not configured", source.config_key())),
             }
+        }
+        for (name, cfg) in &self.sources.declared {
+            let style = |list: Option<&str>| list.unwrap_or("none").to_string();
+            lines.push(format!(
+                "sources.{name} = {} (declared: {}; integrations paged by {}, history by {}{})",
+                url_display(cfg.base()),
+                Source::declare(name)
+                    .map(Source::as_str)
+                    .unwrap_or("not a valid name"),
+                style(
+                    cfg.integrations
+                        .as_ref()
+                        .and_then(|l| l.paging.style.as_deref())
+                ),
+                style(cfg.history.as_ref().and_then(|l| l.paging.style.as_deref())),
+                cfg.credential_header
+                    .as_deref()
+                    .map(|h| format!("; callers' own from header {h}"))
+                    .unwrap_or_default()
+            ));
         }
         lines.join("\n")
     }

@@ -68,9 +68,10 @@ pub async fn serve(config: config::Config, listener: TcpListener) -> anyhow::Res
 }
 
 fn config_sources(config: &config::Config) -> Vec<&'static str> {
-    domain::Source::ALL
+    config
+        .sources
+        .configured()
         .into_iter()
-        .filter(|s| config.sources.get(*s).is_some())
         .map(domain::Source::as_str)
         .collect()
 }

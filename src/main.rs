@@ -40,12 +40,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = chronograph::bind(loaded.config.listen_addr(), &listen).await?;
             chronograph::serve(loaded.config, listener).await
         }
-        Command::Schema { federation } => {
-            if federation {
-                print!("{}", chronograph::schema::federation_sdl());
-            } else {
-                print!("{}", chronograph::schema::sdl());
-            }
+        Command::Schema { federation, config } => {
+            // With a config, its declared sources join the `Source` enum.
+            let declared = match config {
+                Some(path) => chronograph::cli::load_or_exit(&path)
+                    .config
+                    .sources
+                    .declared_sources(),
+                None => Vec::new(),
+            };
+            print!("{}", chronograph::schema::sdl_for(&declared, federation));
             Ok(())
         }
         Command::CheckConfig { config } => {

@@ -337,12 +337,75 @@ fn check_subtables(prefix: &str, table: &mut Dict, found: &mut Vec<Finding>) {
     }
 }
 
+/// `[sources.<name>]` of a declared source (`kind = "http"`): the keys every source takes and
+/// the tables of the declaration, which [`check_declared`] reads whole.
+const DECLARED: &[(&str, Expect)] = &[
+    ("kind", Expect::Text),
+    ("base_url", Expect::Url),
+    ("auth", Expect::Table),
+    ("integrations", Expect::Table),
+    ("history", Expect::Table),
+    ("timeout_ms", at_least(1)),
+    ("cache_ttl_s", at_least(0)),
+    ("stale_if_error_s", at_least(0)),
+    ("max_concurrency", at_least(1)),
+    (
+        "retries",
+        Expect::Whole {
+            min: 0,
+            max: u32::MAX as u64,
+        },
+    ),
+    ("poll_interval_ms", at_least(100)),
+    ("credential_header", Expect::Text),
+];
+
+/// A declared source's table: its own keys, then the whole declaration through serde (an
+/// unknown or mistyped key inside it is reported, and the source left out so the rest loads).
+/// What serde accepts is checked for meaning later ([`HttpSourceConfig::problems`]).
+///
+/// [`HttpSourceConfig::problems`]: crate::sources::declared::settings::HttpSourceConfig::problems
+fn check_declared(path: &str, keys: &mut Dict, found: &mut Vec<Finding>) -> bool {
+    use serde::Deserialize;
+    check_keys(path, keys, DECLARED, |_| true, found);
+    let table = Value::Dict(figment::value::Tag::Default, keys.clone());
+    match crate::sources::declared::settings::HttpSourceConfig::deserialize(&table) {
+        Ok(_) => true,
+        Err(err) => {
+            for err in err {
+                let mut finding = super::describe_figment_error(err);
+                finding.key = match finding.key.is_empty() {
+                    true => path.to_string(),
+                    false => format!("{path}.{}", finding.key),
+                };
+                if finding.reason.contains("untagged enum FieldSpec") {
+                    finding.reason = "expected a JSON Pointer string or a table with `pointer`, `const` or `template` (and `format`, `values`, `default`)".into();
+                }
+                found.push(finding);
+            }
+            false
+        }
+    }
+}
+
 fn check_sources(table: &mut Dict, found: &mut Vec<Finding>) {
     table.retain(|name, value| {
         let path = format!("sources.{name}");
         let Some(source) = Source::ALL.into_iter().find(|s| s.config_key() == name) else {
+            let declared = matches!(value, Value::Dict(_, keys) if keys.contains_key("kind"));
+            if declared {
+                let Some(keys) = as_table(&path, value, found) else {
+                    return false;
+                };
+                return check_declared(&path, keys, found);
+            }
             let names = Source::ALL.map(Source::config_key);
-            found.push(unknown(path, name, names, "sources."));
+            let mut finding = unknown(path, name, names, "sources.");
+            if finding.did_you_mean.is_none() {
+                finding.reason =
+                    "unknown source (a declared source needs `kind = \"http\"`)".into();
+            }
+            found.push(finding);
             return false;
         };
         let Some(keys) = as_table(&path, value, found) else {
@@ -507,10 +570,10 @@ impl Origins {
 /// `serve` logs them.
 pub(super) fn warnings(config: &Config) -> Vec<Finding> {
     let mut found = Vec::new();
-    if Source::ALL
-        .into_iter()
-        .all(|source| config.sources.get(source).is_none())
-    {
+    for (name, cfg) in &config.sources.declared {
+        found.extend(declared_warnings(name, cfg));
+    }
+    if config.sources.configured().is_empty() {
         found.push(Finding::new(
             "sources",
             "no source is configured: every query will answer SOURCE_NOT_CONFIGURED \
@@ -536,6 +599,40 @@ pub(super) fn warnings(config: &Config) -> Vec<Finding> {
         if let Some(reason) = path_the_adapter_adds(source, &cfg.base_url) {
             found.push(Finding::new(format!("{prefix}.base_url"), reason));
         }
+    }
+    found
+}
+
+/// What loads but costs more than it should: a history listed only in the order opposite to
+/// what a page needs, with no way to start at its far end.
+fn declared_warnings(
+    name: &str,
+    cfg: &crate::sources::declared::settings::HttpSourceConfig,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let Some(history) = &cfg.history else {
+        return found;
+    };
+    let style = history.paging.style.as_deref().unwrap_or("none");
+    let positional_with_total =
+        matches!(style, "offset" | "page" | "index") && history.paging.total.is_some();
+    if history.reverse_query.is_none() && !positional_with_total && style != "none" {
+        let pages = match history.order.as_deref() {
+            Some("asc") => "`first`/`after` pages (newest first)",
+            _ => "`last`/`before` pages (oldest first)",
+        };
+        found.push(Finding::new(
+            format!("sources.{name}.history.reverse_query"),
+            format!(
+                "not set: {pages} read each history to its end; give the query parameters that list it in the other order, or a `paging.total` with positional paging"
+            ),
+        ));
+    }
+    if cfg.credential_header.is_none() && !cfg.has_own_credentials() {
+        found.push(Finding::new(
+            format!("sources.{name}.auth"),
+            "no credentials and no credential_header: calls go out unauthenticated",
+        ));
     }
     found
 }

@@ -5,6 +5,7 @@
 pub mod celigo;
 pub mod dealcloud;
 pub mod fake;
+pub mod github;
 pub mod hexabase;
 pub mod rocketchat;
 pub mod truto;
@@ -34,6 +35,7 @@ pub struct DemoOptions {
     /// Point the gateway at Hexabase with the fake's API token instead of email + password.
     pub hexabase_use_token: bool,
     pub dealcloud: dealcloud::DealcloudFakeConfig,
+    pub github: github::GithubFakeConfig,
 }
 
 impl Default for DemoOptions {
@@ -47,6 +49,7 @@ impl Default for DemoOptions {
             hexabase: hexabase::HexabaseFakeConfig::default(),
             hexabase_use_token: false,
             dealcloud: dealcloud::DealcloudFakeConfig::default(),
+            github: github::GithubFakeConfig::default(),
         }
     }
 }
@@ -67,7 +70,15 @@ pub struct DemoUpstreams {
     pub rocketchat_fake: Arc<rocketchat::RocketChatFake>,
     pub truto: fake::RunningFake,
     pub truto_fake: Arc<truto::TrutoFake>,
+    /// GitHub webhooks, read through a declared source (`examples/github-deliveries.toml`).
+    pub github: fake::RunningFake,
+    pub github_fake: Arc<github::GithubFake>,
 }
+
+/// The declared source of the demo, as shipped in `examples/`.
+pub const GITHUB_EXAMPLE: &str = include_str!("../../examples/github-deliveries.toml");
+/// Its name.
+pub const GITHUB_SOURCE: &str = "github_deliveries";
 
 impl DemoUpstreams {
     /// Start every fake with the demo's data.
@@ -103,6 +114,11 @@ impl DemoUpstreams {
         let truto_data = truto::TrutoData::generate(DEMO_SEED, options.now);
         let truto_fake = truto::TrutoFake::new(options.truto, truto_data);
         let truto = fake::spawn(truto_fake.router(), fake::FakeControl::new()).await?;
+        let github_fake = github::GithubFake::new(
+            options.github,
+            github::GithubData::generate(DEMO_SEED, options.now),
+        );
+        let github = fake::spawn(github_fake.router(), fake::FakeControl::new()).await?;
         Ok(DemoUpstreams {
             celigo,
             celigo_fake,
@@ -118,6 +134,8 @@ impl DemoUpstreams {
             rocketchat_fake,
             truto,
             truto_fake,
+            github,
+            github_fake,
         })
     }
 
@@ -133,11 +151,27 @@ impl DemoUpstreams {
             sources: {
                 let mut sources = SourcesConfig::default();
                 for source in Source::ALL {
-                    *sources.slot(source) = Some(self.source_config(source));
+                    if let Some(slot) = sources.slot(source) {
+                        *slot = Some(self.source_config(source));
+                    }
+                }
+                if let Some(declared) = self.github_source() {
+                    sources.declared.insert(GITHUB_SOURCE.to_string(), declared);
                 }
                 sources
             },
         }
+    }
+
+    /// The shipped GitHub example pointed at the fake, with the fake's token.
+    pub fn github_source(&self) -> Option<crate::sources::declared::settings::HttpSourceConfig> {
+        let config = Config::from_toml_str(GITHUB_EXAMPLE).ok()?;
+        let mut declared = config.sources.declared.get(GITHUB_SOURCE)?.clone();
+        declared.base_url = self.github.base_url.clone();
+        if let Some(auth) = declared.auth.as_mut() {
+            auth.token = Some(SecretString::from(self.github_fake.config().token.clone()));
+        }
+        Some(declared)
     }
 
     /// The fake serving `source`.
@@ -148,6 +182,7 @@ impl DemoUpstreams {
             Source::Hexabase => &self.hexabase,
             Source::Rocketchat => &self.rocketchat,
             Source::Truto => &self.truto,
+            Source::Declared(_) => &self.github,
         }
     }
 
@@ -187,6 +222,10 @@ impl DemoUpstreams {
             Source::Truto => SourceConfig {
                 base_url,
                 token: Some(SecretString::from(self.truto_fake.config().token.clone())),
+                ..SourceConfig::default()
+            },
+            Source::Declared(_) => SourceConfig {
+                base_url,
                 ..SourceConfig::default()
             },
         }
@@ -234,12 +273,13 @@ pub async fn run(listen: &str) -> anyhow::Result<()> {
     }
     println!("Chronograph demo: open http://{open}/graphql in a browser (GraphiQL)");
     println!("Fake upstreams (in-process, following the vendors' documented APIs):");
-    for source in Source::ALL {
+    for source in config.sources.configured() {
         let (name, fake) = (source.as_str(), upstreams.fake(source));
-        println!("  {name:<10} {}", fake.base_url);
+        println!("  {name:<17} {}", fake.base_url);
         tracing::info!(source = name, url = %fake.base_url, "demo upstream started");
     }
     println!("Try the queries in examples/ (celigo-integrations.graphql, rocketchat-webhook-history.graphql,");
-    println!("truto-integrations-teams.graphql, hexabase-item-history.graphql, dealcloud-changes.graphql).");
+    println!("truto-integrations-teams.graphql, hexabase-item-history.graphql, dealcloud-changes.graphql,");
+    println!("declared-source-timeline.graphql: GITHUB_DELIVERIES is declared in examples/github-deliveries.toml).");
     crate::serve(config, listener).await
 }

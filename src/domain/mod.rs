@@ -4,74 +4,14 @@
 pub mod datetime;
 pub mod ids;
 pub mod raw;
+mod source;
 
 pub use raw::{ListAt, RawJson, RawList};
+pub use source::{with_schema_sources, Declared, Source};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::sync::Arc;
-
-/// The upstream platforms Chronograph reads. Declaration order is the tie-break order of the
-/// merged timeline (DESIGN.md §10), so do not reorder.
-#[derive(
-    async_graphql::Enum,
-    serde::Serialize,
-    serde::Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Source {
-    Rocketchat,
-    Celigo,
-    Hexabase,
-    Truto,
-    Dealcloud,
-}
-
-impl Source {
-    /// Every source, in enum (and listing) order.
-    pub const ALL: [Source; 5] = [
-        Source::Rocketchat,
-        Source::Celigo,
-        Source::Hexabase,
-        Source::Truto,
-        Source::Dealcloud,
-    ];
-
-    /// The GraphQL enum spelling, also used in `extensions.source` and global ids.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Rocketchat => "ROCKETCHAT",
-            Source::Celigo => "CELIGO",
-            Source::Hexabase => "HEXABASE",
-            Source::Truto => "TRUTO",
-            Source::Dealcloud => "DEALCLOUD",
-        }
-    }
-
-    /// Inverse of [`Source::as_str`].
-    pub fn parse(text: &str) -> Option<Source> {
-        Source::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
-    /// The lower-case key used in config (`[sources.celigo]`).
-    pub fn config_key(self) -> &'static str {
-        match self {
-            Source::Rocketchat => "rocketchat",
-            Source::Celigo => "celigo",
-            Source::Hexabase => "hexabase",
-            Source::Truto => "truto",
-            Source::Dealcloud => "dealcloud",
-        }
-    }
-}
 
 /// Truto's integration sharing policy.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -293,14 +233,6 @@ fn redact_in_place(value: &mut Value) {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn source_all_lists_every_variant_in_enum_order() {
-        let variants: Vec<Source> = <Source as async_graphql::resolver_utils::EnumType>::items()
-            .iter()
-            .map(|item| item.value)
-            .collect();
-        assert_eq!(Source::ALL.to_vec(), variants);
-    }
 
     use super::*;
     use serde_json::json;

@@ -14,6 +14,34 @@ pub enum ListAt {
     Root,
     /// The list is this key of the body's object (Rocket.Chat's `history`, `integrations`).
     Field(&'static str),
+    /// The list is at this JSON Pointer (declared sources' `items`).
+    Pointer(&'static str),
+}
+
+/// The JSON text at `pointer` inside `text`, by way of its containers' raw elements (no JSON
+/// tree is built).
+fn raw_at<'b>(text: &'b str, pointer: &str) -> Option<&'b RawValue> {
+    let mut raw: &RawValue = serde_json::from_str(text).ok()?;
+    if pointer.is_empty() {
+        return Some(raw);
+    }
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        raw = match raw.get().trim_start().as_bytes().first() {
+            Some(b'{') => serde_json::from_str::<HashMap<String, &RawValue>>(raw.get())
+                .ok()?
+                .remove(&token)?,
+            Some(b'[') => {
+                let index: usize = token.parse().ok()?;
+                serde_json::from_str::<Vec<&RawValue>>(raw.get())
+                    .ok()?
+                    .get(index)
+                    .copied()?
+            }
+            _ => return None,
+        };
+    }
+    Some(raw)
 }
 
 /// An upstream body holding a list whose elements are served as `raw` on demand.
@@ -57,6 +85,10 @@ impl RawList {
             ListAt::Field(name) => serde_json::from_slice::<HashMap<String, &RawValue>>(&self.body)
                 .ok()
                 .and_then(|object| object.get(name).copied())
+                .and_then(|list| serde_json::from_str(list.get()).ok()),
+            ListAt::Pointer(pointer) => std::str::from_utf8(&self.body)
+                .ok()
+                .and_then(|text| raw_at(text, pointer))
                 .and_then(|list| serde_json::from_str(list.get()).ok()),
         };
         // Every element borrows from `body`: its place there is its pointer's distance from
@@ -131,6 +163,22 @@ mod tests {
             list.item(1).to_value(),
             serde_json::json!({"b": [1, 2, {"c": null}]})
         );
+    }
+
+    #[test]
+    fn a_list_at_a_pointer_is_found_through_its_containers() {
+        let body = Bytes::from_static(
+            br#"{"meta":{"total":2},"data":{"a/b":[{"x":1},[{"id":"n"},{"id":"m"}]]}}"#,
+        );
+        let list = RawList::new(body, ListAt::Pointer("/data/a~1b/1"));
+        assert_eq!(list.element(0), Some(r#"{"id":"n"}"#));
+        assert_eq!(list.element(1), Some(r#"{"id":"m"}"#));
+        assert_eq!(list.element(2), None);
+        let missing = RawList::new(
+            Bytes::from_static(br#"{"data":{}}"#),
+            ListAt::Pointer("/data/x"),
+        );
+        assert_eq!(missing.element(0), None);
     }
 
     #[test]

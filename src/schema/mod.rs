@@ -51,6 +51,15 @@ fn build_with(
     server: &ServerConfig,
     guard: Option<guard::Guard>,
 ) -> ChronoSchema {
+    let declared = state.sources.declared();
+    crate::domain::with_schema_sources(&declared, || build_with_sources(state, server, guard))
+}
+
+fn build_with_sources(
+    state: Arc<AppState>,
+    server: &ServerConfig,
+    guard: Option<guard::Guard>,
+) -> ChronoSchema {
     let state_metrics = state.metrics.clone();
     let mut schema = builder()
         .data(state)
@@ -74,15 +83,25 @@ fn build_with(
     schema.finish()
 }
 
-/// The SDL clients and `schema/schema.graphql` see.
+/// The SDL clients and `schema/schema.graphql` see (the built-in sources only).
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    sdl_for(&[], false)
 }
 
 /// The Federation v2 subgraph SDL (what `_service { sdl }` returns), for composing
 /// Chronograph into a supergraph with a composition tool.
 pub fn federation_sdl() -> String {
-    builder()
-        .finish()
-        .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
+    sdl_for(&[], true)
+}
+
+/// The SDL of a configuration with `declared` sources in its `Source` enum
+/// (`chronograph schema --config FILE`); Federation v2 with `federation`.
+pub fn sdl_for(declared: &[crate::domain::Source], federation: bool) -> String {
+    crate::domain::with_schema_sources(declared, || {
+        let schema = builder().finish();
+        match federation {
+            true => schema.sdl_with_options(async_graphql::SDLExportOptions::new().federation()),
+            false => schema.sdl(),
+        }
+    })
 }

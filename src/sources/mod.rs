@@ -5,7 +5,9 @@
 
 pub mod celigo;
 pub mod dealcloud;
+pub mod declared;
 pub mod hexabase;
+pub mod keyset;
 mod registry;
 pub mod rocketchat;
 pub mod settings;
@@ -36,6 +38,7 @@ pub fn vendor(source: Source) -> &'static Vendor {
         Source::Hexabase => &hexabase::VENDOR,
         Source::Rocketchat => &rocketchat::VENDOR,
         Source::Truto => &truto::VENDOR,
+        Source::Declared(_) => &declared::VENDOR,
     }
 }
 

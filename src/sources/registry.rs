@@ -55,6 +55,31 @@ pub fn credential_identity(cfg: &SourceConfig) -> String {
     ])
 }
 
+/// [`credential_identity`] of a declared source: its base URL and every credential of its
+/// auth.
+pub fn declared_identity(cfg: &declared::settings::HttpSourceConfig) -> String {
+    let auth = cfg.auth.clone().unwrap_or_default();
+    let secret = |s: &Option<secrecy::SecretString>| {
+        s.as_ref()
+            .map(|v| v.expose_secret().to_string())
+            .unwrap_or_default()
+    };
+    http::secret_fingerprint(&[
+        "declared",
+        cfg.base(),
+        auth.kind.as_deref().unwrap_or_default(),
+        &secret(&auth.token),
+        auth.header.as_deref().unwrap_or_default(),
+        &secret(&auth.value),
+        auth.username.as_deref().unwrap_or_default(),
+        &secret(&auth.password),
+        auth.token_url.as_deref().unwrap_or_default(),
+        auth.client_id.as_deref().unwrap_or_default(),
+        &secret(&auth.client_secret),
+        auth.scope.as_deref().unwrap_or_default(),
+    ])
+}
+
 /// What `Query.sources` reports for one source.
 #[derive(Clone, Debug)]
 pub struct SourceHealth {
@@ -124,6 +149,42 @@ impl Sources {
                     base: cfg.base().to_string(),
                     header: header.to_ascii_lowercase(),
                     user_id_header: cfg.user_id_header.as_ref().map(|h| h.to_ascii_lowercase()),
+                });
+            }
+            configured.insert(source, set);
+            poll_intervals.insert(
+                source,
+                Duration::from_millis(cfg.poll_interval_ms.unwrap_or(DEFAULT_POLL_MS)),
+            );
+        }
+        for source in sources.declared_sources() {
+            let Some(cfg) = sources.declared(source) else {
+                continue;
+            };
+            let policy = http::Policy::new(
+                declared_identity(cfg),
+                cache.clone(),
+                Duration::from_secs(cfg.cache_ttl_s.unwrap_or(0)),
+                Duration::from_secs(cfg.stale_if_error_s.unwrap_or(0)),
+                cfg.retries.unwrap_or(DEFAULT_RETRIES),
+                cfg.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
+                metrics.clone(),
+            );
+            let wiring = crate::upstream::Wiring {
+                client: client.clone(),
+                policy: Arc::new(policy.with_shared(shared.clone())),
+                caller_header: cfg
+                    .credential_header
+                    .clone()
+                    .filter(|_| !cfg.has_own_credentials()),
+            };
+            let set = declared::HttpSource::source_set(source, &wiring, cfg)?;
+            if let Some(header) = &cfg.credential_header {
+                forwarding.push(Forwarding {
+                    source,
+                    base: cfg.base().to_string(),
+                    header: header.to_ascii_lowercase(),
+                    user_id_header: None,
                 });
             }
             configured.insert(source, set);
@@ -261,11 +322,18 @@ impl Sources {
         self
     }
 
-    /// Configured sources in enum order.
+    /// Configured sources in enum order (built-in, then declared by name).
     pub fn configured(&self) -> Vec<Source> {
-        Source::ALL
+        let mut all: Vec<Source> = self.configured.keys().copied().collect();
+        all.sort();
+        all
+    }
+
+    /// The declared sources among them (for the schema's `Source` enum).
+    pub fn declared(&self) -> Vec<Source> {
+        self.configured()
             .into_iter()
-            .filter(|s| self.configured.contains_key(s))
+            .filter(|s| s.is_declared())
             .collect()
     }
 

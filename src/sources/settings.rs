@@ -42,15 +42,19 @@ impl Vendor {
     }
 }
 
-/// `[sources.*]`: one optional table per vendor; an absent table means an absent source.
+/// `[sources.*]`: one optional table per vendor; an absent table means an absent source. Any
+/// other name is a declared source (`kind = "http"`); config checking has rejected every other
+/// unknown name before this is deserialised.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SourcesConfig {
     pub rocketchat: Option<SourceConfig>,
     pub celigo: Option<SourceConfig>,
     pub hexabase: Option<SourceConfig>,
     pub truto: Option<SourceConfig>,
     pub dealcloud: Option<SourceConfig>,
+    /// Declared sources by name (`[sources.github_deliveries]`).
+    #[serde(flatten)]
+    pub declared: std::collections::BTreeMap<String, super::declared::settings::HttpSourceConfig>,
 }
 
 impl SourcesConfig {
@@ -62,17 +66,49 @@ impl SourcesConfig {
             Source::Hexabase => self.hexabase.as_ref(),
             Source::Truto => self.truto.as_ref(),
             Source::Dealcloud => self.dealcloud.as_ref(),
+            Source::Declared(_) => None,
         }
     }
 
-    /// Where the table of one source goes.
-    pub fn slot(&mut self, source: Source) -> &mut Option<SourceConfig> {
+    /// The declaration of a declared source, if configured.
+    pub fn declared(&self, source: Source) -> Option<&super::declared::settings::HttpSourceConfig> {
         match source {
-            Source::Rocketchat => &mut self.rocketchat,
-            Source::Celigo => &mut self.celigo,
-            Source::Hexabase => &mut self.hexabase,
-            Source::Truto => &mut self.truto,
-            Source::Dealcloud => &mut self.dealcloud,
+            Source::Declared(_) => self.declared.get(source.config_key()),
+            _ => None,
+        }
+    }
+
+    /// The declared sources, in name order (their names interned as [`Source`]s). A name that
+    /// cannot be a source was reported by config checking and is left out.
+    pub fn declared_sources(&self) -> Vec<Source> {
+        let mut sources: Vec<Source> = self
+            .declared
+            .keys()
+            .filter_map(|name| Source::declare(name).ok())
+            .collect();
+        sources.sort();
+        sources
+    }
+
+    /// Every configured source: the built-in ones in enum order, then the declared ones.
+    pub fn configured(&self) -> Vec<Source> {
+        let mut all: Vec<Source> = Source::ALL
+            .into_iter()
+            .filter(|s| self.get(*s).is_some())
+            .collect();
+        all.extend(self.declared_sources());
+        all
+    }
+
+    /// Where the table of one built-in source goes (`None` for a declared one).
+    pub fn slot(&mut self, source: Source) -> Option<&mut Option<SourceConfig>> {
+        match source {
+            Source::Rocketchat => Some(&mut self.rocketchat),
+            Source::Celigo => Some(&mut self.celigo),
+            Source::Hexabase => Some(&mut self.hexabase),
+            Source::Truto => Some(&mut self.truto),
+            Source::Dealcloud => Some(&mut self.dealcloud),
+            Source::Declared(_) => None,
         }
     }
 }

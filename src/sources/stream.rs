@@ -94,6 +94,7 @@ impl StreamWindow {
             entries: sorted,
             has_more: more,
             depth: None,
+            errors: Vec::new(),
         }
     }
 }
@@ -107,6 +108,9 @@ pub struct StreamPage {
     /// which covers every entry it returned. It travels in the next cursor and comes back as
     /// [`StreamWindow::depth`].
     pub depth: Option<usize>,
+    /// Items this stream read but could not use (a declared source's item without a mapped
+    /// required field): reported as errors beside the page, which still holds the rest.
+    pub errors: Vec<crate::error::SharedError>,
 }
 
 /// Sort entries into timeline order.

@@ -30,6 +30,9 @@ pub struct PageRead {
     pub has_more: bool,
     /// Streams that failed, by subject index.
     pub failures: Vec<(usize, SharedError)>,
+    /// Items streams read but could not use ([`StreamPage::errors`]): reported, while their
+    /// streams' pages stand.
+    pub entry_errors: Vec<SharedError>,
     /// The positions the page was read from.
     pub positions: Positions,
     /// Each stream's [`StreamPage::depth`] for the next page (a failed stream keeps the one it
@@ -66,10 +69,12 @@ pub async fn read_page(
     let mut pages = Vec::new();
     let mut failures = Vec::new();
     let mut next_depths = Vec::with_capacity(windows.len());
+    let mut entry_errors = Vec::new();
     for ((index, result), window) in results.into_iter().enumerate().zip(&windows) {
         match result {
-            Ok(page) => {
+            Ok(mut page) => {
                 next_depths.push(page.depth);
+                entry_errors.append(&mut page.errors);
                 pages.push(page);
             }
             Err(err) => {
@@ -90,6 +95,7 @@ pub async fn read_page(
         entries: merged.entries,
         has_more: merged.has_more || !failures.is_empty(),
         failures,
+        entry_errors,
         positions,
         depths: next_depths,
     }
@@ -382,6 +388,8 @@ pub async fn read_changes(
         match result {
             Ok(page) => {
                 complete &= !page.has_more;
+                // Items a stream could not use are reported; its position still moves on.
+                failures.extend(page.errors.into_iter().map(|err| (index, err)));
                 let fresh: Vec<HistoryEntry> = page
                     .entries
                     .into_iter()

@@ -102,7 +102,10 @@ pub async fn read_history(
                 (cursor, entry)
             })
             .collect();
-        (edges, page.failures, page.has_more)
+        let mut failures = page.failures;
+        // Reported like failures (they never change positions: only `has_more` does).
+        failures.extend(page.entry_errors.into_iter().map(|err| (usize::MAX, err)));
+        (edges, failures, page.has_more)
     });
     let (edges, failures, more) = AbortOnDrop(read)
         .await

@@ -92,6 +92,7 @@ pub fn merge(pages: Vec<StreamPage>, window: &StreamWindow) -> StreamPage {
         entries: taken,
         has_more: cut || any_more,
         depth: None,
+        errors: Vec::new(),
     }
 }
 

@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub(crate) policy: Arc<Policy>,
     /// Set when the source has no credentials of its own: the header a caller must send.
     pub(crate) caller_header: Option<String>,
+    /// The header callers' own credentials go upstream in (else `Authorization: Bearer`).
+    pub(crate) caller_credential_header: Option<http::HeaderName>,
 }
 
 /// What an adapter builds its [`Upstream`] with, handed over by `Sources::from_config`: the
@@ -95,8 +97,19 @@ impl Upstream {
                 stats: Arc::new(CallStats::default()),
                 policy: wiring.policy.clone(),
                 caller_header: wiring.caller_header.clone(),
+                caller_credential_header: None,
             }),
         })
+    }
+
+    /// Send callers' own credentials in `header` instead of `Authorization: Bearer` (declared
+    /// sources whose auth is a named header). Only while building: the upstream is not shared
+    /// yet.
+    pub fn with_caller_header_name(mut self, header: http::HeaderName) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.caller_credential_header = Some(header);
+        }
+        self
     }
 
     /// The credential a call in `scope` is made with: the caller's own, or `None` for the

@@ -180,7 +180,10 @@ pub(crate) fn build_request(
             Some(user_id) => builder
                 .header("x-user-id", user_id.as_str())
                 .header("x-auth-token", credential.token.expose_secret()),
-            None => builder.bearer_auth(credential.token.expose_secret()),
+            None => match &inner.caller_credential_header {
+                Some(header) => builder.header(header.clone(), credential.token.expose_secret()),
+                None => builder.bearer_auth(credential.token.expose_secret()),
+            },
         };
     }
     match &inner.auth {

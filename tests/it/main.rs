@@ -8,6 +8,7 @@ mod celigo_mutations;
 mod cli;
 mod correctness;
 mod dealcloud;
+mod declared;
 mod edge;
 mod examples;
 mod federation;

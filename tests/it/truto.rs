@@ -522,6 +522,12 @@ async fn integrations_without_source_page_all_sources_with_one_cursor() {
     let mut expected = tagged("ROCKETCHAT", pluck(&webhooks, "_id"));
     expected.extend(tagged("CELIGO", gw.celigo_integration_ids()));
     expected.extend(tagged("TRUTO", pluck(&fake_integrations(&gw), "id")));
+    // The declared source of the demo comes after the built-in ones.
+    let hooks = gw.upstreams.github_fake.hook_ids();
+    expected.extend(tagged(
+        "GITHUB_DELIVERIES",
+        hooks.iter().map(u64::to_string).collect(),
+    ));
     // (source, sourceId) of every integration the pages list, in order.
     let listed = |pages: &[Value]| -> Vec<(String, String)> {
         pages
@@ -541,7 +547,7 @@ async fn integrations_without_source_page_all_sources_with_one_cursor() {
     assert_eq!(
         listed(&forward),
         expected,
-        "ROCKETCHAT, then CELIGO, then TRUTO, each in vendor order, each once"
+        "ROCKETCHAT, then CELIGO, then TRUTO, then the declared GITHUB_DELIVERIES, each in vendor order, each once"
     );
     let last = forward.last().expect("a page");
     assert_eq!(integrations(last)["totalCount"], expected.len());

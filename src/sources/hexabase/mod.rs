@@ -226,6 +226,7 @@ impl Hexabase {
                 entries: Vec::new(),
                 has_more: true,
                 depth: None,
+                errors: Vec::new(),
             });
         }
         let cursor_at = window.key.as_ref().map(|k| from_millis(k.at_ms));

@@ -20,14 +20,13 @@ pub mod wire;
 use super::{HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
-use crate::sources::stream::{Direction, StreamPage, StreamWindow, TimelineKey};
+use crate::sources::stream::{StreamPage, StreamWindow};
 use crate::sources::SourceConfig;
 use crate::upstream::{refused_request, Auth, RequestScope, Upstream, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
-use std::cmp::Reverse;
 use std::collections::HashSet;
 use std::sync::Arc;
 use url::Url;
@@ -143,7 +142,7 @@ impl RocketChat {
                 ("id", integration_id),
                 ("offset", &offset),
                 ("count", &count),
-                ("sort", order.sort_param()),
+                ("sort", walk::sort_param(order)),
             ],
         );
         // A 400 is the client's fault only for an empty id (`must NOT have fewer than 1

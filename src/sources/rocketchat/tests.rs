@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::datetime::{format_utc_ms, from_millis};
+use crate::sources::stream::{Direction, TimelineKey};
 use serde_json::{json, Value};
 
 const BASE_MS: i64 = 1_715_677_923_000;

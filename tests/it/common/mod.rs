@@ -276,6 +276,7 @@ pub fn source_config(config: &mut Config, source: Source) -> &mut SourceConfig {
         Source::Hexabase => sources.hexabase.as_mut(),
         Source::Truto => sources.truto.as_mut(),
         Source::Dealcloud => sources.dealcloud.as_mut(),
+        Source::Declared(_) => None,
     }
     .unwrap_or_else(|| panic!("{source:?} is configured"))
 }
