@@ -491,6 +491,11 @@ fn http_status(value: &Value) -> Option<u64> {
 
 /// The status of a response object stored as JSON text (its body is not built into a tree).
 fn stored_status(text: &str) -> Option<u64> {
+    // Newer servers store only the body: a text without a `C` (nor an escape that could spell
+    // one) holds no `statusCode` key, and there is nothing to parse.
+    if !text.bytes().any(|b| b == b'C' || b == b'\\') {
+        return None;
+    }
     #[derive(Deserialize)]
     struct Stored {
         #[serde(rename = "statusCode")]
@@ -578,6 +583,11 @@ mod tests {
             Some(502)
         );
         assert_eq!(http_status(&json!("\"{\\\"ok\\\":true}\"")), None);
+        assert_eq!(http_status(&json!("{\"ok\": true}")), None);
+        assert_eq!(
+            http_status(&json!("{\"status\\u0043ode\": 201}")),
+            Some(201)
+        );
     }
 
     #[test]
