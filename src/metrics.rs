@@ -55,12 +55,16 @@ impl Histogram {
     }
 }
 
+/// Upstream calls of one source by route, then by outcome.
+type CallsByRoute = BTreeMap<String, BTreeMap<String, u64>>;
+
 /// Every metric the gateway exports.
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     request_latency: Mutex<Histogram>,
-    upstream_calls: Mutex<BTreeMap<(Source, String, String), u64>>,
+    /// Calls by source, route and outcome (nested so that counting one allocates nothing).
+    upstream_calls: Mutex<BTreeMap<Source, CallsByRoute>>,
     upstream_latency: Mutex<BTreeMap<Source, Histogram>>,
     retries: Mutex<BTreeMap<Source, u64>>,
     pub cache_hits: AtomicU64,
@@ -95,8 +99,17 @@ impl Metrics {
     /// One upstream attempt; `outcome` is the HTTP status or an error class.
     pub fn upstream(&self, source: Source, route: &str, outcome: &str, elapsed: Duration) {
         if let Ok(mut map) = self.upstream_calls.lock() {
-            *map.entry((source, route.to_string(), outcome.to_string()))
-                .or_default() += 1;
+            let routes = map.entry(source).or_default();
+            match routes.get_mut(route).and_then(|o| o.get_mut(outcome)) {
+                Some(n) => *n += 1,
+                None => {
+                    *routes
+                        .entry(route.to_string())
+                        .or_default()
+                        .entry(outcome.to_string())
+                        .or_default() += 1
+                }
+            }
         }
         if let Ok(mut map) = self.upstream_latency.lock() {
             map.entry(source)
@@ -141,12 +154,16 @@ impl Metrics {
         out.push_str("# HELP chronograph_upstream_calls_total Upstream attempts, by source, route and outcome.\n");
         out.push_str("# TYPE chronograph_upstream_calls_total counter\n");
         if let Ok(map) = self.upstream_calls.lock() {
-            for ((source, route, outcome), n) in map.iter() {
-                let _ = writeln!(
-                    out,
-                    "chronograph_upstream_calls_total{{source=\"{}\",route=\"{route}\",outcome=\"{outcome}\"}} {n}",
-                    source.as_str()
-                );
+            for (source, routes) in map.iter() {
+                for (route, outcomes) in routes {
+                    for (outcome, n) in outcomes {
+                        let _ = writeln!(
+                            out,
+                            "chronograph_upstream_calls_total{{source=\"{}\",route=\"{route}\",outcome=\"{outcome}\"}} {n}",
+                            source.as_str()
+                        );
+                    }
+                }
             }
         }
         out.push_str(
@@ -250,17 +267,19 @@ impl Metrics {
 /// `other`. Labels come only from templates, never from the path itself, so no request, whatever
 /// ids it sends, can add a time series.
 pub fn route_label(routes: &'static [&'static str], path: &str) -> &'static str {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // Compared from the last segment backwards, without collecting either side: this runs
+    // for every upstream call.
+    let matches = |template: &str| {
+        let mut segments = path.rsplit('/').filter(|s| !s.is_empty());
+        template.rsplit('/').filter(|s| !s.is_empty()).all(|part| {
+            segments
+                .next()
+                .is_some_and(|seg| part == ":id" || part == seg)
+        })
+    };
     routes
         .iter()
-        .find(|template| {
-            let parts: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
-            parts.len() <= segments.len()
-                && parts
-                    .iter()
-                    .zip(&segments[segments.len() - parts.len()..])
-                    .all(|(part, segment)| *part == ":id" || part == segment)
-        })
+        .find(|template| matches(template))
         .copied()
         .unwrap_or("other")
 }

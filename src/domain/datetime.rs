@@ -120,7 +120,11 @@ pub fn format_utc_ms(at: DateTime<Utc>) -> String {
     ] {
         text[i] = c;
     }
-    text.iter().map(|&b| char::from(b)).collect()
+    // ASCII digits and separators only: one copy, no per-character encoding.
+    match std::str::from_utf8(&text) {
+        Ok(text) => text.to_owned(),
+        Err(_) => at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    }
 }
 
 /// Milliseconds since the epoch, the form cursors carry.

@@ -1,18 +1,21 @@
 //! Relay connection types: `XConnection { edges, nodes, pageInfo, totalCount }` and
 //! `XEdge { cursor, node }` (DESIGN.md §2), plus the helpers that build them from a window.
 
+use super::fast::{self, Fast, FastObject};
 use super::types::{ConnectionNode, FlowNode, HistoryEntryNode, IntegrationNode};
 use crate::timeline::cursor::{Cursor, CursorKey};
+use crate::timeline::history::EdgeCursor;
 use crate::timeline::page::{positional_window, PageRequest};
-use async_graphql::{Object, SimpleObject};
+use async_graphql::parser::types::Field;
+use async_graphql::{ContextSelectionSet, Object, Positioned, Value};
 
 /// Relay page information. Its cursors are encoded only when a query selects them.
 #[derive(Clone, Debug, Default)]
 pub struct PageInfo {
     pub has_next_page: bool,
     pub has_previous_page: bool,
-    pub start_cursor: Option<Cursor>,
-    pub end_cursor: Option<Cursor>,
+    pub start_cursor: Option<EdgeCursor>,
+    pub end_cursor: Option<EdgeCursor>,
 }
 
 // `@shareable` in the subgraph SDL: other Relay-style subgraphs define the same type, and
@@ -28,10 +31,26 @@ impl PageInfo {
         self.has_previous_page
     }
     async fn start_cursor(&self) -> Option<String> {
-        self.start_cursor.as_ref().map(Cursor::encode)
+        self.start_cursor.as_ref().map(EdgeCursor::encode)
     }
     async fn end_cursor(&self) -> Option<String> {
-        self.end_cursor.as_ref().map(Cursor::encode)
+        self.end_cursor.as_ref().map(EdgeCursor::encode)
+    }
+}
+
+impl FastObject for PageInfo {
+    fn plain(&self, _ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Value> {
+        let cursor = |c: &Option<EdgeCursor>| {
+            c.as_ref()
+                .map_or(Value::Null, |c| Value::String(c.encode()))
+        };
+        match field.node.name.node.as_str() {
+            "hasNextPage" => Some(Value::Boolean(self.has_next_page)),
+            "hasPreviousPage" => Some(Value::Boolean(self.has_previous_page)),
+            "startCursor" => Some(cursor(&self.start_cursor)),
+            "endCursor" => Some(cursor(&self.end_cursor)),
+            _ => None,
+        }
     }
 }
 
@@ -39,7 +58,7 @@ impl PageInfo {
 /// unencoded until a query selects one (most never do, and encoding is JSON plus base64).
 #[derive(Clone)]
 pub struct Conn<T> {
-    pub edges: Vec<(Cursor, T)>,
+    pub edges: Vec<(EdgeCursor, T)>,
     pub page_info: PageInfo,
     pub total_count: Option<i32>,
 }
@@ -59,7 +78,7 @@ impl<T: Clone> Conn<T> {
 
     /// Build from `(cursor, node)` pairs already in page order.
     pub fn from_edges(
-        edges: Vec<(Cursor, T)>,
+        edges: Vec<(EdgeCursor, T)>,
         has_next: bool,
         has_previous: bool,
         total: Option<usize>,
@@ -83,12 +102,13 @@ impl<T: Clone> Conn<T> {
     }
 }
 
-/// Define the concrete `XConnection` / `XEdge` pair of one node type.
+/// Define the concrete `XConnection` / `XEdge` pair of one node type. Both resolve through
+/// [`Fast`]: a page whose nodes only select plain fields is built without a future per field.
 macro_rules! relay_connection {
     ($conn:ident, $edge:ident, $node:ty, $doc:literal, $plural:literal) => {
         #[derive(Clone)]
         pub struct $edge {
-            pub cursor: Cursor,
+            pub cursor: EdgeCursor,
             pub node: $node,
         }
 
@@ -98,29 +118,70 @@ macro_rules! relay_connection {
             async fn cursor(&self) -> String {
                 self.cursor.encode()
             }
-            async fn node(&self) -> &$node {
-                &self.node
+            async fn node(&self) -> Fast<&$node> {
+                Fast(&self.node)
             }
         }
 
-        #[doc = concat!("A Relay connection of ", $plural, "; `totalCount` is null when knowing it would cost extra upstream calls.")]
-        #[derive(SimpleObject, Clone)]
+        impl FastObject for $edge {
+            fn plain(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Value> {
+                match field.node.name.node.as_str() {
+                    "cursor" => Some(Value::String(self.cursor.encode())),
+                    "node" => fast::object(ctx, field, &self.node),
+                    _ => None,
+                }
+            }
+        }
+
+        #[derive(Clone)]
         pub struct $conn {
             pub edges: Vec<$edge>,
-            pub nodes: Vec<$node>,
             pub page_info: PageInfo,
             pub total_count: Option<i32>,
         }
 
+        #[doc = concat!("A Relay connection of ", $plural, "; `totalCount` is null when knowing it would cost extra upstream calls.")]
+        #[Object]
+        impl $conn {
+            async fn edges(&self) -> Vec<Fast<&$edge>> {
+                self.edges.iter().map(Fast).collect()
+            }
+            async fn nodes(&self) -> Vec<Fast<&$node>> {
+                self.edges.iter().map(|edge| Fast(&edge.node)).collect()
+            }
+            async fn page_info(&self) -> &PageInfo {
+                &self.page_info
+            }
+            async fn total_count(&self) -> Option<i32> {
+                self.total_count
+            }
+        }
+
+        impl FastObject for $conn {
+            fn plain(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Value> {
+                match field.node.name.node.as_str() {
+                    "edges" => fast::list(ctx, field, self.edges.iter()),
+                    "nodes" => fast::list(ctx, field, self.edges.iter().map(|edge| &edge.node)),
+                    "pageInfo" => fast::object(ctx, field, &self.page_info),
+                    "totalCount" => Some(self.total_count.map_or(Value::Null, Value::from)),
+                    _ => None,
+                }
+            }
+        }
+
         impl From<Conn<$node>> for $conn {
             fn from(page: Conn<$node>) -> Self {
-                let nodes = page.edges.iter().map(|(_, n)| n.clone()).collect();
                 $conn {
                     edges: page.edges.into_iter().map(|(cursor, node)| $edge { cursor, node }).collect(),
-                    nodes,
                     page_info: page.page_info,
                     total_count: page.total_count,
                 }
+            }
+        }
+
+        impl From<Conn<$node>> for Fast<$conn> {
+            fn from(page: Conn<$node>) -> Self {
+                Fast(page.into())
             }
         }
     };
@@ -164,7 +225,10 @@ pub fn positional<I, T: Clone>(
     let edges = (window.start..window.end)
         .map(|i| {
             let key = CursorKey::Position(i as u64, ids[i].to_string());
-            (Cursor::new(fingerprint, snapshot_ms, key), node(&items[i]))
+            (
+                Cursor::new(fingerprint, snapshot_ms, key).into(),
+                node(&items[i]),
+            )
         })
         .collect();
     Conn::from_edges(

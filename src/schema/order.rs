@@ -5,22 +5,44 @@
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Value};
 
-/// Response keys in selection order, each with the sub-selections merged under it.
+/// Response keys in selection order, each with the sub-selections merged under it and, once
+/// needed, the order of those (computed once per request for each place in the selection,
+/// however many objects of a list share it).
 #[derive(Default)]
 struct Order<'a> {
-    keys: Vec<(&'a Name, Vec<&'a SelectionSet>)>,
+    keys: Vec<Key<'a>>,
     /// Positions by key once there are many (a handful of keys is faster to scan).
     index: Option<std::collections::HashMap<&'a Name, usize>>,
+}
+
+struct Key<'a> {
+    name: &'a Name,
+    subsets: Vec<&'a SelectionSet>,
+    below: std::cell::OnceCell<Order<'a>>,
 }
 
 /// Up to this many keys, positions are found by scanning.
 const SCAN_KEYS: usize = 16;
 
+/// The same response key: usually the very same string (the result's keys are clones of the
+/// document's names), compared by content otherwise.
+fn same(a: &Name, b: &Name) -> bool {
+    std::ptr::eq(a.as_str(), b.as_str()) || a == b
+}
+
 impl<'a> Order<'a> {
+    fn of(sets: &[&'a SelectionSet], document: &'a ExecutableDocument) -> Self {
+        let mut order = Order::default();
+        for set in sets {
+            collect(set, document, &mut order, 0);
+        }
+        order
+    }
+
     fn position(&self, key: &Name) -> Option<usize> {
         match &self.index {
             Some(index) => index.get(key).copied(),
-            None => self.keys.iter().position(|(k, _)| *k == key),
+            None => self.keys.iter().position(|k| same(k.name, key)),
         }
     }
 
@@ -28,7 +50,11 @@ impl<'a> Order<'a> {
         let at = match self.position(key) {
             Some(at) => at,
             None => {
-                self.keys.push((key, Vec::new()));
+                self.keys.push(Key {
+                    name: key,
+                    subsets: Vec::new(),
+                    below: std::cell::OnceCell::new(),
+                });
                 let at = self.keys.len() - 1;
                 if let Some(index) = &mut self.index {
                     index.insert(key, at);
@@ -37,14 +63,14 @@ impl<'a> Order<'a> {
                         self.keys
                             .iter()
                             .enumerate()
-                            .map(|(i, (k, _))| (*k, i))
+                            .map(|(i, k)| (k.name, i))
                             .collect(),
                     );
                 }
                 at
             }
         };
-        &mut self.keys[at].1
+        &mut self.keys[at].subsets
     }
 }
 
@@ -54,15 +80,19 @@ pub fn restore(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableD
     if !matches!(value, Value::List(_) | Value::Object(_)) {
         return;
     }
-    let mut order = Order::default();
-    for set in sets {
-        collect(set, document, &mut order, 0);
-    }
-    // Computed once for a whole list: every item has the same selection.
-    apply(value, &order, document);
+    apply(value, &Order::of(sets, document), document);
 }
 
-fn apply(value: &mut Value, order: &Order<'_>, document: &ExecutableDocument) {
+/// Restore a child value under `key` of `order`.
+fn descend<'a>(child: &mut Value, key: &Key<'a>, document: &'a ExecutableDocument) {
+    if key.subsets.is_empty() || !matches!(child, Value::List(_) | Value::Object(_)) {
+        return;
+    }
+    let below = key.below.get_or_init(|| Order::of(&key.subsets, document));
+    apply(child, below, document);
+}
+
+fn apply<'a>(value: &mut Value, order: &Order<'a>, document: &'a ExecutableDocument) {
     match value {
         Value::List(items) => {
             for item in items {
@@ -70,32 +100,37 @@ fn apply(value: &mut Value, order: &Order<'_>, document: &ExecutableDocument) {
             }
         }
         Value::Object(map) => {
-            let position = |key: &Name| order.position(key);
-            if !in_order(map.keys(), order) {
-                // Anything not named by the selection (none expected) keeps its place at the end.
-                map.sort_by(|a, _, b, _| {
-                    let (a, b) = (position(a), position(b));
-                    a.is_none().cmp(&b.is_none()).then(a.cmp(&b))
-                });
-            }
-            for (key, child) in map.iter_mut() {
-                if let Some(subsets) = position(key).map(|i| &order.keys[i].1) {
-                    if !subsets.is_empty() {
-                        restore(child, subsets, document);
+            // The common case in one pass: keys already in selection order (keys missing from
+            // the map may be skipped), each matched to its place and restored below.
+            let mut rest = order.keys.iter();
+            let mut in_order = true;
+            for (name, child) in map.iter_mut() {
+                match rest.by_ref().find(|k| same(k.name, name)) {
+                    Some(key) => descend(child, key, document),
+                    None => {
+                        in_order = false;
+                        break;
                     }
+                }
+            }
+            if in_order {
+                return;
+            }
+            let position = |key: &Name| order.position(key);
+            // Anything not named by the selection (none expected) keeps its place at the end.
+            map.sort_by(|a, _, b, _| {
+                let (a, b) = (position(a), position(b));
+                a.is_none().cmp(&b.is_none()).then(a.cmp(&b))
+            });
+            // Restoring is idempotent: children already restored above are left as they are.
+            for (name, child) in map.iter_mut() {
+                if let Some(at) = position(name) {
+                    descend(child, &order.keys[at], document);
                 }
             }
         }
         _ => {}
     }
-}
-
-/// Whether `keys` already follow `order` (keys missing from the map may be skipped), which
-/// is the common case: then the map is left as it is.
-fn in_order<'k>(keys: impl Iterator<Item = &'k Name>, order: &Order<'_>) -> bool {
-    let mut rest = order.keys.iter();
-    keys.into_iter()
-        .all(|key| rest.by_ref().any(|(expected, _)| *expected == key))
 }
 
 /// Response keys in selection order, with the sub-selections merged under each key.

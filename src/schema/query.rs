@@ -2,6 +2,7 @@
 
 use super::connection::{positional, HistoryEntryConnection, IntegrationConnection};
 use super::context::{app, report, report_failures, req};
+use super::fast::Fast;
 use super::node::{resolve, Node};
 use super::types::{
     history_connection, ConnectionNode, FlowNode, HistoryEntryNode, HistoryFilterInput,
@@ -96,7 +97,7 @@ impl Query {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<IntegrationConnection> {
+    ) -> async_graphql::Result<Fast<IntegrationConnection>> {
         let fp = fingerprint(&["Query.integrations", source.map_or("ALL", Source::as_str)]);
         let request = PageArgs {
             first,
@@ -184,7 +185,7 @@ impl Query {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<HistoryEntryConnection> {
+    ) -> async_graphql::Result<Fast<HistoryEntryConnection>> {
         let subjects: Vec<SubjectRef> = subjects.into_iter().map(Into::into).collect();
         history_connection(
             ctx,

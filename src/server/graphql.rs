@@ -364,9 +364,150 @@ impl Outcome {
     /// The JSON body of this outcome.
     fn bytes(&self) -> axum::body::Bytes {
         self.body
-            .get_or_init(|| axum::body::Bytes::from(to_json(self)))
+            .get_or_init(|| axum::body::Bytes::from(self.json()))
             .clone()
     }
+
+    /// The bytes the `Serialize` impl gives through serde_json, with `data` written directly
+    /// ([`write_value`]): a large answer is thousands of keys and strings.
+    fn json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.push(b'{');
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, name: &[u8]| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            out.extend_from_slice(name);
+        };
+        if self.executed {
+            key(&mut out, b"\"data\":");
+            write_value(&mut out, &self.response.data);
+        }
+        if !self.response.errors.is_empty() {
+            key(&mut out, b"\"errors\":");
+            if serde_json::to_writer(&mut out, &self.response.errors).is_err() {
+                return to_json(self);
+            }
+        }
+        if !self.response.extensions.is_empty() {
+            key(&mut out, b"\"extensions\":");
+            if serde_json::to_writer(&mut out, &self.response.extensions).is_err() {
+                return to_json(self);
+            }
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// The key async-graphql-value serialises as raw JSON text (its `raw_value` feature; not
+/// re-exported by async-graphql): such an object is left to serde_json.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// A GraphQL value as JSON, byte for byte what serde_json writes for it (compact, the same
+/// string escapes); numbers, binary and raw values still go through serde_json.
+fn write_value(out: &mut Vec<u8>, value: &async_graphql::Value) {
+    use async_graphql::Value;
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Boolean(true) => out.extend_from_slice(b"true"),
+        Value::Boolean(false) => out.extend_from_slice(b"false"),
+        Value::String(text) => write_str(out, text),
+        Value::Enum(name) => write_str(out, name),
+        Value::List(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) if !(map.len() == 1 && map.contains_key(RAW_VALUE_TOKEN)) => {
+            out.push(b'{');
+            for (i, (name, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, name);
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+        other => {
+            // Writing into a Vec fails only for values serde_json refuses: say null, as the
+            // whole body would otherwise be replaced by an error anyway.
+            if serde_json::to_writer(&mut *out, other).is_err() {
+                out.extend_from_slice(b"null");
+            }
+        }
+    }
+}
+
+/// A JSON string with serde_json's escapes: `\"`, `\\`, `\b \t \n \f \r`, other control
+/// characters as `\u00xx`; everything else as is. Runs without escapes (nearly every key and
+/// value) are found eight bytes at a time and copied whole.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    while let Some(at) = next_escape(bytes, start) {
+        out.extend_from_slice(&bytes[start..at]);
+        let byte = bytes[at];
+        let escape = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x09 => b't',
+            0x0A => b'n',
+            0x0C => b'f',
+            0x0D => b'r',
+            _ => b'u',
+        };
+        out.push(b'\\');
+        out.push(escape);
+        if escape == b'u' {
+            out.extend_from_slice(b"00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xF)]);
+        }
+        start = at + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// The first byte at or after `from` that JSON escapes (`"`, `\\`, below 0x20).
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let escapes = |byte: u8| byte < 0x20 || byte == b'"' || byte == b'\\';
+    let mut at = from;
+    while at + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        let x = u64::from_le_bytes(word);
+        // Per byte: below 0x20, equal to '"', equal to '\\' (the lowest flagged byte is exact).
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let quote = quote.wrapping_sub(ONES) & !quote;
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let backslash = backslash.wrapping_sub(ONES) & !backslash;
+        let found = (control | quote | backslash) & HIGH;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&byte| escapes(byte))
+        .map(|i| at + i)
 }
 
 /// What Chronograph's own checks concluded about a document: rejected (with the outcome to
@@ -631,4 +772,79 @@ pub async fn method_not_allowed(headers: HeaderMap) -> HttpResponse {
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
     response
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn data_is_written_as_serde_json_writes_it() {
+        let mut map = async_graphql::indexmap::IndexMap::new();
+        map.insert(
+            async_graphql::Name::new("s\"q\\t\u{1}\u{1f}\u{7f}é\n\r\t\u{8}\u{c}/"),
+            async_graphql::Value::String("a\"b\\c\u{0}\u{1b} ünï €".into()),
+        );
+        map.insert(
+            async_graphql::Name::new("n"),
+            async_graphql::value!([1, -2, 3.5, null, true, false, "x", []]),
+        );
+        map.insert(
+            async_graphql::Name::new("e"),
+            async_graphql::Value::Enum(async_graphql::Name::new("CELIGO")),
+        );
+        map.insert(
+            async_graphql::Name::new("o"),
+            async_graphql::value!({ "k": { "z": 1, "a": [{}] }, "empty": {} }),
+        );
+        for len in 0..40 {
+            for at in 0..len {
+                for special in ['"', '\\', '\u{0}', '\u{1f}', '\n', 'é', '\u{7f}', ' '] {
+                    let text: String = (0..len)
+                        .map(|i| if i == at { special } else { 'x' })
+                        .collect();
+                    map.insert(
+                        async_graphql::Name::new(format!("k{len}_{at}_{}", special as u32)),
+                        async_graphql::Value::String(text),
+                    );
+                }
+            }
+        }
+        let value = async_graphql::Value::Object(map);
+        let mut ours = Vec::new();
+        write_value(&mut ours, &value);
+        assert_eq!(
+            String::from_utf8(ours).expect("utf-8"),
+            serde_json::to_string(&value).expect("serialises")
+        );
+    }
+
+    #[test]
+    fn bodies_match_the_serialize_impl() {
+        let response = || {
+            let data = async_graphql::value!({ "a": [1, "two", { "b": null }] });
+            let mut response = Response::new(data);
+            response
+                .errors
+                .push(ServerError::new("boom \"quoted\"", None));
+            response
+                .extensions
+                .insert("cost".to_string(), async_graphql::value!({ "n": 3 }));
+            response
+        };
+        for executed in [true, false] {
+            let outcome = Outcome {
+                response: response(),
+                executed,
+                body: Default::default(),
+            };
+            assert_eq!(outcome.json(), to_json(&outcome));
+        }
+        let bare = Outcome {
+            response: Response::new(async_graphql::Value::Null),
+            executed: false,
+            body: Default::default(),
+        };
+        assert_eq!(bare.json(), to_json(&bare));
+    }
 }

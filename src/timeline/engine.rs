@@ -174,9 +174,19 @@ fn no_history(scope: &RequestScope, subject: &SubjectRef) -> StreamPage {
 /// keeps its old position, so the next page reads it again from there and nothing it holds is
 /// skipped. Only positions that differ from `edge` need to travel in the cursor.
 pub fn positions_after(page: &PageRead, edge: &TimelineKey) -> BTreeMap<String, String> {
+    let failed: Vec<usize> = page.failures.iter().map(|(i, _)| *i).collect();
+    position_hints(&page.positions, &failed, edge)
+}
+
+/// [`positions_after`] from the parts of a page a cursor needs (`failed`: subject indexes).
+pub fn position_hints(
+    positions: &Positions,
+    failed: &[usize],
+    edge: &TimelineKey,
+) -> BTreeMap<String, String> {
     let mut hints = BTreeMap::new();
-    for (index, position) in page.positions.iter().enumerate() {
-        let failed = page.failures.iter().any(|(i, _)| *i == index);
+    for (index, position) in positions.iter().enumerate() {
+        let failed = failed.contains(&index);
         let next = match position {
             Some(p) if failed || p > edge => Some(p.clone()),
             None if failed => None,
@@ -189,7 +199,12 @@ pub fn positions_after(page: &PageRead, edge: &TimelineKey) -> BTreeMap<String, 
 
 /// The depth hints for the cursor after a page (forward pages only).
 pub fn depths_after(page: &PageRead) -> impl Iterator<Item = (String, String)> + '_ {
-    page.depths
+    depth_hints(&page.depths)
+}
+
+/// [`depths_after`] from a page's depths.
+pub fn depth_hints(depths: &[Option<usize>]) -> impl Iterator<Item = (String, String)> + '_ {
+    depths
         .iter()
         .enumerate()
         .filter_map(|(index, depth)| Some((depth_hint(index), (*depth)?.to_string())))

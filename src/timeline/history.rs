@@ -4,6 +4,7 @@
 
 use super::cursor::{fingerprint, Cursor};
 use super::engine;
+use super::engine::Positions;
 use super::merge::TimelineKey;
 use super::page::{Direction, PageArgs};
 use crate::domain::{HistoryEntry, HistoryFilter, SubjectRef};
@@ -15,8 +16,9 @@ use std::sync::Arc;
 
 /// One page of a merged timeline, ready to become a connection.
 pub struct HistoryPage {
-    /// Each entry with its cursor (encoded only if a query selects it), in timeline order.
-    pub edges: Vec<(Cursor, HistoryEntry)>,
+    /// Each entry with its cursor (built and encoded only if a query selects it), in
+    /// timeline order.
+    pub edges: Vec<(EdgeCursor, HistoryEntry)>,
     /// The snapshot time of the walk (carried by the cursor, the same on every page).
     pub snapshot: DateTime<Utc>,
     pub has_next: bool,
@@ -80,21 +82,26 @@ pub async fn read_history(
             &sources, &scope, &subjects, &filter, direction, positions, &depths, limit, snapshot,
         )
         .await;
-        let snapshot_ms = snapshot.timestamp_millis();
-        let cursors: Vec<Cursor> = page
+        let cursors = Arc::new(TimelineCursors {
+            fingerprint: fp,
+            snapshot_ms: snapshot.timestamp_millis(),
+            forward: direction == Direction::Forward,
+            failed: page.failures.iter().map(|(i, _)| *i).collect(),
+            positions: page.positions,
+            depths: page.depths,
+        });
+        let edges: Vec<(EdgeCursor, HistoryEntry)> = page
             .entries
-            .iter()
+            .into_iter()
             .map(|entry| {
-                let key = TimelineKey::of(entry, snapshot);
-                let mut cursor = Cursor::new(&fp, snapshot_ms, key.to_cursor_key());
-                if direction == Direction::Forward {
-                    cursor.hints = engine::positions_after(&page, &key);
-                    cursor.hints.extend(engine::depths_after(&page));
-                }
-                cursor
+                let key = TimelineKey::of(&entry, snapshot);
+                let cursor = EdgeCursor::Timeline {
+                    page: cursors.clone(),
+                    key,
+                };
+                (cursor, entry)
             })
             .collect();
-        let edges: Vec<(Cursor, HistoryEntry)> = cursors.into_iter().zip(page.entries).collect();
         let mut failures = page.failures;
         // Reported like failures (they never change positions: only `has_more` does).
         failures.extend(page.entry_errors.into_iter().map(|err| (usize::MAX, err)));
@@ -135,5 +142,63 @@ impl<T> std::future::Future for AbortOnDrop<T> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// An edge's cursor, built only when a query selects it (most never do): a history edge's
+/// cursor carries per-stream hints, maps of strings that cost more to build than the entry's
+/// own fields.
+#[derive(Clone, Debug)]
+pub enum EdgeCursor {
+    Built(Cursor),
+    /// An entry of a timeline page: its key and what every cursor of the page shares.
+    Timeline {
+        page: Arc<TimelineCursors>,
+        key: TimelineKey,
+    },
+}
+
+/// What the cursors of one timeline page share.
+#[derive(Debug)]
+pub struct TimelineCursors {
+    fingerprint: String,
+    snapshot_ms: i64,
+    forward: bool,
+    /// Subject indexes of the streams that failed.
+    failed: Vec<usize>,
+    /// The positions the page was read from.
+    positions: Positions,
+    depths: Vec<Option<usize>>,
+}
+
+impl EdgeCursor {
+    /// The cursor itself.
+    pub fn cursor(&self) -> Cursor {
+        match self {
+            EdgeCursor::Built(cursor) => cursor.clone(),
+            EdgeCursor::Timeline { page, key } => {
+                let mut cursor =
+                    Cursor::new(&page.fingerprint, page.snapshot_ms, key.to_cursor_key());
+                if page.forward {
+                    cursor.hints = engine::position_hints(&page.positions, &page.failed, key);
+                    cursor.hints.extend(engine::depth_hints(&page.depths));
+                }
+                cursor
+            }
+        }
+    }
+
+    /// The cursor as clients see it.
+    pub fn encode(&self) -> String {
+        match self {
+            EdgeCursor::Built(cursor) => cursor.encode(),
+            lazy => lazy.cursor().encode(),
+        }
+    }
+}
+
+impl From<Cursor> for EdgeCursor {
+    fn from(cursor: Cursor) -> Self {
+        EdgeCursor::Built(cursor)
     }
 }

@@ -112,25 +112,37 @@ pub(crate) async fn attempt_request(
     }
     inner.stats.calls.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    let span = tracing::debug_span!(
-        "upstream",
-        source = inner.source.as_str(),
-        route = route_label(inner.routes, url.path())
-    );
+    let route = route_label(inner.routes, url.path());
+    let span = tracing::debug_span!("upstream", source = inner.source.as_str(), route);
     let result = receive(inner.source, request, inner.max_body_bytes)
         .instrument(span)
         .await;
     let elapsed = started.elapsed();
-    let outcome = match &result {
-        Ok(fetched) => fetched.status.to_string(),
-        Err(err) => err.code.as_str().to_ascii_lowercase(),
+    // The status as text without a heap string (this runs for every call).
+    let mut digits = [0u8; 5];
+    let outcome: std::borrow::Cow<'_, str> = match &result {
+        Ok(fetched) => {
+            let mut n = fetched.status;
+            let mut at = digits.len();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            std::str::from_utf8(&digits[at..]).map_or_else(
+                |_| fetched.status.to_string().into(),
+                std::borrow::Cow::Borrowed,
+            )
+        }
+        Err(err) => err.code.as_str().to_ascii_lowercase().into(),
     };
-    inner.policy.metrics.upstream(
-        inner.source,
-        route_label(inner.routes, url.path()),
-        &outcome,
-        elapsed,
-    );
+    inner
+        .policy
+        .metrics
+        .upstream(inner.source, route, &outcome, elapsed);
     tracing::debug!(source = inner.source.as_str(), path = %url.path(), ok = result.is_ok(), elapsed_ms = elapsed.as_millis() as u64, "upstream call");
     let failed = match &result {
         Ok(fetched) => !(200..300).contains(&fetched.status),

@@ -10,15 +10,16 @@ use super::inputs::HistoryFilterInput;
 use crate::domain::ids::{GlobalId, NodeType};
 use crate::domain::{self, Sharing, Source, SubjectRef};
 use crate::error::gql;
+use crate::schema::fast::{self, Fast, FastObject};
 use crate::timeline::cursor::fingerprint;
 use crate::timeline::PageArgs;
-use async_graphql::{Context, Json, Object, ID};
-use serde_json::Value;
+use async_graphql::parser::types::Field;
+use async_graphql::{Context, ContextSelectionSet, Json, Object, Positioned, Value, ID};
 use std::sync::Arc;
 
 /// The vendor object as served: secrets redacted here, at the edge, so adapters keep the object
 /// as received and pay for redaction only when a client asks for `raw`.
-pub fn raw(value: &crate::domain::RawJson) -> Json<Value> {
+pub fn raw(value: &crate::domain::RawJson) -> Json<serde_json::Value> {
     Json(crate::domain::redact(value.to_value()))
 }
 
@@ -81,7 +82,7 @@ impl IntegrationNode {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<FlowConnection> {
+    ) -> async_graphql::Result<Fast<FlowConnection>> {
         let fp = fingerprint(&[
             "Integration.flows",
             self.0.source.as_str(),
@@ -138,7 +139,7 @@ impl IntegrationNode {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<ConnectionConnection> {
+    ) -> async_graphql::Result<Fast<ConnectionConnection>> {
         let fp = fingerprint(&[
             "Integration.connections",
             self.0.source.as_str(),
@@ -191,7 +192,7 @@ impl IntegrationNode {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> async_graphql::Result<HistoryEntryConnection> {
+    ) -> async_graphql::Result<Fast<HistoryEntryConnection>> {
         let subject = SubjectRef::Integration {
             source: self.0.source,
             source_id: self.0.source_id.clone(),
@@ -216,8 +217,29 @@ impl IntegrationNode {
     }
 
     /// The vendor object as received (secrets redacted).
-    async fn raw(&self) -> Json<Value> {
+    async fn raw(&self) -> Json<serde_json::Value> {
         raw(&self.0.raw)
+    }
+}
+
+impl FastObject for IntegrationNode {
+    fn plain(&self, _ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Value> {
+        let i = &*self.0;
+        Some(match field.node.name.node.as_str() {
+            "id" => Value::String(
+                GlobalId::new(NodeType::Integration, i.source, vec![i.source_id.clone()]).encode(),
+            ),
+            "sourceId" => fast::string(&i.source_id),
+            "name" => fast::string(&i.name),
+            "source" => fast::source(i.source),
+            "description" => fast::opt_string(i.description.as_deref()),
+            "category" => fast::opt_string(i.category.as_deref()),
+            "enabled" => fast::opt_bool(i.enabled),
+            "sharing" => fast::opt_enumeration(i.sharing),
+            "createdAt" => fast::opt_time(i.created_at),
+            "updatedAt" => fast::opt_time(i.updated_at),
+            _ => return None,
+        })
     }
 }
 
@@ -295,8 +317,29 @@ impl FlowNode {
     async fn updated_at(&self) -> Option<DateTime> {
         dt(self.0.updated_at)
     }
-    async fn raw(&self) -> Json<Value> {
+    async fn raw(&self) -> Json<serde_json::Value> {
         raw(&self.0.raw)
+    }
+}
+
+impl FastObject for FlowNode {
+    fn plain(&self, _ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Value> {
+        let f = &*self.0;
+        Some(match field.node.name.node.as_str() {
+            "id" => {
+                let mut parts = vec![f.source_id.clone()];
+                parts.extend(f.integration_id.clone());
+                Value::String(GlobalId::new(NodeType::Flow, f.source, parts).encode())
+            }
+            "sourceId" => fast::string(&f.source_id),
+            "name" => fast::string(&f.name),
+            "source" => fast::source(f.source),
+            "enabled" => fast::opt_bool(f.enabled),
+            "lastExecutedAt" => fast::opt_time(f.last_executed_at),
+            "createdAt" => fast::opt_time(f.created_at),
+            "updatedAt" => fast::opt_time(f.updated_at),
+            _ => return None,
+        })
     }
 }
 
@@ -335,8 +378,25 @@ impl ConnectionNode {
     async fn updated_at(&self) -> Option<DateTime> {
         dt(self.0.updated_at)
     }
-    async fn raw(&self) -> Json<Value> {
+    async fn raw(&self) -> Json<serde_json::Value> {
         raw(&self.0.raw)
+    }
+}
+
+impl FastObject for ConnectionNode {
+    fn plain(&self, _ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Value> {
+        let c = &*self.0;
+        Some(match field.node.name.node.as_str() {
+            "id" => Value::String(connection_id(c.source, &c.source_id)),
+            "sourceId" => fast::string(&c.source_id),
+            "name" => fast::string(&c.name),
+            "source" => fast::source(c.source),
+            "type" => fast::opt_string(c.kind.as_deref()),
+            "offline" => fast::opt_bool(c.offline),
+            "createdAt" => fast::opt_time(c.created_at),
+            "updatedAt" => fast::opt_time(c.updated_at),
+            _ => return None,
+        })
     }
 }
 
@@ -381,7 +441,7 @@ impl TeamNode {
     async fn updated_at(&self) -> Option<DateTime> {
         dt(self.0.updated_at)
     }
-    async fn raw(&self) -> Json<Value> {
+    async fn raw(&self) -> Json<serde_json::Value> {
         raw(&self.0.raw)
     }
 }

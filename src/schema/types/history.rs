@@ -7,11 +7,13 @@ use super::super::scalars::{dt, DateTime};
 use super::entities::{integration_by_id, IntegrationNode};
 use crate::domain::ids::{GlobalId, NodeType};
 use crate::domain::{self, HistoryFilter, HistoryKind, HistoryStatus, Source, SubjectRef};
+use crate::schema::fast::{self, FastObject};
 use crate::timeline::history::read_history;
 use crate::timeline::PageArgs;
+use async_graphql::parser::types::Field;
 use async_graphql::{Context, Json, Object, SimpleObject, ID};
+use async_graphql::{ContextSelectionSet, Positioned, Value};
 use chrono::Utc;
-use serde_json::Value;
 use std::sync::Arc;
 
 /// Who did something.
@@ -142,8 +144,31 @@ impl HistoryEntryNode {
     async fn merged_into_source_id(&self) -> Option<&str> {
         self.entry.merged_into_source_id.as_deref()
     }
-    async fn raw(&self) -> Json<Value> {
+    async fn raw(&self) -> Json<serde_json::Value> {
         super::entities::raw(&self.entry.raw)
+    }
+}
+
+impl FastObject for HistoryEntryNode {
+    fn plain(&self, _ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Value> {
+        let e = &*self.entry;
+        Some(match field.node.name.node.as_str() {
+            "id" => Value::String(Self::global_id(e).encode()),
+            "source" => fast::source(e.source),
+            "sourceId" => fast::string(&e.source_id),
+            "kind" => fast::enumeration(e.kind),
+            "at" => fast::time(e.at(self.observed_at)),
+            "occurredAt" => fast::opt_time(e.occurred_at),
+            "updatedAt" => fast::opt_time(e.updated_at),
+            "observedAt" => fast::time(self.observed_at),
+            "summary" => fast::string(&e.summary),
+            "status" => fast::opt_enumeration(e.status),
+            "error" => fast::opt_string(e.error.as_deref()),
+            "unread" => fast::opt_bool(e.unread),
+            "deleted" => Value::Boolean(e.deleted),
+            "mergedIntoSourceId" => fast::opt_string(e.merged_into_source_id.as_deref()),
+            _ => return None,
+        })
     }
 }
 

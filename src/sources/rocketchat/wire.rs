@@ -2,7 +2,7 @@
 //! Every field except the ids is optional: history records gain keys only as an execution
 //! reaches each step, and servers differ in which envelope keys they send.
 
-use crate::domain::datetime::{from_millis, parse_field};
+use crate::domain::datetime::{from_millis, parse_field, parse_lenient};
 use crate::domain::{
     Actor, HistoryEntry, HistoryKind, HistoryStatus, Integration, ListAt, RawJson, RawList, Source,
     Subject, SubjectRef,
@@ -10,8 +10,8 @@ use crate::domain::{
 use crate::error::{truncate_message, SourceError};
 use crate::upstream::{Fetched, Upstream};
 use chrono::{DateTime, Utc};
-use serde::de::{DeserializeOwned, IgnoredAny};
-use serde::Deserialize;
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -138,9 +138,9 @@ pub struct WireIntegration {
     pub name: Option<String>,
     pub enabled: Option<bool>,
     #[serde(rename = "_createdAt")]
-    pub created_at: Option<Value>,
+    pub created_at: Option<WireTime>,
     #[serde(rename = "_updatedAt")]
-    pub updated_at: Option<Value>,
+    pub updated_at: Option<WireTime>,
 }
 
 /// One execution of an outgoing webhook (`IIntegrationHistory`).
@@ -152,14 +152,14 @@ pub struct WireExecution {
     pub integration: Option<WireIntegrationCopy>,
     pub event: Option<String>,
     #[serde(rename = "_createdAt")]
-    pub created_at: Option<Value>,
+    pub created_at: Option<WireTime>,
     #[serde(rename = "_updatedAt")]
-    pub updated_at: Option<Value>,
+    pub updated_at: Option<WireTime>,
     pub data: Option<WireTrigger>,
     #[serde(rename = "httpError")]
     pub http_error: Option<Value>,
     #[serde(rename = "httpResult")]
-    pub http_result: Option<Value>,
+    pub http_result: Option<WireHttpStatus>,
     pub error: Option<bool>,
     #[serde(rename = "errorStack")]
     pub error_stack: Option<Value>,
@@ -182,7 +182,7 @@ pub struct WireTrigger {
 }
 
 /// REST bodies carry ISO strings; EJSON `{"$date": ms}` is accepted too.
-fn time(field: &str, value: &Option<Value>) -> Option<DateTime<Utc>> {
+fn time_value(field: &str, value: &Option<Value>) -> Option<DateTime<Utc>> {
     match value.as_ref()? {
         Value::String(text) => parse_field(SOURCE, field, Some(text)),
         Value::Object(map) => match map.get("$date") {
@@ -194,9 +194,153 @@ fn time(field: &str, value: &Option<Value>) -> Option<DateTime<Utc>> {
     }
 }
 
+/// A time of a typed record, as [`time_value`] reads it from JSON.
+fn time(field: &str, value: &Option<WireTime>) -> Option<DateTime<Utc>> {
+    match value.as_ref()? {
+        WireTime::At(at) => *at,
+        // Parsed again only to say so, as when the text was kept.
+        WireTime::Unparsed(text) => parse_field(SOURCE, field, Some(text)),
+    }
+}
+
+/// A time as sent (an ISO string, or EJSON `{"$date": ms | string}`), read as it is decoded:
+/// no JSON value is built and a string that parses is not copied. The same reading as
+/// [`time_value`].
+pub enum WireTime {
+    /// The time, or a shape that carries none (a number, an array, `$date` missing…).
+    At(Option<DateTime<Utc>>),
+    /// A string that is not a time, kept to be reported where it is used.
+    Unparsed(String),
+}
+
+impl WireTime {
+    fn text(text: &str) -> Self {
+        match parse_lenient(text) {
+            Some(at) => WireTime::At(Some(at)),
+            None => WireTime::Unparsed(text.to_owned()),
+        }
+    }
+}
+
+/// Skip what is left of a list.
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for WireTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The whole value (`top`) or the value of its `$date`.
+        struct TimeVisitor {
+            top: bool,
+        }
+        impl<'de> Visitor<'de> for TimeVisitor {
+            type Value = WireTime;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a time")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<WireTime, E> {
+                Ok(WireTime::text(text))
+            }
+            fn visit_i64<E: serde::de::Error>(self, ms: i64) -> Result<WireTime, E> {
+                Ok(WireTime::At((!self.top).then(|| from_millis(ms))))
+            }
+            fn visit_u64<E: serde::de::Error>(self, ms: u64) -> Result<WireTime, E> {
+                match i64::try_from(ms) {
+                    Ok(ms) => self.visit_i64(ms),
+                    Err(_) => Ok(WireTime::At(None)),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<WireTime, E> {
+                Ok(WireTime::At(None))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<WireTime, E> {
+                Ok(WireTime::At(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<WireTime, E> {
+                Ok(WireTime::At(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<WireTime, A::Error> {
+                drain_seq(seq)?;
+                Ok(WireTime::At(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireTime, A::Error> {
+                let mut at = WireTime::At(None);
+                while let Some(key) = map.next_key::<String>()? {
+                    if self.top && key == "$date" {
+                        // The last `$date` counts, as in a JSON object read whole.
+                        at = map.next_value_seed(TimeSeed)?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(if self.top { at } else { WireTime::At(None) })
+            }
+        }
+        struct TimeSeed;
+        impl<'de> DeserializeSeed<'de> for TimeSeed {
+            type Value = WireTime;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<WireTime, D::Error> {
+                d.deserialize_any(TimeVisitor { top: false })
+            }
+        }
+        deserializer.deserialize_any(TimeVisitor { top: true })
+    }
+}
+
+/// The HTTP status `httpResult` records, read as it is decoded (the same reading as
+/// [`http_status`], without a JSON value of the whole result).
+pub struct WireHttpStatus(pub Option<u64>);
+
+impl<'de> Deserialize<'de> for WireHttpStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StatusVisitor;
+        impl<'de> Visitor<'de> for StatusVisitor {
+            type Value = WireHttpStatus;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an HTTP result")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<WireHttpStatus, E> {
+                Ok(WireHttpStatus(stored_status(text)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<WireHttpStatus, E> {
+                Ok(WireHttpStatus(None))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<WireHttpStatus, E> {
+                Ok(WireHttpStatus(None))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<WireHttpStatus, E> {
+                Ok(WireHttpStatus(None))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<WireHttpStatus, E> {
+                Ok(WireHttpStatus(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<WireHttpStatus, E> {
+                Ok(WireHttpStatus(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<WireHttpStatus, A::Error> {
+                drain_seq(seq)?;
+                Ok(WireHttpStatus(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireHttpStatus, A::Error> {
+                let mut status = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "statusCode" {
+                        status = map.next_value::<Value>()?.as_u64();
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(WireHttpStatus(status))
+            }
+        }
+        deserializer.deserialize_any(StatusVisitor)
+    }
+}
+
 /// Just the `_updatedAt` of a raw history record, for positioning without a full mapping.
 pub fn updated_at_ms(raw: &Value) -> Option<i64> {
-    time("_updatedAt", &raw.get("_updatedAt").cloned()).map(|t| t.timestamp_millis())
+    time_value("_updatedAt", &raw.get("_updatedAt").cloned()).map(|t| t.timestamp_millis())
 }
 
 /// The `_updatedAt` of a record of a page, typed or not.
@@ -306,7 +450,7 @@ impl WireExecution {
             text.push_str(" → ");
             text.push_str(step);
         }
-        if let Some(status) = self.http_result.as_ref().and_then(http_status) {
+        if let Some(status) = self.http_result.as_ref().and_then(|result| result.0) {
             use std::fmt::Write;
             let _ = write!(text, " (HTTP {status})");
         }
@@ -337,20 +481,30 @@ fn error_text(value: &Value) -> Option<String> {
 
 /// The HTTP status of the webhook call, when `httpResult` records one (older servers store the
 /// whole response object, `{"statusCode": 200, ...}`, as JSON text; newer ones only the body).
+#[cfg(test)]
 fn http_status(value: &Value) -> Option<u64> {
-    /// Only the status of a stored response object: its body is not built into a tree.
+    match value {
+        Value::String(text) => stored_status(text),
+        other => other.get("statusCode").and_then(Value::as_u64),
+    }
+}
+
+/// The status of a response object stored as JSON text (its body is not built into a tree).
+fn stored_status(text: &str) -> Option<u64> {
+    // Newer servers store only the body: a text without a `C` (nor an escape that could spell
+    // one) holds no `statusCode` key, and there is nothing to parse.
+    if !text.bytes().any(|b| b == b'C' || b == b'\\') {
+        return None;
+    }
     #[derive(Deserialize)]
     struct Stored {
         #[serde(rename = "statusCode")]
         status_code: Option<Value>,
     }
-    match value {
-        Value::String(text) => serde_json::from_str::<Stored>(text)
-            .ok()?
-            .status_code?
-            .as_u64(),
-        other => other.get("statusCode").and_then(Value::as_u64),
-    }
+    serde_json::from_str::<Stored>(text)
+        .ok()?
+        .status_code?
+        .as_u64()
 }
 
 #[cfg(test)]
@@ -429,6 +583,11 @@ mod tests {
             Some(502)
         );
         assert_eq!(http_status(&json!("\"{\\\"ok\\\":true}\"")), None);
+        assert_eq!(http_status(&json!("{\"ok\": true}")), None);
+        assert_eq!(
+            http_status(&json!("{\"status\\u0043ode\": 201}")),
+            Some(201)
+        );
     }
 
     #[test]
