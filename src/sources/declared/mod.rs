@@ -211,6 +211,15 @@ struct Target {
     subject: String,
 }
 
+/// One read of one list: which list, where, which way, and the time window asked for.
+struct Reader<'a> {
+    list: &'a List,
+    target: Target,
+    /// Read with `reverse_query` (the opposite of the list's own order).
+    reversed: bool,
+    window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+}
+
 /// Where a read is in a list.
 #[derive(Clone, Debug)]
 enum At {
@@ -451,17 +460,10 @@ impl HttpSource {
         }
     }
 
-    /// The URL of one call of `list` at `at`, asking for `count` items.
-    #[allow(clippy::too_many_arguments)]
-    fn url(
-        &self,
-        list: &List,
-        target: &Target,
-        at: &At,
-        count: usize,
-        reversed: bool,
-        window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
-    ) -> Url {
+    /// The URL of one call of a read at `at`, asking for `count` items.
+    fn url(&self, reader: &Reader<'_>, at: &At, count: usize) -> Url {
+        let (list, target) = (reader.list, &reader.target);
+        let (reversed, window) = (reader.reversed, reader.window);
         if let At::Url(url) = at {
             return url.clone();
         }
@@ -521,19 +523,16 @@ impl HttpSource {
         self.up.url(&segments, &pairs)
     }
 
-    /// Read one page of `list`.
-    #[allow(clippy::too_many_arguments)]
+    /// Read one page at `at`, asking for `count` items.
     async fn page(
         &self,
         scope: &RequestScope,
-        list: &List,
-        target: &Target,
+        reader: &Reader<'_>,
         at: &At,
         count: usize,
-        reversed: bool,
-        window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     ) -> SourceResult<Page> {
-        let url = self.url(list, target, at, count, reversed, window);
+        let list = reader.list;
+        let url = self.url(reader, at, count);
         let fetched = self.get(scope, url).await?;
         let body: &[u8] = match (fetched.status, fetched.body.is_empty()) {
             (204, true) => b"[]",
@@ -657,6 +656,15 @@ impl IntegrationSource for HttpSource {
         let mut items: Vec<Arc<Integration>> = Vec::new();
         let mut seen = HashSet::new();
         let mut problems = Vec::new();
+        let reader = Reader {
+            list,
+            target: Target {
+                segments: list.path.clone(),
+                subject: String::new(),
+            },
+            reversed: false,
+            window: (None, None),
+        };
         let mut at = At::Start;
         for _ in 0..MAX_CALLS {
             let count = match need {
@@ -665,13 +673,7 @@ impl IntegrationSource for HttpSource {
                 }
                 _ => list.page_size,
             };
-            let target = Target {
-                segments: list.path.clone(),
-                subject: String::new(),
-            };
-            let page = self
-                .page(scope, list, &target, &at, count, false, (None, None))
-                .await?;
+            let page = self.page(scope, &reader, &at, count).await?;
             let total = page.items.len();
             let mut decoded = 0;
             for (item, raw) in page.items {
@@ -765,7 +767,6 @@ impl HttpSource {
             return Ok(StreamPage::default());
         }
         let list = &self.history;
-        let target = self.history_target(integration_id);
         let wanted = Order::of(window.direction);
         let reversed = list.order != wanted && list.reverse_query.is_some();
         let order = if reversed {
@@ -773,12 +774,14 @@ impl HttpSource {
         } else {
             list.order
         };
-        // The window the upstream is asked for: the filter, and the snapshot as `until`.
-        let until = match (filter.until, list.until_param.is_some()) {
-            (Some(until), true) => Some(until),
-            _ => None,
+        // The upstream is asked for the filter's time window where the declaration names its
+        // parameters (`since_param`, `until_param`).
+        let mut reader = Reader {
+            list,
+            target: self.history_target(integration_id),
+            reversed,
+            window: (filter.since, filter.until),
         };
-        let bounds = (filter.since, until);
         // Every branch below hands the walk items in the page's own order.
         let mut walk = Walk::new(
             window,
@@ -794,9 +797,7 @@ impl HttpSource {
             let mut position = 0usize;
             for _ in 0..MAX_CALLS {
                 let count = walk.next_count(list, position);
-                let page = self
-                    .page(scope, list, &target, &at, count, reversed, bounds)
-                    .await?;
+                let page = self.page(scope, &reader, &at, count).await?;
                 let read = page.items.len();
                 let fresh = walk.absorb(page.items);
                 position += read;
@@ -820,12 +821,12 @@ impl HttpSource {
             }
             return Err(self.endless());
         }
+        // The list can only be read in its own order from here on.
+        reader.reversed = false;
         if list.paging.positional() && list.total.is_some() {
             // The other end first: learn the total from one call, then read pages backwards.
             let size = list.page_size;
-            let first = self
-                .page(scope, list, &target, &At::Position(0), size, false, bounds)
-                .await?;
+            let first = self.page(scope, &reader, &At::Position(0), size).await?;
             let Some(total) = first.total else {
                 return Err(self.bad_response(format!(
                     "{}: the response has no total at {:?}",
@@ -854,17 +855,9 @@ impl HttpSource {
                 let mut items = if start == 0 {
                     first.items.clone()
                 } else {
-                    self.page(
-                        scope,
-                        list,
-                        &target,
-                        &At::Position(start),
-                        size,
-                        false,
-                        bounds,
-                    )
-                    .await?
-                    .items
+                    self.page(scope, &reader, &At::Position(start), size)
+                        .await?
+                        .items
                 };
                 items.truncate(end - start);
                 items.reverse();
@@ -880,9 +873,7 @@ impl HttpSource {
         let mut at = At::Start;
         let mut collected = Vec::new();
         for _ in 0..MAX_CALLS {
-            let page = self
-                .page(scope, list, &target, &at, list.page_size, false, bounds)
-                .await?;
+            let page = self.page(scope, &reader, &at, list.page_size).await?;
             collected.extend(page.items);
             match page.next {
                 None => {
@@ -904,20 +895,15 @@ impl HttpSource {
         entry_id: &str,
     ) -> SourceResult<Option<HistoryEntry>> {
         let list = &self.history;
-        let target = self.history_target(integration_id);
+        let reader = Reader {
+            list,
+            target: self.history_target(integration_id),
+            reversed: false,
+            window: (None, None),
+        };
         let mut at = At::Start;
         for _ in 0..MAX_CALLS {
-            let page = self
-                .page(
-                    scope,
-                    list,
-                    &target,
-                    &at,
-                    list.page_size,
-                    false,
-                    (None, None),
-                )
-                .await?;
+            let page = self.page(scope, &reader, &at, list.page_size).await?;
             for (item, raw) in page.items {
                 if self.history_map.id(&item).as_deref() == Some(entry_id) {
                     return self
