@@ -16,21 +16,64 @@ pub const DEFAULT_POLL_MS: u64 = 15_000;
 /// Default cap on concurrent calls to one source.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
-/// The cache, retry, breaker and concurrency policy of one source from its config.
-fn policy_for(
-    cfg: &SourceConfig,
-    cache: Option<ResponseCache>,
-    metrics: Arc<Metrics>,
-) -> http::Policy {
-    http::Policy::new(
-        credential_identity(cfg),
-        cache,
-        Duration::from_secs(cfg.cache_ttl_s.unwrap_or(0)),
-        Duration::from_secs(cfg.stale_if_error_s.unwrap_or(0)),
-        cfg.retries.unwrap_or(DEFAULT_RETRIES),
-        cfg.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
-        metrics,
-    )
+/// What the registry reads from a source's table, built-in or declared: the keys every source
+/// takes, its credentials' fingerprint, and whether it has credentials of its own.
+struct Common<'a> {
+    identity: String,
+    base: &'a str,
+    cache_ttl_s: Option<u64>,
+    stale_if_error_s: Option<u64>,
+    retries: Option<u32>,
+    max_concurrency: Option<usize>,
+    poll_interval_ms: Option<u64>,
+    credential_header: Option<&'a String>,
+    user_id_header: Option<&'a String>,
+    own_credentials: bool,
+}
+
+impl<'a> Common<'a> {
+    fn builtin(source: Source, cfg: &'a SourceConfig) -> Self {
+        Common {
+            identity: credential_identity(cfg),
+            base: cfg.base(),
+            cache_ttl_s: cfg.cache_ttl_s,
+            stale_if_error_s: cfg.stale_if_error_s,
+            retries: cfg.retries,
+            max_concurrency: cfg.max_concurrency,
+            poll_interval_ms: cfg.poll_interval_ms,
+            credential_header: cfg.credential_header.as_ref(),
+            user_id_header: cfg.user_id_header.as_ref(),
+            own_credentials: vendor(source).has_own_credentials(cfg),
+        }
+    }
+
+    fn declared(cfg: &'a declared::settings::HttpSourceConfig) -> Self {
+        Common {
+            identity: declared_identity(cfg),
+            base: cfg.base(),
+            cache_ttl_s: cfg.cache_ttl_s,
+            stale_if_error_s: cfg.stale_if_error_s,
+            retries: cfg.retries,
+            max_concurrency: cfg.max_concurrency,
+            poll_interval_ms: cfg.poll_interval_ms,
+            credential_header: cfg.credential_header.as_ref(),
+            user_id_header: None,
+            own_credentials: cfg.has_own_credentials(),
+        }
+    }
+
+    /// The source's cache, retry, breaker and concurrency policy.
+    fn policy(&self, cache: Option<ResponseCache>, metrics: Arc<Metrics>) -> http::Policy {
+        http::Policy::new(
+            self.identity.clone(),
+            cache,
+            Duration::from_secs(self.cache_ttl_s.unwrap_or(0)),
+            Duration::from_secs(self.stale_if_error_s.unwrap_or(0)),
+            self.retries.unwrap_or(DEFAULT_RETRIES),
+            self.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
+            metrics,
+        )
+    }
 }
 
 /// A fingerprint of everything that identifies the caller to the vendor, so cached answers
@@ -123,81 +166,54 @@ impl Sources {
         let client = http::build_client()?;
         let shared = crate::upstream::shared::SharedStore::from_config(cache, metrics.clone())?;
         let cache = ResponseCache::new(cache.max_bytes, metrics.clone());
-        let mut configured = HashMap::new();
-        let mut poll_intervals = HashMap::new();
-        let mut forwarding = Vec::new();
+        let mut registry = Sources::default();
+        let wiring = |common: &Common| crate::upstream::Wiring {
+            client: client.clone(),
+            policy: Arc::new(
+                common
+                    .policy(cache.clone(), metrics.clone())
+                    .with_shared(shared.clone()),
+            ),
+            // Without credentials of its own, every call needs the caller's.
+            caller_header: common
+                .credential_header
+                .cloned()
+                .filter(|_| !common.own_credentials),
+        };
         for source in Source::ALL {
             let Some(cfg) = sources.get(source) else {
                 continue;
             };
-            let vendor = vendor(source);
-            let wiring = crate::upstream::Wiring {
-                client: client.clone(),
-                policy: Arc::new(
-                    policy_for(cfg, cache.clone(), metrics.clone()).with_shared(shared.clone()),
-                ),
-                // Without credentials of its own, every call needs the caller's.
-                caller_header: cfg
-                    .credential_header
-                    .clone()
-                    .filter(|_| !vendor.has_own_credentials(cfg)),
-            };
-            let set = (vendor.build)(&wiring, cfg)?;
-            if let Some(header) = &cfg.credential_header {
-                forwarding.push(Forwarding {
-                    source,
-                    base: cfg.base().to_string(),
-                    header: header.to_ascii_lowercase(),
-                    user_id_header: cfg.user_id_header.as_ref().map(|h| h.to_ascii_lowercase()),
-                });
-            }
-            configured.insert(source, set);
-            poll_intervals.insert(
-                source,
-                Duration::from_millis(cfg.poll_interval_ms.unwrap_or(DEFAULT_POLL_MS)),
-            );
+            let common = Common::builtin(source, cfg);
+            let set = (vendor(source).build)(&wiring(&common), cfg)?;
+            registry.register(source, &common, set);
         }
         for source in sources.declared_sources() {
             let Some(cfg) = sources.declared(source) else {
                 continue;
             };
-            let policy = http::Policy::new(
-                declared_identity(cfg),
-                cache.clone(),
-                Duration::from_secs(cfg.cache_ttl_s.unwrap_or(0)),
-                Duration::from_secs(cfg.stale_if_error_s.unwrap_or(0)),
-                cfg.retries.unwrap_or(DEFAULT_RETRIES),
-                cfg.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
-                metrics.clone(),
-            );
-            let wiring = crate::upstream::Wiring {
-                client: client.clone(),
-                policy: Arc::new(policy.with_shared(shared.clone())),
-                caller_header: cfg
-                    .credential_header
-                    .clone()
-                    .filter(|_| !cfg.has_own_credentials()),
-            };
-            let set = declared::HttpSource::source_set(source, &wiring, cfg)?;
-            if let Some(header) = &cfg.credential_header {
-                forwarding.push(Forwarding {
-                    source,
-                    base: cfg.base().to_string(),
-                    header: header.to_ascii_lowercase(),
-                    user_id_header: None,
-                });
-            }
-            configured.insert(source, set);
-            poll_intervals.insert(
-                source,
-                Duration::from_millis(cfg.poll_interval_ms.unwrap_or(DEFAULT_POLL_MS)),
-            );
+            let common = Common::declared(cfg);
+            let set = declared::HttpSource::source_set(source, &wiring(&common), cfg)?;
+            registry.register(source, &common, set);
         }
-        Ok(Sources {
-            configured,
-            poll_intervals,
-            forwarding,
-        })
+        Ok(registry)
+    }
+
+    /// Add one built source: its capabilities, polling interval and credential forwarding.
+    fn register(&mut self, source: Source, common: &Common, set: SourceSet) {
+        if let Some(header) = common.credential_header {
+            self.forwarding.push(Forwarding {
+                source,
+                base: common.base.to_string(),
+                header: header.to_ascii_lowercase(),
+                user_id_header: common.user_id_header.map(|h| h.to_ascii_lowercase()),
+            });
+        }
+        self.configured.insert(source, set);
+        self.poll_intervals.insert(
+            source,
+            Duration::from_millis(common.poll_interval_ms.unwrap_or(DEFAULT_POLL_MS)),
+        );
     }
 
     /// At least `need` integrations (all when `None`) of one source, or of every configured
