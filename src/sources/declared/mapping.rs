@@ -325,6 +325,27 @@ pub struct HistoryMap {
     error: Option<Field>,
     actor_id: Option<Field>,
     actor_name: Option<Field>,
+    kinds: Vec<HistoryKind>,
+}
+
+/// The kinds a `kind` mapping can produce; empty when any kind may come.
+fn possible_kinds(field: &Option<Field>) -> Vec<HistoryKind> {
+    let Some(field) = field else {
+        return vec![HistoryKind::WebhookExecution];
+    };
+    let names: Vec<&String> = match (&field.values, &field.from) {
+        (Some(values), _) => values.values().chain(&field.default).collect(),
+        (None, From::Const(constant)) => vec![constant],
+        // Values read as they are: any kind.
+        (None, _) => return Vec::new(),
+    };
+    let mut kinds = Vec::new();
+    for kind in names.into_iter().filter_map(|name| kind_of(name)) {
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    kinds
 }
 
 fn kind_of(name: &str) -> Option<HistoryKind> {
@@ -352,11 +373,13 @@ fn status_of(name: &str) -> Option<HistoryStatus> {
 impl HistoryMap {
     /// The mappings, their pointers registered in the item plan `plan`.
     pub fn new(fields: &HistoryFields, plan: &mut Plan) -> HistoryMap {
+        let kind = compile(&fields.kind, plan);
         HistoryMap {
             id: id_field(&fields.id, plan),
             occurred_at: compile(&fields.occurred_at, plan),
             updated_at: compile(&fields.updated_at, plan),
-            kind: compile(&fields.kind, plan),
+            kinds: possible_kinds(&kind),
+            kind,
             status: compile(&fields.status, plan),
             summary: compile(&fields.summary, plan),
             error: compile(&fields.error, plan),
@@ -366,28 +389,9 @@ impl HistoryMap {
     }
 
     /// The kinds this source can produce (a `kinds` filter without any of them skips the
-    /// upstream call).
-    pub fn kinds(&self) -> Vec<HistoryKind> {
-        let Some(field) = &self.kind else {
-            return vec![HistoryKind::WebhookExecution];
-        };
-        let mut kinds: Vec<HistoryKind> = field
-            .values
-            .iter()
-            .flat_map(|values| values.values())
-            .chain(field.default.iter())
-            .chain(match &field.from {
-                From::Const(constant) => Some(constant),
-                _ => None,
-            })
-            .filter_map(|name| kind_of(name))
-            .collect();
-        if field.values.is_none() && !matches!(field.from, From::Const(_)) {
-            // Values read as they are: any kind.
-            return Vec::new();
-        }
-        kinds.dedup();
-        kinds
+    /// upstream call); empty when any kind may come (values read as they are).
+    pub fn kinds(&self) -> &[HistoryKind] {
+        &self.kinds
     }
 
     /// The id of an item, if it has one.

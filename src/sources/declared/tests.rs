@@ -216,3 +216,44 @@ base_url = "https://api.github.com"
         "{text}"
     );
 }
+
+#[test]
+fn the_kinds_a_declaration_can_produce_are_known_up_front() {
+    use super::settings::{FieldSpec, FieldTable, HistoryFields};
+    let kinds = |kind: Option<FieldSpec>| {
+        let fields = HistoryFields {
+            kind,
+            ..HistoryFields::default()
+        };
+        HistoryMap::new(&fields, &mut Plan::default())
+            .kinds()
+            .to_vec()
+    };
+    assert_eq!(kinds(None), vec![HistoryKind::WebhookExecution]);
+    let constant = FieldSpec::Table(FieldTable {
+        constant: Some("AUDIT".into()),
+        ..FieldTable::default()
+    });
+    assert_eq!(kinds(Some(constant)), vec![HistoryKind::Audit]);
+    let table = FieldSpec::Table(FieldTable {
+        pointer: Some("/type".into()),
+        values: Some(
+            [("a", "COMMENT"), ("b", "ACTION"), ("c", "COMMENT")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        default: Some("AUDIT".into()),
+        ..FieldTable::default()
+    });
+    assert_eq!(
+        kinds(Some(table)),
+        vec![
+            HistoryKind::Comment,
+            HistoryKind::Action,
+            HistoryKind::Audit
+        ]
+    );
+    // Read as they are: any kind may come, so no filter skips the call.
+    assert!(kinds(Some(FieldSpec::Pointer("/type".into()))).is_empty());
+}
