@@ -10,6 +10,9 @@ pub mod hexabase;
 pub mod keyset;
 mod registry;
 pub mod rocketchat;
+pub mod scan;
+#[cfg(test)]
+mod scan_tests;
 pub mod settings;
 pub mod stream;
 pub mod truto;

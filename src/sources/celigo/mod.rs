@@ -6,6 +6,7 @@ pub mod wire;
 mod writes;
 
 use super::decode_raw_item;
+use super::scan::{self, Scan};
 use super::{FlowSource, HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::domain::datetime::format_utc_ms;
 use crate::domain::{
@@ -97,7 +98,7 @@ impl Celigo {
 
     /// Follow `Link: rel="next"` from `first`, handing each page's items to `on_page`, until it
     /// answers `true` (enough) or the last page. Returns whether the list was read to its end.
-    async fn walk_pages<W: DeserializeOwned, T>(
+    async fn walk_pages<W: DeserializeOwned + Scan, T>(
         &self,
         scope: &RequestScope,
         first: Url,
@@ -133,7 +134,7 @@ impl Celigo {
     /// wire structs; `raw` is only the item's place in the shared body. When some element is
     /// not in the documented shape, the page is read again element by element, so that one is
     /// skipped (and said) while the rest survive, exactly as [`super::decode_page`] rules.
-    fn decode_list<W: DeserializeOwned>(
+    fn decode_list<W: DeserializeOwned + Scan>(
         &self,
         scope: &RequestScope,
         fetched: &Fetched,
@@ -146,8 +147,10 @@ impl Celigo {
             fetched.body.clone()
         };
         let list = RawList::new(body, ListAt::Root);
-        let fast = list.text().map(serde_json::from_str::<Vec<W>>);
-        if let Some(Ok(items)) = fast {
+        let fast = list.text().and_then(|text| {
+            scan::list::<W>(text).or_else(|| serde_json::from_str::<Vec<W>>(text).ok())
+        });
+        if let Some(items) = fast {
             return Ok(items
                 .into_iter()
                 .enumerate()
@@ -168,7 +171,7 @@ impl Celigo {
     }
 
     /// Collect a list until `enough(items so far)` or its end.
-    async fn walk<W: DeserializeOwned, T>(
+    async fn walk<W: DeserializeOwned + Scan, T>(
         &self,
         scope: &RequestScope,
         first: Url,
@@ -187,7 +190,7 @@ impl Celigo {
     }
 
     /// Every item of a list.
-    async fn walk_all<W: DeserializeOwned, T>(
+    async fn walk_all<W: DeserializeOwned + Scan, T>(
         &self,
         scope: &RequestScope,
         first: Url,

@@ -114,7 +114,7 @@ impl RocketChat {
     }
 
     /// GET one page of a list and decode its records.
-    async fn page<T: DeserializeOwned>(
+    async fn page<T: DeserializeOwned + crate::sources::scan::Scan>(
         &self,
         scope: &RequestScope,
         url: Url,

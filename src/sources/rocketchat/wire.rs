@@ -8,6 +8,7 @@ use crate::domain::{
     Subject, SubjectRef,
 };
 use crate::error::{truncate_message, SourceError};
+use crate::sources::scan::{once, Scan, Scanner};
 use crate::upstream::{Fetched, Upstream};
 use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -65,21 +66,16 @@ pub struct Page<T> {
 /// record's raw JSON is only its place in the body. When some record is not in the documented
 /// shape, the page is read again record by record, so that one is skipped (and logged) and
 /// the others survive.
-pub fn decode_page<T: DeserializeOwned>(
+pub fn decode_page<T: DeserializeOwned + Scan>(
     up: &Upstream,
     fetched: &Fetched,
     list: List,
     what: &str,
 ) -> Result<Page<T>, SourceError> {
     let raw = RawList::new(fetched.body.clone(), ListAt::Field(list.key()));
-    let fast = raw.text().and_then(|text| match list {
-        List::History => serde_json::from_str::<Envelope<T, IgnoredAny>>(text)
-            .map(|page| (page.history, page.total))
-            .ok(),
-        List::Integrations => serde_json::from_str::<Envelope<IgnoredAny, T>>(text)
-            .map(|page| (page.integrations, page.total))
-            .ok(),
-    });
+    let fast = raw
+        .text()
+        .and_then(|text| scan_page::<T>(text, list).or_else(|| decode_envelope::<T>(text, list)));
     if let Some((records, total)) = fast {
         let records = records
             .into_iter()
@@ -107,6 +103,21 @@ pub fn decode_page<T: DeserializeOwned>(
     Ok(Page { records, total })
 }
 
+/// The records of `list` and `total`, by `serde_json` (what decides when the fast path gives up).
+pub(crate) fn decode_envelope<T: DeserializeOwned>(
+    text: &str,
+    list: List,
+) -> Option<(Vec<T>, Option<u64>)> {
+    match list {
+        List::History => serde_json::from_str::<Envelope<T, IgnoredAny>>(text)
+            .map(|page| (page.history, page.total))
+            .ok(),
+        List::Integrations => serde_json::from_str::<Envelope<IgnoredAny, T>>(text)
+            .map(|page| (page.integrations, page.total))
+            .ok(),
+    }
+}
+
 #[cfg(test)]
 impl Page<WireExecution> {
     /// A history page of these records, as the server would send them.
@@ -124,12 +135,14 @@ impl Page<WireExecution> {
 
 /// `integrations.get`.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireGet {
     pub integration: Value,
 }
 
 /// An incoming or outgoing webhook.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireIntegration {
     #[serde(rename = "_id")]
     pub id: String,
@@ -145,6 +158,7 @@ pub struct WireIntegration {
 
 /// One execution of an outgoing webhook (`IIntegrationHistory`).
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireExecution {
     #[serde(rename = "_id")]
     pub id: String,
@@ -168,12 +182,14 @@ pub struct WireExecution {
 
 /// The integration copy embedded in a history record: only its name matters here.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireIntegrationCopy {
     pub name: Option<String>,
 }
 
 /// The trigger payload of an execution.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireTrigger {
     pub user_id: Option<String>,
     pub user_name: Option<String>,
@@ -206,6 +222,7 @@ fn time(field: &str, value: &Option<WireTime>) -> Option<DateTime<Utc>> {
 /// A time as sent (an ISO string, or EJSON `{"$date": ms | string}`), read as it is decoded:
 /// no JSON value is built and a string that parses is not copied. The same reading as
 /// [`time_value`].
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub enum WireTime {
     /// The time, or a shape that carries none (a number, an array, `$date` missing…).
     At(Option<DateTime<Utc>>),
@@ -290,6 +307,7 @@ impl<'de> Deserialize<'de> for WireTime {
 
 /// The HTTP status `httpResult` records, read as it is decoded (the same reading as
 /// [`http_status`], without a JSON value of the whole result).
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireHttpStatus(pub Option<u64>);
 
 impl<'de> Deserialize<'de> for WireHttpStatus {
@@ -505,6 +523,161 @@ fn stored_status(text: &str) -> Option<u64> {
         .ok()?
         .status_code?
         .as_u64()
+}
+
+// The fast path for Rocket.Chat's pages (`sources::scan`): the same members and types as the
+// derived `Deserialize` impls above; rare shapes of a member (EJSON dates, error objects, a
+// stored response that may name its status) are read by `serde_json` from their own text.
+
+/// A page's envelope: the records of `list`, `total`, the other list skipped.
+pub(crate) fn scan_page<T: Scan>(text: &str, list: List) -> Option<(Vec<T>, Option<u64>)> {
+    let mut s = Scanner::new(text);
+    let (mut integrations, mut history, mut total) = (None, None, None);
+    s.object(|s, key| match (key, list) {
+        ("integrations", List::Integrations) | ("history", List::History) => {
+            let slot = if list == List::History {
+                &mut history
+            } else {
+                &mut integrations
+            };
+            once(slot, s.vec::<T>()?)
+        }
+        // The other list: an array whose elements are ignored.
+        ("integrations", _) => {
+            once(&mut integrations, Vec::new()).and_then(|()| s.array(Scanner::skip))
+        }
+        ("history", _) => once(&mut history, Vec::new()).and_then(|()| s.array(Scanner::skip)),
+        ("total", _) => once(&mut total, s.serde::<Option<u64>>()?),
+        _ => s.skip(),
+    })?;
+    s.end()?;
+    let records = match list {
+        List::History => history,
+        List::Integrations => integrations,
+    };
+    Some((records.unwrap_or_default(), total.flatten()))
+}
+
+impl Scan for WireTime {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        match s.peek()? {
+            b'"' => s.str().map(|text| WireTime::text(&text)),
+            _ => s.serde(),
+        }
+    }
+}
+
+impl Scan for WireHttpStatus {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        if s.peek()? != b'"' {
+            return s.serde();
+        }
+        let (written, escaped) = s.str_escaped()?;
+        // As written, without a `C`, an escaped backslash or a `\u` escape, the text cannot
+        // hold a `C` or a backslash once decoded: `stored_status` would find nothing.
+        let bytes = written.as_bytes();
+        let may_name_status = bytes.contains(&b'C')
+            || (escaped && bytes.windows(2).any(|w| w == b"\\\\" || w == b"\\u"));
+        if !may_name_status {
+            return Some(WireHttpStatus(None));
+        }
+        let text: String = serde_json::from_str(&format!("\"{written}\"")).ok()?;
+        Some(WireHttpStatus(stored_status(&text)))
+    }
+}
+
+impl Scan for WireIntegrationCopy {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        let mut name = None;
+        s.object(|s, key| match key {
+            "name" => once(&mut name, s.opt_string()?),
+            _ => s.skip(),
+        })?;
+        Some(WireIntegrationCopy {
+            name: name.flatten(),
+        })
+    }
+}
+
+impl Scan for WireTrigger {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        let (mut user_id, mut user_name, mut channel_name, mut text) = (None, None, None, None);
+        s.object(|s, key| match key {
+            "user_id" => once(&mut user_id, s.opt_string()?),
+            "user_name" => once(&mut user_name, s.opt_string()?),
+            "channel_name" => once(&mut channel_name, s.opt_string()?),
+            "text" => once(&mut text, s.opt_string()?),
+            _ => s.skip(),
+        })?;
+        Some(WireTrigger {
+            user_id: user_id.flatten(),
+            user_name: user_name.flatten(),
+            channel_name: channel_name.flatten(),
+            text: text.flatten(),
+        })
+    }
+}
+
+impl Scan for WireExecution {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        let (mut id, mut step, mut integration, mut event) = (None, None, None, None);
+        let (mut created_at, mut updated_at, mut data) = (None, None, None);
+        let (mut http_error, mut http_result, mut error) = (None, None, None);
+        let (mut error_stack, mut finished) = (None, None);
+        s.object(|s, key| match key {
+            "_id" => once(&mut id, s.string()?),
+            "step" => once(&mut step, s.opt_string()?),
+            "integration" => once(&mut integration, s.opt()?),
+            "event" => once(&mut event, s.opt_string()?),
+            "_createdAt" => once(&mut created_at, s.opt()?),
+            "_updatedAt" => once(&mut updated_at, s.opt()?),
+            "data" => once(&mut data, s.opt()?),
+            "httpError" => once(&mut http_error, s.serde::<Option<Value>>()?),
+            "httpResult" => once(&mut http_result, s.opt()?),
+            "error" => once(&mut error, s.opt_bool()?),
+            "errorStack" => once(&mut error_stack, s.serde::<Option<Value>>()?),
+            "finished" => once(&mut finished, s.opt_bool()?),
+            _ => s.skip(),
+        })?;
+        Some(WireExecution {
+            id: id?,
+            step: step.flatten(),
+            integration: integration.flatten(),
+            event: event.flatten(),
+            created_at: created_at.flatten(),
+            updated_at: updated_at.flatten(),
+            data: data.flatten(),
+            http_error: http_error.flatten(),
+            http_result: http_result.flatten(),
+            error: error.flatten(),
+            error_stack: error_stack.flatten(),
+            finished: finished.flatten(),
+        })
+    }
+}
+
+impl Scan for WireIntegration {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        let (mut id, mut kind, mut name, mut enabled) = (None, None, None, None);
+        let (mut created_at, mut updated_at) = (None, None);
+        s.object(|s, key| match key {
+            "_id" => once(&mut id, s.string()?),
+            "type" => once(&mut kind, s.opt_string()?),
+            "name" => once(&mut name, s.opt_string()?),
+            "enabled" => once(&mut enabled, s.opt_bool()?),
+            "_createdAt" => once(&mut created_at, s.opt()?),
+            "_updatedAt" => once(&mut updated_at, s.opt()?),
+            _ => s.skip(),
+        })?;
+        Some(WireIntegration {
+            id: id?,
+            kind: kind.flatten(),
+            name: name.flatten(),
+            enabled: enabled.flatten(),
+            created_at: created_at.flatten(),
+            updated_at: updated_at.flatten(),
+        })
+    }
 }
 
 #[cfg(test)]
