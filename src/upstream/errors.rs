@@ -22,25 +22,6 @@ pub(crate) fn too_large(source: Source) -> SourceError {
     )
 }
 
-pub(crate) fn transport_error(source: Source, err: &reqwest::Error) -> SourceError {
-    if err.is_timeout() {
-        SourceError::upstream(
-            source,
-            ErrorCode::UpstreamTimeout,
-            format!("{} did not answer in time", source.as_str()),
-        )
-    } else {
-        SourceError::upstream(
-            source,
-            ErrorCode::UpstreamUnavailable,
-            format!(
-                "{} is unreachable (connection failed or was closed)",
-                source.as_str()
-            ),
-        )
-    }
-}
-
 /// Map a non-2xx answer by status first and body second (upstreams/README.md hazard 1).
 pub fn status_error(source: Source, status: u16, headers: &HeaderMap, body: &[u8]) -> SourceError {
     let vendor = vendor_message(body);

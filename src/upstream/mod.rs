@@ -3,7 +3,7 @@
 //! It owns auth header injection, the per-call timeout, the response size cap, per-request
 //! de-duplication of identical calls, JSON decoding into wire structs, and the mapping of every
 //! failure onto a DESIGN.md §6 code. Adapters build URLs with [`Upstream::url`] (which
-//! percent-encodes path segments) and never talk to `reqwest` themselves.
+//! percent-encodes path segments) and never talk to the HTTP client themselves.
 //!
 //! One file per concern: [`scope`] (what a request brings), [`auth`], [`policy`], [`pipeline`]
 //! (cache, single flight, retries), [`transport`], [`errors`], and the caches: [`cache`] (L1,
@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod client;
 pub mod errors;
 pub mod pipeline;
 pub mod policy;
@@ -31,9 +32,10 @@ pub use transport::{build_client, parse_next_link, Fetched, DEFAULT_MAX_BODY_BYT
 
 use self::errors::{status_failure, with_rejected_field};
 use self::pipeline::{admit, cache_key, fetch, hint_scope};
-use self::transport::{attempt_request, receive, Call};
+use self::transport::{attempt_request, Call};
 use crate::domain::Source;
 use crate::error::{ErrorCode, SharedError, SourceError};
+use bytes::Bytes;
 use futures::future::FutureExt;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::Ordering;
@@ -45,7 +47,7 @@ pub(crate) struct Inner {
     pub(crate) source: Source,
     /// The adapter's route templates: the only route labels its calls get in `/metrics`.
     pub(crate) routes: &'static [&'static str],
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: client::HttpClient,
     pub(crate) base: Url,
     pub(crate) auth: Auth,
     pub(crate) timeout: Duration,
@@ -62,7 +64,7 @@ pub(crate) struct Inner {
 /// shared HTTP client, the source's policy, and — when the source has no credentials of its
 /// own — the header every caller must send theirs in.
 pub struct Wiring {
-    pub client: reqwest::Client,
+    pub client: client::HttpClient,
     pub policy: Arc<Policy>,
     pub caller_header: Option<String>,
 }
@@ -291,15 +293,8 @@ impl Upstream {
         url: Url,
         body: &serde_json::Value,
     ) -> Result<Arc<Fetched>, SharedError> {
-        let request = self
-            .inner
-            .client
-            .post(url)
-            .timeout(self.inner.timeout)
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        self.send_once(request).await
+        self.send_once(url, "application/json", Bytes::from(body.to_string()))
+            .await
     }
 
     /// POST an `application/x-www-form-urlencoded` body with no `Authorization` header:
@@ -313,18 +308,8 @@ impl Upstream {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let request = self
-            .inner
-            .client
-            .post(url)
-            .timeout(self.inner.timeout)
-            .header(http::header::ACCEPT, "application/json")
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body);
-        self.send_once(request).await
+        self.send_once(url, "application/x-www-form-urlencoded", Bytes::from(body))
+            .await
     }
 
     /// Map an answer of the any-status calls onto DESIGN.md §6 (every non-2xx is an error,
@@ -356,16 +341,36 @@ impl Upstream {
         }
     }
 
-    /// One request outside the GET path (credential exchanges), counted in the stats.
+    /// One POST outside the GET path (credential exchanges), counted in the stats.
     async fn send_once(
         &self,
-        request: reqwest::RequestBuilder,
+        url: Url,
+        content_type: &'static str,
+        body: Bytes,
     ) -> Result<Arc<Fetched>, SharedError> {
-        self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let result = receive(self.inner.source, request, self.inner.max_body_bytes).await;
+        let inner = &self.inner;
+        let mut headers = http::HeaderMap::with_capacity(2);
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        );
+        let out = client::Outgoing {
+            method: http::Method::POST,
+            url: &url,
+            headers,
+            body: Some(body),
+            timeout: inner.timeout,
+            max_body: inner.max_body_bytes,
+        };
+        inner.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let result = inner.client.exchange(inner.source, out).await;
         if let Err(err) = &result {
-            self.inner.stats.failures.fetch_add(1, Ordering::Relaxed);
-            self.inner.stats.record(Err(err));
+            inner.stats.failures.fetch_add(1, Ordering::Relaxed);
+            inner.stats.record(Err(err));
         }
         result.map(Arc::new).map_err(Arc::new)
     }

@@ -21,7 +21,7 @@ fn next_link_is_found_among_several() {
 #[test]
 fn url_segments_are_percent_encoded() {
     let wiring = Wiring {
-        client: reqwest::Client::new(),
+        client: super::client::HttpClient::new().expect("client"),
         policy: std::sync::Arc::new(Policy::new(
             "test".into(),
             None,

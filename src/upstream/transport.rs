@@ -1,8 +1,8 @@
 //! One HTTP exchange: the request with its credentials and timeout, the answer read whole
-//! under the size cap, and the shared `reqwest` client. No retries, caches or policy here.
+//! under the size cap, and the shared client (`client.rs`). No retries, caches or policy here.
 
 use super::auth::Auth;
-use super::errors::{too_large, transport_error};
+use super::client::{HttpClient, Outgoing};
 use super::pipeline::{remaining, timeout_error};
 use super::scope::CallerCredential;
 use super::Inner;
@@ -10,11 +10,12 @@ use crate::domain::Source;
 use crate::error::{ErrorCode, SourceError};
 use crate::metrics::route_label;
 use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::HeaderMap;
 use secrecy::ExposeSecret;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::Instrument;
 use url::Url;
 
@@ -104,17 +105,26 @@ pub(crate) async fn attempt_request(
         Some(left) => inner.timeout.min(left),
         None => inner.timeout,
     };
-    let mut request = build_request(inner, method, url.clone(), timeout, credential);
-    if let Some(body) = body {
-        request = request
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-    }
+    let mut headers = request_headers(inner, credential)?;
+    let body = body.map(|body| {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Bytes::from(body.to_string())
+    });
     inner.stats.calls.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let route = route_label(inner.routes, url.path());
     let span = tracing::debug_span!("upstream", source = inner.source.as_str(), route);
-    let result = receive(inner.source, request, inner.max_body_bytes)
+    let out = Outgoing {
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+        max_body: inner.max_body_bytes,
+    };
+    let result = inner
+        .client
+        .exchange(inner.source, out)
         .instrument(span)
         .await;
     let elapsed = started.elapsed();
@@ -162,106 +172,79 @@ pub(crate) struct Call {
     pub(crate) credential: Option<Arc<CallerCredential>>,
 }
 
-pub(crate) fn build_request(
-    inner: &Inner,
-    method: http::Method,
-    url: Url,
-    timeout: Duration,
-    credential: Option<&CallerCredential>,
-) -> reqwest::RequestBuilder {
-    let builder = inner
-        .client
-        .request(method, url)
-        .timeout(timeout)
-        .header(http::header::ACCEPT, "application/json");
-    if let Some(credential) = credential {
-        return match &credential.user_id {
-            // Rocket.Chat: the caller's user id and token in the vendor's own two headers.
-            Some(user_id) => builder
-                .header("x-user-id", user_id.as_str())
-                .header("x-auth-token", credential.token.expose_secret()),
-            None => match &inner.caller_credential_header {
-                Some(header) => builder.header(header.clone(), credential.token.expose_secret()),
-                None => builder.bearer_auth(credential.token.expose_secret()),
-            },
-        };
-    }
-    match &inner.auth {
-        Auth::Bearer(token) => builder.bearer_auth(token.expose_secret()),
-        Auth::Headers(headers) => headers.iter().fold(builder, |b, (name, value)| {
-            b.header(name.clone(), value.expose_secret())
-        }),
-        Auth::Dynamic(slot) => match slot.bearer() {
-            Some(token) => builder.bearer_auth(token.expose_secret()),
-            None => builder,
-        },
-    }
+/// A header value holding a credential: never logged (`sensitive`), and refused if it cannot
+/// be sent as a header at all.
+fn secret_value(source: Source, text: &str) -> Result<HeaderValue, SourceError> {
+    let mut value = HeaderValue::from_str(text).map_err(|_| {
+        SourceError::upstream(
+            source,
+            ErrorCode::UpstreamUnauthorized,
+            format!(
+                "the {} credential holds characters a header cannot carry",
+                source.as_str()
+            ),
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
-/// Send a request and read its whole answer, whatever the status; only transport failures,
-/// oversized and cut-short bodies are errors.
-pub(crate) async fn receive(
-    source: Source,
-    request: reqwest::RequestBuilder,
-    max_body: usize,
-) -> Result<Fetched, SourceError> {
-    let mut response = request
-        .send()
-        .await
-        .map_err(|err| transport_error(source, &err))?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    if response
-        .content_length()
-        .is_some_and(|len| len as usize > max_body)
-    {
-        return Err(too_large(source));
-    }
-    // Sized from Content-Length where given (already checked against the cap), so a large
-    // body is not grown by doubling into twice its size.
-    let mut body = Vec::with_capacity(
-        response
-            .content_length()
-            .map_or(0, |len| (len as usize).min(max_body)),
-    );
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > max_body {
-                    return Err(too_large(source));
-                }
-                body.extend_from_slice(&chunk);
+fn bearer(source: Source, token: &str) -> Result<HeaderValue, SourceError> {
+    secret_value(source, &format!("Bearer {token}"))
+}
+
+/// The headers of a call: `Accept` and its credentials (the caller's own, else the source's).
+pub(crate) fn request_headers(
+    inner: &Inner,
+    credential: Option<&CallerCredential>,
+) -> Result<HeaderMap, SourceError> {
+    let source = inner.source;
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    if let Some(credential) = credential {
+        let token = credential.token.expose_secret();
+        match &credential.user_id {
+            // Rocket.Chat: the caller's user id and token in the vendor's own two headers.
+            Some(user_id) => {
+                headers.insert(
+                    HeaderName::from_static("x-user-id"),
+                    secret_value(source, user_id)?,
+                );
+                headers.insert(
+                    HeaderName::from_static("x-auth-token"),
+                    secret_value(source, token)?,
+                );
             }
-            Ok(None) => break,
-            Err(err) if err.is_timeout() => return Err(transport_error(source, &err)),
-            Err(_) => {
-                return Err(SourceError::upstream(
-                    source,
-                    ErrorCode::UpstreamBadResponse,
-                    format!("{} response body was cut short", source.as_str()),
-                ))
+            None => match &inner.caller_credential_header {
+                Some(header) => {
+                    headers.insert(header.clone(), secret_value(source, token)?);
+                }
+                None => {
+                    headers.insert(AUTHORIZATION, bearer(source, token)?);
+                }
+            },
+        }
+        return Ok(headers);
+    }
+    match &inner.auth {
+        Auth::Bearer(token) => {
+            headers.insert(AUTHORIZATION, bearer(source, token.expose_secret())?);
+        }
+        Auth::Headers(pairs) => {
+            for (name, value) in pairs {
+                headers.append(name.clone(), secret_value(source, value.expose_secret())?);
+            }
+        }
+        Auth::Dynamic(slot) => {
+            if let Some(token) = slot.bearer() {
+                headers.insert(AUTHORIZATION, bearer(source, token.expose_secret())?);
             }
         }
     }
-    // `Bytes` keeps the whole allocation alive (in caches too, which weigh only the length):
-    // give back what doubling left unused.
-    if body.capacity() - body.len() > body.len() / 8 {
-        body.shrink_to_fit();
-    }
-    Ok(Fetched {
-        status,
-        headers,
-        body: Bytes::from(body),
-    })
+    Ok(headers)
 }
 
-/// The shared `reqwest` client: connection pooling across all sources.
-pub fn build_client() -> Result<reqwest::Client, SourceError> {
-    reqwest::Client::builder()
-        .user_agent(concat!("chronograph/", env!("CARGO_PKG_VERSION")))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(64)
-        .connect_timeout(Duration::from_secs(3))
-        .build()
-        .map_err(|_| SourceError::internal("could not build the HTTP client"))
+/// The shared HTTP client: connection pooling across all sources.
+pub fn build_client() -> Result<HttpClient, SourceError> {
+    HttpClient::new()
 }

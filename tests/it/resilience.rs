@@ -434,3 +434,40 @@ async fn identical_concurrent_queries_share_one_execution_per_caller() {
         .await;
     assert_eq!(node_count(&other), 1);
 }
+
+#[tokio::test]
+async fn a_redirect_to_the_same_host_is_followed() {
+    let gw = gateway(|_| {}).await;
+    // The first answer moves the list to where it already is: followed, one more call.
+    gw.upstreams.celigo.control.inject(
+        "/v1/integrations",
+        respond(302, &[("location", "/v1/integrations?moved=1")], ""),
+        Some(1),
+    );
+    let response = gw.query(LIST, json!({})).await;
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(node_count(&response), 2);
+    assert_eq!(
+        gw.celigo_calls("/v1/integrations"),
+        2,
+        "the redirect, then its target"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_is_not_followed() {
+    let gw = gateway(|_| {}).await;
+    // Credentials would go with it: the answer is taken as it is.
+    gw.upstreams.celigo.control.inject(
+        "/v1/integrations",
+        respond(
+            307,
+            &[("location", "http://127.0.0.2:9/v1/integrations")],
+            "",
+        ),
+        None,
+    );
+    let response = gw.query(LIST, json!({})).await;
+    assert_code(&response, "UPSTREAM_BAD_RESPONSE");
+    assert_eq!(gw.celigo_calls("/v1/integrations"), 1, "not followed");
+}
