@@ -267,15 +267,24 @@ impl Metrics {
 /// `other`. Labels come only from templates, never from the path itself, so no request, whatever
 /// ids it sends, can add a time series.
 pub fn route_label(routes: &'static [&'static str], path: &str) -> &'static str {
-    // Compared from the last segment backwards, without collecting either side: this runs
-    // for every upstream call.
+    // The path's segments, last first, found once (this runs for every upstream call); a
+    // template matches when its segments, last first, equal them (`:id` matches any).
+    let mut segments = [""; 12];
+    let mut count = 0;
+    for segment in path.rsplit('/').filter(|s| !s.is_empty()) {
+        if count == segments.len() {
+            break;
+        }
+        segments[count] = segment;
+        count += 1;
+    }
+    let path_segments = &segments[..count];
     let matches = |template: &str| {
-        let mut segments = path.rsplit('/').filter(|s| !s.is_empty());
-        template.rsplit('/').filter(|s| !s.is_empty()).all(|part| {
-            segments
-                .next()
-                .is_some_and(|seg| part == ":id" || part == seg)
-        })
+        let mut path = path_segments.iter();
+        template
+            .rsplit('/')
+            .filter(|s| !s.is_empty())
+            .all(|part| path.next().is_some_and(|seg| part == ":id" || part == *seg))
     };
     routes
         .iter()

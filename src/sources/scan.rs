@@ -78,11 +78,13 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline]
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
 
     /// The next byte after whitespace, not consumed.
+    #[inline]
     pub fn peek(&mut self) -> Option<u8> {
         let bytes = self.bytes();
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(self.at) {
@@ -91,6 +93,7 @@ impl<'a> Scanner<'a> {
         bytes.get(self.at).copied()
     }
 
+    #[inline]
     fn eat(&mut self, byte: u8) -> Option<()> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
@@ -101,6 +104,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Past a string whose opening quote was just read; whether it holds escapes.
+    #[inline]
     fn string_rest(&mut self) -> Option<bool> {
         let bytes = self.bytes();
         let mut i = self.at;
@@ -141,6 +145,7 @@ impl<'a> Scanner<'a> {
 
     /// A string: borrowed from the text unless it holds escapes (then decoded by
     /// `serde_json`, exactly as a `String` field is).
+    #[inline]
     pub fn str(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.at;
@@ -166,6 +171,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `null` (consumed) or not.
+    #[inline]
     pub fn null(&mut self) -> Option<bool> {
         if self.peek()? == b'n' {
             self.literal(b"null")?;
@@ -175,11 +181,13 @@ impl<'a> Scanner<'a> {
     }
 
     /// An `Option<String>` member.
+    #[inline]
     pub fn opt_string(&mut self) -> Option<Option<String>> {
-        if self.null()? {
-            return Some(None);
+        match self.peek()? {
+            b'"' => self.string().map(Some),
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => None,
         }
-        self.string().map(Some)
     }
 
     /// An `Option<bool>` member.
@@ -225,6 +233,7 @@ impl<'a> Scanner<'a> {
         serde_json::from_str(self.text.get(start..self.at)?).ok()
     }
 
+    #[inline]
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.at + word.len();
         (self.bytes().get(self.at..end)? == word).then(|| self.at = end)
@@ -302,7 +311,12 @@ impl<'a> Scanner<'a> {
             self.at += 1;
         } else {
             loop {
-                let key = self.str()?;
+                let (written, escaped) = self.str_escaped()?;
+                let key = if escaped {
+                    Cow::Owned(serde_json::from_str::<String>(&format!("\"{written}\"")).ok()?)
+                } else {
+                    Cow::Borrowed(written)
+                };
                 self.eat(b':')?;
                 member(self, &key)?;
                 match self.peek()? {

@@ -33,11 +33,9 @@ pub(crate) async fn fetch(
         credential,
     };
     let policy = inner.policy.clone();
-    let key = format!(
-        "{}{}",
-        cache_key(&inner, &policy, call.credential.as_deref()),
-        call.url
-    );
+    // Built with pushes, not `format!` (this runs for every call).
+    let mut key = cache_key(&inner, &policy, call.credential.as_deref());
+    key.push_str(call.url.as_str());
     let epoch = policy.writes.load(Ordering::Acquire);
     let cache = policy.cache.as_ref().filter(|_| options.cache);
     let cached = match cache {
@@ -70,7 +68,7 @@ pub(crate) async fn fetch(
         shared_attempts(
             inner.clone(),
             policy.clone(),
-            format!("{key}#{epoch}"),
+            shared_key(&key, epoch),
             call,
             options,
         )
@@ -389,7 +387,34 @@ pub(crate) fn cache_key(
     credential: Option<&CallerCredential>,
 ) -> String {
     let identity = credential.map_or(policy.identity.as_str(), |c| c.identity());
-    format!("{}|{}|", inner.source.as_str(), identity)
+    let source = inner.source.as_str();
+    let mut key = String::with_capacity(source.len() + identity.len() + 2 + 96);
+    key.push_str(source);
+    key.push('|');
+    key.push_str(identity);
+    key.push('|');
+    key
+}
+
+/// The key of a shared attempt: the call's key and the write epoch it started in
+/// (`key#epoch`, without `format!`).
+fn shared_key(key: &str, epoch: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = epoch;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut shared = String::with_capacity(key.len() + 1 + digits.len() - at);
+    shared.push_str(key);
+    shared.push('#');
+    shared.extend(digits[at..].iter().map(|&d| char::from(d)));
+    shared
 }
 
 pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
@@ -405,4 +430,17 @@ pub(crate) fn timeout_error(source: Source) -> SourceError {
             source.as_str()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_shared_key_is_the_key_and_its_epoch() {
+        for epoch in [0, 7, 10, 1234567890, u64::MAX] {
+            assert_eq!(
+                super::shared_key("CELIGO|t|u", epoch),
+                format!("CELIGO|t|u#{epoch}")
+            );
+        }
+    }
 }

@@ -88,8 +88,6 @@ pub struct WireAudit {
     pub time: Option<String>,
     #[serde(rename = "resourceType")]
     pub resource_type: Option<String>,
-    #[serde(rename = "_resourceId")]
-    pub resource_id: Option<String>,
     pub event: Option<String>,
     #[serde(rename = "_byUserId")]
     pub by_user_id: Option<String>,
@@ -404,14 +402,13 @@ impl Scan for WireResource {
 
 impl Scan for WireAudit {
     fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut id, mut time, mut resource_type, mut resource_id) = (None, None, None, None);
+        let (mut id, mut time, mut resource_type) = (None, None, None);
         let (mut event, mut by_user_id, mut by_user) = (None, None, None);
         let (mut field_changes, mut field_change, mut deleted_info) = (None, None, None);
         s.object(|s, key| match key {
             "_id" => once(&mut id, s.string()?),
             "time" => once(&mut time, s.opt_string()?),
             "resourceType" => once(&mut resource_type, s.opt_string()?),
-            "_resourceId" => once(&mut resource_id, s.opt_string()?),
             "event" => once(&mut event, s.opt_string()?),
             "_byUserId" => once(&mut by_user_id, s.opt_string()?),
             "byUser" => once(&mut by_user, s.opt()?),
@@ -424,7 +421,6 @@ impl Scan for WireAudit {
             id: id?,
             time: time.flatten(),
             resource_type: resource_type.flatten(),
-            resource_id: resource_id.flatten(),
             event: event.flatten(),
             by_user_id: by_user_id.flatten(),
             by_user: by_user.flatten(),
