@@ -371,7 +371,8 @@ impl Outcome {
     /// The bytes the `Serialize` impl gives through serde_json, with `data` written directly
     /// ([`write_value`]): a large answer is thousands of keys and strings.
     fn json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        // Most answers fit; larger ones double from here rather than from a few bytes.
+        let mut out = Vec::with_capacity(4096);
         out.push(b'{');
         let mut first = true;
         let mut key = |out: &mut Vec<u8>, name: &[u8]| {

@@ -36,7 +36,9 @@ pub trait Scan: Sized {
 /// A whole body that is a JSON array of `T`: every element, or `None` to fall back.
 pub fn list<T: Scan>(text: &str) -> Option<Vec<T>> {
     let mut s = Scanner::new(text);
-    let mut items = Vec::new();
+    // Sized for records of a few hundred bytes (Celigo's are 300-500): a page's list is
+    // rarely grown, and a guess too large only lasts until the page is mapped.
+    let mut items = Vec::with_capacity((text.len() / 256).clamp(1, 1024));
     s.array(|s| {
         items.push(T::scan(s)?);
         Some(())
