@@ -24,6 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
+/// Largest read buffer a pooled HTTP/1 connection keeps.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 /// Redirects of a read followed before the answer is taken as it is.
 const MAX_REDIRECTS: usize = 5;
 
@@ -73,6 +76,10 @@ impl HttpClient {
             .enable_http2()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
+            // A connection's read buffer grows with the bodies it reads and is kept while the
+            // connection idles in the pool; bodies are copied out chunk by chunk anyway, so a
+            // smaller ceiling only costs more reads of large bodies (hyper's is ~408 KiB).
+            .http1_max_buf_size(MAX_READ_BUFFER)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
             .pool_timer(TokioTimer::new())
