@@ -2,6 +2,9 @@
 //! negotiates it) over rustls with the webpki roots. One exchange is one call of
 //! [`HttpClient::exchange`]: the request with its headers, the whole answer read under a size
 //! cap and a deadline, gzip bodies decoded, and same-host redirects of reads followed.
+//! `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` and `NO_PROXY` (either case) are honoured:
+//! a destination they send through a proxy is reached by an HTTP `CONNECT` tunnel (with the
+//! proxy URL's user and password as `Proxy-Authorization: Basic`).
 //!
 //! It replaces `reqwest`, whose layers (URL re-parsing of every answer, redirect and proxy
 //! policies, decompression streams) cost about as much per call as hyper itself; Chronograph
@@ -16,11 +19,16 @@ use http::header::{HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGT
 use http::{HeaderMap, Method};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::future::Future;
 use std::io::Read;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use url::Url;
 
@@ -33,7 +41,40 @@ const MAX_REDIRECTS: usize = 5;
 /// The shared client: connection pools per host, cheap to clone.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<Connector>, Full<Bytes>>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// TCP connections, direct or through the proxy the environment names for the destination.
+#[derive(Clone)]
+pub struct Connector {
+    direct: HttpConnector,
+    proxies: Arc<Matcher>,
+}
+
+impl tower::Service<http::Uri> for Connector {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        tower::Service::<http::Uri>::poll_ready(&mut self.direct, cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: http::Uri) -> Self::Future {
+        let mut direct = self.direct.clone();
+        match self.proxies.intercept(&dst) {
+            None => Box::pin(async move { direct.call(dst).await.map_err(Into::into) }),
+            Some(proxy) => {
+                let mut tunnel = Tunnel::new(proxy.uri().clone(), direct);
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                Box::pin(async move { tunnel.call(dst).await.map_err(Into::into) })
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -54,7 +95,13 @@ pub struct Outgoing<'a> {
 }
 
 impl HttpClient {
+    /// The client, with the proxies the environment names.
     pub fn new() -> Result<Self, SourceError> {
+        Self::with_proxies(Matcher::from_env())
+    }
+
+    /// The client, sending what `proxies` intercepts through them.
+    pub fn with_proxies(proxies: Matcher) -> Result<Self, SourceError> {
         let unusable = |_| SourceError::internal("could not build the HTTP client");
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -74,7 +121,10 @@ impl HttpClient {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(http);
+            .wrap_connector(Connector {
+                direct: http,
+                proxies: Arc::new(proxies),
+            });
         let client = Client::builder(TokioExecutor::new())
             // A connection's read buffer grows with the bodies it reads and is kept while the
             // connection idles in the pool; bodies are copied out chunk by chunk anyway, so a
@@ -319,5 +369,95 @@ mod tests {
         assert_eq!(err.code, ErrorCode::UpstreamBadResponse);
         let err = gunzip(Source::Celigo, b"not gzip", 1000).expect_err("garbage");
         assert!(err.message.contains("does not decode"), "{}", err.message);
+    }
+
+    /// A proxy that accepts one `CONNECT`, records its head, and pipes the tunnel.
+    async fn connect_proxy() -> (u16, tokio::task::JoinHandle<Option<String>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let (mut client, _) = listener.accept().await.ok()?;
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                client.read_exact(&mut byte).await.ok()?;
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).ok()?;
+            let target = head.split_whitespace().nth(1)?.to_string();
+            let mut upstream = tokio::net::TcpStream::connect(target).await.ok()?;
+            client
+                .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                .await
+                .ok()?;
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            Some(head)
+        });
+        (port, task)
+    }
+
+    async fn upstream() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let app = axum::Router::new().route("/v1/x", axum::routing::get(|| async { "[1]" }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        port
+    }
+
+    async fn get(client: &HttpClient, port: u16) -> Result<Fetched, SourceError> {
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/v1/x")).expect("url");
+        let out = Outgoing {
+            method: Method::GET,
+            url: &url,
+            headers: HeaderMap::new(),
+            body: None,
+            timeout: Duration::from_secs(5),
+            max_body: 1024,
+        };
+        client.exchange(Source::Celigo, out).await
+    }
+
+    #[tokio::test]
+    async fn a_proxy_from_the_environment_is_reached_through_a_connect_tunnel() {
+        let up = upstream().await;
+        let (proxy, seen) = connect_proxy().await;
+        let proxies = Matcher::builder()
+            .http(format!("http://chrono:s3cret@127.0.0.1:{proxy}"))
+            .build();
+        let client = HttpClient::with_proxies(proxies).expect("client");
+        let fetched = get(&client, up).await.expect("through the proxy");
+        assert_eq!((fetched.status, &fetched.body[..]), (200, &b"[1]"[..]));
+        drop(client);
+        let head = seen.await.expect("proxy task").expect("a CONNECT");
+        assert!(
+            head.starts_with(&format!("CONNECT 127.0.0.1:{up} HTTP/1.1")),
+            "{head}"
+        );
+        // base64("chrono:s3cret")
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&"Proxy-Authorization: Basic Y2hyb25vOnMzY3JldA==".to_ascii_lowercase()),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_proxy_hosts_are_reached_directly() {
+        let up = upstream().await;
+        let (proxy, seen) = connect_proxy().await;
+        let proxies = Matcher::builder()
+            .http(format!("http://127.0.0.1:{proxy}"))
+            .no("127.0.0.1")
+            .build();
+        let client = HttpClient::with_proxies(proxies).expect("client");
+        let fetched = get(&client, up).await.expect("direct");
+        assert_eq!(fetched.status, 200);
+        seen.abort();
+        assert!(seen.await.is_err(), "the proxy was never asked");
     }
 }
