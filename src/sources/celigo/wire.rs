@@ -1,7 +1,7 @@
 //! Celigo integrator.io wire structs (upstreams/celigo.md) and their mapping into domain types.
 //! Every field is optional: Celigo documents few of them, and the bench mock omits some.
 
-use crate::domain::datetime::parse_field;
+use crate::domain::datetime::{parse_field, parse_lenient};
 use crate::domain::{
     Actor, Connection, Flow, HistoryEntry, HistoryKind, Integration, RawJson, Source, Subject,
     SubjectRef,
@@ -20,9 +20,9 @@ pub struct WireIntegration {
     pub name: Option<String>,
     pub description: Option<String>,
     #[serde(rename = "createdAt")]
-    pub created_at: Option<String>,
+    pub created_at: Option<WireWhen>,
     #[serde(rename = "lastModified")]
-    pub last_modified: Option<String>,
+    pub last_modified: Option<WireWhen>,
 }
 
 #[derive(Deserialize)]
@@ -39,11 +39,11 @@ pub struct WireFlow {
     #[serde(rename = "pageProcessors", default)]
     pub page_processors: Vec<WireStep>,
     #[serde(rename = "lastExecutedAt")]
-    pub last_executed_at: Option<String>,
+    pub last_executed_at: Option<WireWhen>,
     #[serde(rename = "createdAt")]
-    pub created_at: Option<String>,
+    pub created_at: Option<WireWhen>,
     #[serde(rename = "lastModified")]
-    pub last_modified: Option<String>,
+    pub last_modified: Option<WireWhen>,
 }
 
 #[derive(Deserialize, Default)]
@@ -65,9 +65,9 @@ pub struct WireConnection {
     pub kind: Option<String>,
     pub offline: Option<bool>,
     #[serde(rename = "createdAt")]
-    pub created_at: Option<String>,
+    pub created_at: Option<WireWhen>,
     #[serde(rename = "lastModified")]
-    pub last_modified: Option<String>,
+    pub last_modified: Option<WireWhen>,
 }
 
 /// An export or import: only the connection it uses matters here.
@@ -85,7 +85,7 @@ pub struct WireResource {
 pub struct WireAudit {
     #[serde(rename = "_id")]
     pub id: String,
-    pub time: Option<String>,
+    pub time: Option<WireWhen>,
     #[serde(rename = "resourceType")]
     pub resource_type: Option<String>,
     pub event: Option<String>,
@@ -124,8 +124,52 @@ pub struct WireDeletedInfo {
     pub name: Option<String>,
 }
 
-fn time(field: &str, value: &Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
-    parse_field(SOURCE, field, value.as_deref())
+/// A time as sent: read as it is decoded, without keeping its text; a text that is not a
+/// time is kept, to be reported where it is used (as when the text was kept).
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub enum WireWhen {
+    At(chrono::DateTime<chrono::Utc>),
+    Unparsed(String),
+}
+
+impl WireWhen {
+    fn of(text: &str) -> Self {
+        match parse_lenient(text) {
+            Some(at) => WireWhen::At(at),
+            None => WireWhen::Unparsed(text.to_owned()),
+        }
+    }
+}
+
+/// Only strings, as for the `String` it stands for.
+impl<'de> Deserialize<'de> for WireWhen {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct When;
+        impl serde::de::Visitor<'_> for When {
+            type Value = WireWhen;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<WireWhen, E> {
+                Ok(WireWhen::of(text))
+            }
+        }
+        deserializer.deserialize_str(When)
+    }
+}
+
+impl Scan for WireWhen {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        s.str().map(|text| WireWhen::of(&text))
+    }
+}
+
+fn time(field: &str, value: &Option<WireWhen>) -> Option<chrono::DateTime<chrono::Utc>> {
+    match value.as_ref()? {
+        WireWhen::At(at) => Some(*at),
+        // Parsed again only to say so, as when the text was kept.
+        WireWhen::Unparsed(text) => parse_field(SOURCE, field, Some(text)),
+    }
 }
 
 impl WireIntegration {
@@ -148,12 +192,12 @@ impl WireIntegration {
 }
 
 impl WireFlow {
-    pub fn into_domain(self, raw: impl Into<RawJson>) -> Flow {
-        let resource_ids = self
-            .page_generators
-            .iter()
-            .chain(&self.page_processors)
-            .flat_map(|step| [step.export_id.clone(), step.import_id.clone()])
+    pub fn into_domain(mut self, raw: impl Into<RawJson>) -> Flow {
+        let mut steps = std::mem::take(&mut self.page_generators);
+        steps.append(&mut self.page_processors);
+        let resource_ids = steps
+            .into_iter()
+            .flat_map(|step| [step.export_id, step.import_id])
             .flatten()
             .collect();
         Flow {
@@ -301,8 +345,8 @@ impl Scan for WireIntegration {
             "_id" => once(&mut id, s.string()?),
             "name" => once(&mut name, s.opt_string()?),
             "description" => once(&mut description, s.opt_string()?),
-            "createdAt" => once(&mut created_at, s.opt_string()?),
-            "lastModified" => once(&mut last_modified, s.opt_string()?),
+            "createdAt" => once(&mut created_at, s.opt()?),
+            "lastModified" => once(&mut last_modified, s.opt()?),
             _ => s.skip(),
         })?;
         Some(WireIntegration {
@@ -327,9 +371,9 @@ impl Scan for WireFlow {
             "disabled" => once(&mut disabled, s.opt_bool()?),
             "pageGenerators" => once(&mut page_generators, s.vec()?),
             "pageProcessors" => once(&mut page_processors, s.vec()?),
-            "lastExecutedAt" => once(&mut last_executed_at, s.opt_string()?),
-            "createdAt" => once(&mut created_at, s.opt_string()?),
-            "lastModified" => once(&mut last_modified, s.opt_string()?),
+            "lastExecutedAt" => once(&mut last_executed_at, s.opt()?),
+            "createdAt" => once(&mut created_at, s.opt()?),
+            "lastModified" => once(&mut last_modified, s.opt()?),
             _ => s.skip(),
         })?;
         Some(WireFlow {
@@ -370,8 +414,8 @@ impl Scan for WireConnection {
             "name" => once(&mut name, s.opt_string()?),
             "type" => once(&mut kind, s.opt_string()?),
             "offline" => once(&mut offline, s.opt_bool()?),
-            "createdAt" => once(&mut created_at, s.opt_string()?),
-            "lastModified" => once(&mut last_modified, s.opt_string()?),
+            "createdAt" => once(&mut created_at, s.opt()?),
+            "lastModified" => once(&mut last_modified, s.opt()?),
             _ => s.skip(),
         })?;
         Some(WireConnection {
@@ -407,7 +451,7 @@ impl Scan for WireAudit {
         let (mut field_changes, mut field_change, mut deleted_info) = (None, None, None);
         s.object(|s, key| match key {
             "_id" => once(&mut id, s.string()?),
-            "time" => once(&mut time, s.opt_string()?),
+            "time" => once(&mut time, s.opt()?),
             "resourceType" => once(&mut resource_type, s.opt_string()?),
             "event" => once(&mut event, s.opt_string()?),
             "_byUserId" => once(&mut by_user_id, s.opt_string()?),
