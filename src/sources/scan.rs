@@ -57,6 +57,29 @@ pub fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     Some(())
 }
 
+/// `impl Scan` for a struct read member by member, as its derived `Deserialize` reads it:
+/// each `"key" => field: kind(read())` puts what `scanner.read()` reads into `field`, once (a
+/// member met twice gives up); other members are skipped. `kind` says what a missing member
+/// is: `opt` none (the reader reads an `Option`), `vec` empty, `req` a fallback.
+macro_rules! scan_object {
+    ($ty:ident { $($key:literal => $field:ident : $kind:ident ( $($read:tt)+ )),* $(,)? }) => {
+        impl $crate::sources::scan::Scan for $ty {
+            fn scan(s: &mut $crate::sources::scan::Scanner<'_>) -> Option<Self> {
+                $(let mut $field = None;)*
+                s.object(|s, key| match key {
+                    $($key => $crate::sources::scan::once(&mut $field, s.$($read)+?),)*
+                    _ => s.skip(),
+                })?;
+                Some($ty { $($field: scan_object!(@missing $kind $field),)* })
+            }
+        }
+    };
+    (@missing opt $field:ident) => { $field.flatten() };
+    (@missing vec $field:ident) => { $field.unwrap_or_default() };
+    (@missing req $field:ident) => { $field? };
+}
+pub(crate) use scan_object;
+
 const ONES: u64 = u64::MAX / 255;
 
 /// Bit 7 set in the lowest byte of `chunk` that is a quote, a backslash or a control
@@ -282,18 +305,18 @@ impl<'a> Scanner<'a> {
         (self.depth <= MAX_DEPTH).then_some(())
     }
 
-    /// Each element of an array, read by `element`.
-    pub fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
+    /// The items of an array or the members of an object, after its opening bracket: `item`
+    /// reads one, separators and the closing bracket are checked here.
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.enter()?;
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.at += 1;
         } else {
             loop {
-                element(self)?;
+                item(self)?;
                 match self.peek()? {
                     b',' => self.at += 1,
-                    b']' => {
+                    byte if byte == close => {
                         self.at += 1;
                         break;
                     }
@@ -305,34 +328,25 @@ impl<'a> Scanner<'a> {
         Some(())
     }
 
+    /// Each element of an array, read by `element`.
+    pub fn array(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.items(b']', element)
+    }
+
     /// Each member of an object, in order: `member(scanner, key)` reads the value.
     pub fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
-        self.enter()?;
-        if self.peek()? == b'}' {
-            self.at += 1;
-        } else {
-            loop {
-                let (written, escaped) = self.str_escaped()?;
-                let key = if escaped {
-                    Cow::Owned(serde_json::from_str::<String>(&format!("\"{written}\"")).ok()?)
-                } else {
-                    Cow::Borrowed(written)
-                };
-                self.eat(b':')?;
-                member(self, &key)?;
-                match self.peek()? {
-                    b',' => self.at += 1,
-                    b'}' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
-        }
-        self.depth -= 1;
-        Some(())
+        self.items(b'}', |s| {
+            let (written, escaped) = s.str_escaped()?;
+            let key = if escaped {
+                Cow::Owned(serde_json::from_str::<String>(&format!("\"{written}\"")).ok()?)
+            } else {
+                Cow::Borrowed(written)
+            };
+            s.eat(b':')?;
+            member(s, &key)
+        })
     }
 
     /// Past the next value, checking it as `serde_json` does when it ignores one.
@@ -344,27 +358,12 @@ impl<'a> Scanner<'a> {
             }
             b'{' => {
                 self.at += 1;
-                self.enter()?;
-                if self.peek()? == b'}' {
-                    self.at += 1;
-                } else {
-                    loop {
-                        self.eat(b'"')?;
-                        self.string_rest()?;
-                        self.eat(b':')?;
-                        self.skip()?;
-                        match self.peek()? {
-                            b',' => self.at += 1,
-                            b'}' => {
-                                self.at += 1;
-                                break;
-                            }
-                            _ => return None,
-                        }
-                    }
-                }
-                self.depth -= 1;
-                Some(())
+                // Keys are checked, never decoded.
+                self.items(b'}', |s| {
+                    s.str_escaped()?;
+                    s.eat(b':')?;
+                    s.skip()
+                })
             }
             b'[' => self.array(Self::skip),
             b't' => self.literal(b"true"),

@@ -400,8 +400,17 @@ pub(crate) fn cache_key(
 /// (`key#epoch`, without `format!`).
 fn shared_key(key: &str, epoch: u64) -> String {
     let mut digits = [0u8; 20];
+    let epoch = decimal(epoch, &mut digits);
+    let mut shared = String::with_capacity(key.len() + 1 + epoch.len());
+    shared.push_str(key);
+    shared.push('#');
+    shared.push_str(epoch);
+    shared
+}
+
+/// `n` in decimal, written into `digits` (no heap string: this runs for every call).
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
     let mut at = digits.len();
-    let mut n = epoch;
     loop {
         at -= 1;
         digits[at] = b'0' + (n % 10) as u8;
@@ -410,11 +419,8 @@ fn shared_key(key: &str, epoch: u64) -> String {
             break;
         }
     }
-    let mut shared = String::with_capacity(key.len() + 1 + digits.len() - at);
-    shared.push_str(key);
-    shared.push('#');
-    shared.extend(digits[at..].iter().map(|&d| char::from(d)));
-    shared
+    // Only ASCII digits were written.
+    std::str::from_utf8(&digits[at..]).unwrap_or("0")
 }
 
 pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {

@@ -3,7 +3,7 @@
 
 use super::auth::Auth;
 use super::client::{HttpClient, Outgoing};
-use super::pipeline::{remaining, timeout_error};
+use super::pipeline::{decimal, remaining, timeout_error};
 use super::scope::CallerCredential;
 use super::Inner;
 use crate::domain::Source;
@@ -129,24 +129,9 @@ pub(crate) async fn attempt_request(
         .await;
     let elapsed = started.elapsed();
     // The status as text without a heap string (this runs for every call).
-    let mut digits = [0u8; 5];
+    let mut digits = [0u8; 20];
     let outcome: std::borrow::Cow<'_, str> = match &result {
-        Ok(fetched) => {
-            let mut n = fetched.status;
-            let mut at = digits.len();
-            loop {
-                at -= 1;
-                digits[at] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            std::str::from_utf8(&digits[at..]).map_or_else(
-                |_| fetched.status.to_string().into(),
-                std::borrow::Cow::Borrowed,
-            )
-        }
+        Ok(fetched) => decimal(u64::from(fetched.status), &mut digits).into(),
         Err(err) => err.code.as_str().to_ascii_lowercase().into(),
     };
     inner

@@ -7,7 +7,7 @@ use crate::domain::{
     SubjectRef,
 };
 use crate::error::truncate_message;
-use crate::sources::scan::{once, Scan, Scanner};
+use crate::sources::scan::{scan_object, Scan, Scanner};
 use serde::Deserialize;
 
 const SOURCE: &str = "CELIGO";
@@ -337,183 +337,67 @@ impl WireAudit {
 // The fast path for Celigo's list bodies (`sources::scan`): the same members and types as the
 // derived `Deserialize` impls above; anything else falls back to them.
 
-impl Scan for WireIntegration {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut id, mut name, mut description, mut created_at, mut last_modified) =
-            (None, None, None, None, None);
-        s.object(|s, key| match key {
-            "_id" => once(&mut id, s.string()?),
-            "name" => once(&mut name, s.opt_string()?),
-            "description" => once(&mut description, s.opt_string()?),
-            "createdAt" => once(&mut created_at, s.opt()?),
-            "lastModified" => once(&mut last_modified, s.opt()?),
-            _ => s.skip(),
-        })?;
-        Some(WireIntegration {
-            id: id?,
-            name: name.flatten(),
-            description: description.flatten(),
-            created_at: created_at.flatten(),
-            last_modified: last_modified.flatten(),
-        })
-    }
-}
+scan_object!(WireIntegration {
+    "_id" => id: req(string()),
+    "name" => name: opt(opt_string()),
+    "description" => description: opt(opt_string()),
+    "createdAt" => created_at: opt(opt()),
+    "lastModified" => last_modified: opt(opt()),
+});
 
-impl Scan for WireFlow {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut id, mut name, mut integration_id, mut disabled) = (None, None, None, None);
-        let (mut page_generators, mut page_processors) = (None, None);
-        let (mut last_executed_at, mut created_at, mut last_modified) = (None, None, None);
-        s.object(|s, key| match key {
-            "_id" => once(&mut id, s.string()?),
-            "name" => once(&mut name, s.opt_string()?),
-            "_integrationId" => once(&mut integration_id, s.opt_string()?),
-            "disabled" => once(&mut disabled, s.opt_bool()?),
-            "pageGenerators" => once(&mut page_generators, s.vec()?),
-            "pageProcessors" => once(&mut page_processors, s.vec()?),
-            "lastExecutedAt" => once(&mut last_executed_at, s.opt()?),
-            "createdAt" => once(&mut created_at, s.opt()?),
-            "lastModified" => once(&mut last_modified, s.opt()?),
-            _ => s.skip(),
-        })?;
-        Some(WireFlow {
-            id: id?,
-            name: name.flatten(),
-            integration_id: integration_id.flatten(),
-            disabled: disabled.flatten(),
-            page_generators: page_generators.unwrap_or_default(),
-            page_processors: page_processors.unwrap_or_default(),
-            last_executed_at: last_executed_at.flatten(),
-            created_at: created_at.flatten(),
-            last_modified: last_modified.flatten(),
-        })
-    }
-}
+scan_object!(WireFlow {
+    "_id" => id: req(string()),
+    "name" => name: opt(opt_string()),
+    "_integrationId" => integration_id: opt(opt_string()),
+    "disabled" => disabled: opt(opt_bool()),
+    "pageGenerators" => page_generators: vec(vec()),
+    "pageProcessors" => page_processors: vec(vec()),
+    "lastExecutedAt" => last_executed_at: opt(opt()),
+    "createdAt" => created_at: opt(opt()),
+    "lastModified" => last_modified: opt(opt()),
+});
 
-impl Scan for WireStep {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut export_id, mut import_id) = (None, None);
-        s.object(|s, key| match key {
-            "_exportId" => once(&mut export_id, s.opt_string()?),
-            "_importId" => once(&mut import_id, s.opt_string()?),
-            _ => s.skip(),
-        })?;
-        Some(WireStep {
-            export_id: export_id.flatten(),
-            import_id: import_id.flatten(),
-        })
-    }
-}
+scan_object!(WireStep {
+    "_exportId" => export_id: opt(opt_string()),
+    "_importId" => import_id: opt(opt_string()),
+});
 
-impl Scan for WireConnection {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut id, mut name, mut kind, mut offline) = (None, None, None, None);
-        let (mut created_at, mut last_modified) = (None, None);
-        s.object(|s, key| match key {
-            "_id" => once(&mut id, s.string()?),
-            "name" => once(&mut name, s.opt_string()?),
-            "type" => once(&mut kind, s.opt_string()?),
-            "offline" => once(&mut offline, s.opt_bool()?),
-            "createdAt" => once(&mut created_at, s.opt()?),
-            "lastModified" => once(&mut last_modified, s.opt()?),
-            _ => s.skip(),
-        })?;
-        Some(WireConnection {
-            id: id?,
-            name: name.flatten(),
-            kind: kind.flatten(),
-            offline: offline.flatten(),
-            created_at: created_at.flatten(),
-            last_modified: last_modified.flatten(),
-        })
-    }
-}
+scan_object!(WireConnection {
+    "_id" => id: req(string()),
+    "name" => name: opt(opt_string()),
+    "type" => kind: opt(opt_string()),
+    "offline" => offline: opt(opt_bool()),
+    "createdAt" => created_at: opt(opt()),
+    "lastModified" => last_modified: opt(opt()),
+});
 
-impl Scan for WireResource {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut id, mut connection_id) = (None, None);
-        s.object(|s, key| match key {
-            "_id" => once(&mut id, s.string()?),
-            "_connectionId" => once(&mut connection_id, s.opt_string()?),
-            _ => s.skip(),
-        })?;
-        Some(WireResource {
-            id: id?,
-            connection_id: connection_id.flatten(),
-        })
-    }
-}
+scan_object!(WireResource {
+    "_id" => id: req(string()),
+    "_connectionId" => connection_id: opt(opt_string()),
+});
 
-impl Scan for WireAudit {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut id, mut time, mut resource_type) = (None, None, None);
-        let (mut event, mut by_user_id, mut by_user) = (None, None, None);
-        let (mut field_changes, mut field_change, mut deleted_info) = (None, None, None);
-        s.object(|s, key| match key {
-            "_id" => once(&mut id, s.string()?),
-            "time" => once(&mut time, s.opt()?),
-            "resourceType" => once(&mut resource_type, s.opt_string()?),
-            "event" => once(&mut event, s.opt_string()?),
-            "_byUserId" => once(&mut by_user_id, s.opt_string()?),
-            "byUser" => once(&mut by_user, s.opt()?),
-            "fieldChanges" => once(&mut field_changes, s.vec()?),
-            "fieldChange" => once(&mut field_change, s.opt()?),
-            "deletedInfo" => once(&mut deleted_info, s.opt()?),
-            _ => s.skip(),
-        })?;
-        Some(WireAudit {
-            id: id?,
-            time: time.flatten(),
-            resource_type: resource_type.flatten(),
-            event: event.flatten(),
-            by_user_id: by_user_id.flatten(),
-            by_user: by_user.flatten(),
-            field_changes: field_changes.unwrap_or_default(),
-            field_change: field_change.flatten(),
-            deleted_info: deleted_info.flatten(),
-        })
-    }
-}
+scan_object!(WireAudit {
+    "_id" => id: req(string()),
+    "time" => time: opt(opt()),
+    "resourceType" => resource_type: opt(opt_string()),
+    "event" => event: opt(opt_string()),
+    "_byUserId" => by_user_id: opt(opt_string()),
+    "byUser" => by_user: opt(opt()),
+    "fieldChanges" => field_changes: vec(vec()),
+    "fieldChange" => field_change: opt(opt()),
+    "deletedInfo" => deleted_info: opt(opt()),
+});
 
-impl Scan for WireUser {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut id, mut name, mut email) = (None, None, None);
-        s.object(|s, key| match key {
-            "_id" => once(&mut id, s.opt_string()?),
-            "name" => once(&mut name, s.opt_string()?),
-            "email" => once(&mut email, s.opt_string()?),
-            _ => s.skip(),
-        })?;
-        Some(WireUser {
-            id: id.flatten(),
-            name: name.flatten(),
-            email: email.flatten(),
-        })
-    }
-}
+scan_object!(WireUser {
+    "_id" => id: opt(opt_string()),
+    "name" => name: opt(opt_string()),
+    "email" => email: opt(opt_string()),
+});
 
-impl Scan for WireFieldChange {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let mut field_path = None;
-        s.object(|s, key| match key {
-            "fieldPath" => once(&mut field_path, s.opt_string()?),
-            _ => s.skip(),
-        })?;
-        Some(WireFieldChange {
-            field_path: field_path.flatten(),
-        })
-    }
-}
+scan_object!(WireFieldChange {
+    "fieldPath" => field_path: opt(opt_string()),
+});
 
-impl Scan for WireDeletedInfo {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let mut name = None;
-        s.object(|s, key| match key {
-            "name" => once(&mut name, s.opt_string()?),
-            _ => s.skip(),
-        })?;
-        Some(WireDeletedInfo {
-            name: name.flatten(),
-        })
-    }
-}
+scan_object!(WireDeletedInfo {
+    "name" => name: opt(opt_string()),
+});

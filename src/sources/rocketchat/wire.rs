@@ -8,7 +8,7 @@ use crate::domain::{
     Subject, SubjectRef,
 };
 use crate::error::{truncate_message, SourceError};
-use crate::sources::scan::{once, Scan, Scanner};
+use crate::sources::scan::{once, scan_object, Scan, Scanner};
 use crate::upstream::{Fetched, Upstream};
 use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -586,99 +586,40 @@ impl Scan for WireHttpStatus {
     }
 }
 
-impl Scan for WireIntegrationCopy {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let mut name = None;
-        s.object(|s, key| match key {
-            "name" => once(&mut name, s.opt_string()?),
-            _ => s.skip(),
-        })?;
-        Some(WireIntegrationCopy {
-            name: name.flatten(),
-        })
-    }
-}
+scan_object!(WireIntegrationCopy {
+    "name" => name: opt(opt_string()),
+});
 
-impl Scan for WireTrigger {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut user_id, mut user_name, mut channel_name, mut text) = (None, None, None, None);
-        s.object(|s, key| match key {
-            "user_id" => once(&mut user_id, s.opt_string()?),
-            "user_name" => once(&mut user_name, s.opt_string()?),
-            "channel_name" => once(&mut channel_name, s.opt_string()?),
-            "text" => once(&mut text, s.opt_string()?),
-            _ => s.skip(),
-        })?;
-        Some(WireTrigger {
-            user_id: user_id.flatten(),
-            user_name: user_name.flatten(),
-            channel_name: channel_name.flatten(),
-            text: text.flatten(),
-        })
-    }
-}
+scan_object!(WireTrigger {
+    "user_id" => user_id: opt(opt_string()),
+    "user_name" => user_name: opt(opt_string()),
+    "channel_name" => channel_name: opt(opt_string()),
+    "text" => text: opt(opt_string()),
+});
 
-impl Scan for WireExecution {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut id, mut step, mut integration, mut event) = (None, None, None, None);
-        let (mut created_at, mut updated_at, mut data) = (None, None, None);
-        let (mut http_error, mut http_result, mut error) = (None, None, None);
-        let (mut error_stack, mut finished) = (None, None);
-        s.object(|s, key| match key {
-            "_id" => once(&mut id, s.string()?),
-            "step" => once(&mut step, s.opt_string()?),
-            "integration" => once(&mut integration, s.opt()?),
-            "event" => once(&mut event, s.opt_string()?),
-            "_createdAt" => once(&mut created_at, s.opt()?),
-            "_updatedAt" => once(&mut updated_at, s.opt()?),
-            "data" => once(&mut data, s.opt()?),
-            "httpError" => once(&mut http_error, s.serde::<Option<Value>>()?),
-            "httpResult" => once(&mut http_result, s.opt()?),
-            "error" => once(&mut error, s.opt_bool()?),
-            "errorStack" => once(&mut error_stack, s.serde::<Option<Value>>()?),
-            "finished" => once(&mut finished, s.opt_bool()?),
-            _ => s.skip(),
-        })?;
-        Some(WireExecution {
-            id: id?,
-            step: step.flatten(),
-            integration: integration.flatten(),
-            event: event.flatten(),
-            created_at: created_at.flatten(),
-            updated_at: updated_at.flatten(),
-            data: data.flatten(),
-            http_error: http_error.flatten(),
-            http_result: http_result.flatten(),
-            error: error.flatten(),
-            error_stack: error_stack.flatten(),
-            finished: finished.flatten(),
-        })
-    }
-}
+scan_object!(WireExecution {
+    "_id" => id: req(string()),
+    "step" => step: opt(opt_string()),
+    "integration" => integration: opt(opt()),
+    "event" => event: opt(opt_string()),
+    "_createdAt" => created_at: opt(opt()),
+    "_updatedAt" => updated_at: opt(opt()),
+    "data" => data: opt(opt()),
+    "httpError" => http_error: opt(serde::<Option<Value>>()),
+    "httpResult" => http_result: opt(opt()),
+    "error" => error: opt(opt_bool()),
+    "errorStack" => error_stack: opt(serde::<Option<Value>>()),
+    "finished" => finished: opt(opt_bool()),
+});
 
-impl Scan for WireIntegration {
-    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
-        let (mut id, mut kind, mut name, mut enabled) = (None, None, None, None);
-        let (mut created_at, mut updated_at) = (None, None);
-        s.object(|s, key| match key {
-            "_id" => once(&mut id, s.string()?),
-            "type" => once(&mut kind, s.opt_string()?),
-            "name" => once(&mut name, s.opt_string()?),
-            "enabled" => once(&mut enabled, s.opt_bool()?),
-            "_createdAt" => once(&mut created_at, s.opt()?),
-            "_updatedAt" => once(&mut updated_at, s.opt()?),
-            _ => s.skip(),
-        })?;
-        Some(WireIntegration {
-            id: id?,
-            kind: kind.flatten(),
-            name: name.flatten(),
-            enabled: enabled.flatten(),
-            created_at: created_at.flatten(),
-            updated_at: updated_at.flatten(),
-        })
-    }
-}
+scan_object!(WireIntegration {
+    "_id" => id: req(string()),
+    "type" => kind: opt(opt_string()),
+    "name" => name: opt(opt_string()),
+    "enabled" => enabled: opt(opt_bool()),
+    "_createdAt" => created_at: opt(opt()),
+    "_updatedAt" => updated_at: opt(opt()),
+});
 
 #[cfg(test)]
 mod tests {
