@@ -47,6 +47,11 @@ pub fn list<T: Scan>(text: &str) -> Option<Vec<T>> {
     Some(items)
 }
 
+/// A string written with escapes, decoded by `serde_json` exactly as a `String` field is.
+pub fn unescape(written: &str) -> Option<String> {
+    serde_json::from_str(&format!("\"{written}\"")).ok()
+}
+
 /// Put a member's value in its slot, once: a known member met twice is refused by the
 /// derived `Deserialize` impls, so it is a fallback.
 pub fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
@@ -172,14 +177,10 @@ impl<'a> Scanner<'a> {
     /// `serde_json`, exactly as a `String` field is).
     #[inline]
     pub fn str(&mut self) -> Option<Cow<'a, str>> {
-        self.eat(b'"')?;
-        let start = self.at;
-        let escaped = self.string_rest()?;
-        if escaped {
-            let quoted = self.text.get(start - 1..self.at)?;
-            return serde_json::from_str::<String>(quoted).ok().map(Cow::Owned);
+        match self.str_escaped()? {
+            (written, true) => unescape(written).map(Cow::Owned),
+            (written, false) => Some(Cow::Borrowed(written)),
         }
-        self.text.get(start..self.at - 1).map(Cow::Borrowed)
     }
 
     /// A string as it is written between its quotes, escapes undecoded.
@@ -338,12 +339,7 @@ impl<'a> Scanner<'a> {
     pub fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         self.items(b'}', |s| {
-            let (written, escaped) = s.str_escaped()?;
-            let key = if escaped {
-                Cow::Owned(serde_json::from_str::<String>(&format!("\"{written}\"")).ok()?)
-            } else {
-                Cow::Borrowed(written)
-            };
+            let key = s.str()?;
             s.eat(b':')?;
             member(s, &key)
         })

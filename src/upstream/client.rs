@@ -1,6 +1,6 @@
 //! The HTTP client every source shares: hyper's pooled client (HTTP/1.1, and HTTP/2 where TLS
 //! negotiates it) over rustls with the webpki roots. One exchange is one call of
-//! [`HttpClient::exchange`]: the request with its headers, the whole answer read under a size
+//! [`HttpClient::exchange`]: the request with its headers (and `Accept: application/json`), the whole answer read under a size
 //! cap and a deadline, gzip bodies decoded, and same-host redirects of reads followed.
 //! `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` and `NO_PROXY` (either case) are honoured:
 //! a destination they send through a proxy is reached by an HTTP `CONNECT` tunnel (with the
@@ -15,7 +15,9 @@ use super::transport::Fetched;
 use crate::domain::Source;
 use crate::error::{ErrorCode, SourceError};
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, USER_AGENT};
+use http::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, USER_AGENT,
+};
 use http::{HeaderMap, Method};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
@@ -189,6 +191,7 @@ impl HttpClient {
         let headers = request.headers_mut();
         headers.clone_from(&out.headers);
         headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         let response = self
             .client

@@ -349,11 +349,7 @@ impl Upstream {
         body: Bytes,
     ) -> Result<Arc<Fetched>, SharedError> {
         let inner = &self.inner;
-        let mut headers = http::HeaderMap::with_capacity(2);
-        headers.insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("application/json"),
-        );
+        let mut headers = http::HeaderMap::with_capacity(1);
         headers.insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static(content_type),

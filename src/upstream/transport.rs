@@ -10,7 +10,7 @@ use crate::domain::Source;
 use crate::error::{ErrorCode, SourceError};
 use crate::metrics::route_label;
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::HeaderMap;
 use secrecy::ExposeSecret;
 use std::sync::atomic::Ordering;
@@ -178,14 +178,13 @@ fn bearer(source: Source, token: &str) -> Result<HeaderValue, SourceError> {
     secret_value(source, &format!("Bearer {token}"))
 }
 
-/// The headers of a call: `Accept` and its credentials (the caller's own, else the source's).
+/// The credential headers of a call (the caller's own, else the source's).
 pub(crate) fn request_headers(
     inner: &Inner,
     credential: Option<&CallerCredential>,
 ) -> Result<HeaderMap, SourceError> {
     let source = inner.source;
     let mut headers = HeaderMap::with_capacity(4);
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     if let Some(credential) = credential {
         let token = credential.token.expose_secret();
         match &credential.user_id {

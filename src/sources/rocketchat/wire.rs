@@ -8,7 +8,7 @@ use crate::domain::{
     Subject, SubjectRef,
 };
 use crate::error::{truncate_message, SourceError};
-use crate::sources::scan::{once, scan_object, Scan, Scanner};
+use crate::sources::scan::{once, scan_object, unescape, Scan, Scanner};
 use crate::upstream::{Fetched, Upstream};
 use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -581,7 +581,7 @@ impl Scan for WireHttpStatus {
         if !may_name_status {
             return Some(WireHttpStatus(None));
         }
-        let text: String = serde_json::from_str(&format!("\"{written}\"")).ok()?;
+        let text = unescape(written)?;
         Some(WireHttpStatus(stored_status(&text)))
     }
 }
