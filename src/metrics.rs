@@ -267,30 +267,55 @@ impl Metrics {
 /// `other`. Labels come only from templates, never from the path itself, so no request, whatever
 /// ids it sends, can add a time series.
 pub fn route_label(routes: &'static [&'static str], path: &str) -> &'static str {
-    // The path's segments, last first, found once (this runs for every upstream call); a
-    // template matches when its segments, last first, equal them (`:id` matches any).
-    let mut segments = [""; 12];
-    let mut count = 0;
-    for segment in path.rsplit('/').filter(|s| !s.is_empty()) {
-        if count == segments.len() {
-            break;
+    RouteLabels::new(routes).label(path)
+}
+
+/// An adapter's route templates, split into segments (last first) once, when its upstream is
+/// built: labelling a call then only compares segments (this runs for every upstream call).
+pub struct RouteLabels {
+    templates: Vec<(&'static str, Vec<&'static str>)>,
+}
+
+impl RouteLabels {
+    pub fn new(routes: &'static [&'static str]) -> Self {
+        RouteLabels {
+            templates: routes
+                .iter()
+                .map(|&template| (template, reversed_segments(template).collect()))
+                .collect(),
         }
-        segments[count] = segment;
-        count += 1;
     }
-    let path_segments = &segments[..count];
-    let matches = |template: &str| {
-        let mut path = path_segments.iter();
-        template
-            .rsplit('/')
-            .filter(|s| !s.is_empty())
-            .all(|part| path.next().is_some_and(|seg| part == ":id" || part == *seg))
-    };
-    routes
-        .iter()
-        .find(|template| matches(template))
-        .copied()
-        .unwrap_or("other")
+
+    /// The label of a call to `path` (see [`route_label`]).
+    pub fn label(&self, path: &str) -> &'static str {
+        // The path's segments, last first; a template matches when its segments, last first,
+        // equal them (`:id` matches any).
+        let mut segments = [""; 12];
+        let mut count = 0;
+        for segment in reversed_segments(path) {
+            if count == segments.len() {
+                break;
+            }
+            segments[count] = segment;
+            count += 1;
+        }
+        let path_segments = &segments[..count];
+        self.templates
+            .iter()
+            .find(|(_, parts)| {
+                parts.len() <= path_segments.len()
+                    && parts
+                        .iter()
+                        .zip(path_segments)
+                        .all(|(part, seg)| *part == ":id" || part == seg)
+            })
+            .map_or("other", |(template, _)| template)
+    }
+}
+
+/// The non-empty `/`-separated segments of `path`, last first.
+fn reversed_segments(path: &str) -> impl Iterator<Item = &str> {
+    path.rsplit('/').filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

@@ -95,11 +95,6 @@ impl<T: Clone> Conn<T> {
             total_count: total.map(|t| i32::try_from(t).unwrap_or(i32::MAX)),
         }
     }
-
-    /// Every node, for post-processing before the page is returned.
-    pub fn nodes_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.edges.iter_mut().map(|(_, node)| node)
-    }
 }
 
 /// Define the concrete `XConnection` / `XEdge` pair of one node type. Both resolve through

@@ -81,12 +81,7 @@ pub async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Optio
                     .history_entry(scope, &subject, gid.source_id(), rq.now)
                     .await
                     .map_err(gql)?
-                    .map(|entry| {
-                        Node::HistoryEntry(HistoryEntryNode {
-                            entry: entry.into(),
-                            observed_at: rq.now,
-                        })
-                    }),
+                    .map(|entry| Node::HistoryEntry(HistoryEntryNode::new(entry.into(), rq.now))),
                 None => None,
             }
         }

@@ -198,6 +198,7 @@ impl Query {
                 last,
                 before,
             },
+            None,
         )
         .await
         .map(Into::into)
@@ -226,10 +227,7 @@ impl Query {
             entries: read
                 .entries
                 .into_iter()
-                .map(|entry| HistoryEntryNode {
-                    entry: Arc::new(entry),
-                    observed_at: rq.now,
-                })
+                .map(|entry| HistoryEntryNode::new(Arc::new(entry), rq.now))
                 .collect(),
             next_since: read.next.encode(),
             complete: read.complete,
@@ -398,10 +396,7 @@ impl Subscription {
                 loop {
                     match receiver.recv().await {
                         Ok(entry) => {
-                            let node = HistoryEntryNode {
-                                entry,
-                                observed_at: chrono::Utc::now(),
-                            };
+                            let node = HistoryEntryNode::new(entry, chrono::Utc::now());
                             return Some((node, (receiver, poller)));
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,

@@ -33,6 +33,13 @@ impl TimelineKey {
             source_id: entry.source_id.clone(),
         }
     }
+
+    /// Become the key of `entry`, reusing this key's buffer.
+    pub fn set(&mut self, entry: &HistoryEntry, observed_at: DateTime<Utc>) {
+        self.at_ms = entry.at(observed_at).timestamp_millis();
+        self.source = entry.source;
+        self.source_id.clone_from(&entry.source_id);
+    }
 }
 
 impl Ord for TimelineKey {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub struct HistoryPage {
     /// Each entry with its cursor (built and encoded only if a query selects it), in
     /// timeline order.
-    pub edges: Vec<(EdgeCursor, HistoryEntry)>,
+    pub edges: Vec<(EdgeCursor, Arc<HistoryEntry>)>,
     /// The snapshot time of the walk (carried by the cursor, the same on every page).
     pub snapshot: DateTime<Utc>,
     pub has_next: bool,
@@ -90,14 +90,14 @@ pub async fn read_history(
             positions: page.positions,
             depths: page.depths,
         });
-        let edges: Vec<(EdgeCursor, HistoryEntry)> = page
+        let edges: Vec<(EdgeCursor, Arc<HistoryEntry>)> = page
             .entries
             .into_iter()
             .map(|entry| {
-                let key = TimelineKey::of(&entry, snapshot);
+                let entry = Arc::new(entry);
                 let cursor = EdgeCursor::Timeline {
                     page: cursors.clone(),
-                    key,
+                    entry: entry.clone(),
                 };
                 (cursor, entry)
             })
@@ -151,10 +151,11 @@ impl<T> std::future::Future for AbortOnDrop<T> {
 #[derive(Clone, Debug)]
 pub enum EdgeCursor {
     Built(Cursor),
-    /// An entry of a timeline page: its key and what every cursor of the page shares.
+    /// An entry of a timeline page (its key is worked out from it when the cursor is built)
+    /// and what every cursor of the page shares.
     Timeline {
         page: Arc<TimelineCursors>,
-        key: TimelineKey,
+        entry: Arc<HistoryEntry>,
     },
 }
 
@@ -176,7 +177,9 @@ impl EdgeCursor {
     pub fn cursor(&self) -> Cursor {
         match self {
             EdgeCursor::Built(cursor) => cursor.clone(),
-            EdgeCursor::Timeline { page, key } => {
+            EdgeCursor::Timeline { page, entry } => {
+                let snapshot = crate::domain::datetime::from_millis(page.snapshot_ms);
+                let key = &TimelineKey::of(entry, snapshot);
                 let mut cursor =
                     Cursor::new(&page.fingerprint, page.snapshot_ms, key.to_cursor_key());
                 if page.forward {

@@ -46,7 +46,7 @@ use url::Url;
 pub(crate) struct Inner {
     pub(crate) source: Source,
     /// The adapter's route templates: the only route labels its calls get in `/metrics`.
-    pub(crate) routes: &'static [&'static str],
+    pub(crate) routes: crate::metrics::RouteLabels,
     pub(crate) client: client::HttpClient,
     pub(crate) base: Url,
     pub(crate) auth: Auth,
@@ -90,7 +90,7 @@ impl Upstream {
         Ok(Upstream {
             inner: Arc::new(Inner {
                 source,
-                routes,
+                routes: crate::metrics::RouteLabels::new(routes),
                 client: wiring.client.clone(),
                 base,
                 auth,

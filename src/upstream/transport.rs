@@ -8,7 +8,6 @@ use super::scope::CallerCredential;
 use super::Inner;
 use crate::domain::Source;
 use crate::error::{ErrorCode, SourceError};
-use crate::metrics::route_label;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::HeaderMap;
@@ -112,7 +111,7 @@ pub(crate) async fn attempt_request(
     });
     inner.stats.calls.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    let route = route_label(inner.routes, url.path());
+    let route = inner.routes.label(url.path());
     let span = tracing::debug_span!("upstream", source = inner.source.as_str(), route);
     let out = Outgoing {
         method,

@@ -197,7 +197,7 @@ impl IntegrationNode {
             source: self.0.source,
             source_id: self.0.source_id.clone(),
         };
-        let mut conn = history_connection(
+        let conn = history_connection(
             ctx,
             "Integration.history",
             vec![subject],
@@ -208,11 +208,9 @@ impl IntegrationNode {
                 last,
                 before,
             },
+            Some(self.0.clone()),
         )
         .await?;
-        for node in conn.nodes_mut() {
-            node.set_subject_name(&self.0.name);
-        }
         Ok(conn.into())
     }
 

@@ -39,14 +39,28 @@ pub struct SubjectObject {
 pub struct HistoryEntryNode {
     pub entry: Arc<domain::HistoryEntry>,
     pub observed_at: chrono::DateTime<Utc>,
+    /// The integration whose own history this entry was read as: names the subject when
+    /// the source does not (read only if `subject` is selected).
+    pub integration: Option<Arc<domain::Integration>>,
 }
 
 impl HistoryEntryNode {
-    /// Fill in the subject's name when the caller knows it (an integration's own history).
-    pub fn set_subject_name(&mut self, name: &str) {
-        if self.entry.subject.name.is_none() {
-            Arc::make_mut(&mut self.entry).subject.name = Some(name.to_string());
+    /// An entry read on its own (not through an integration's history).
+    pub fn new(entry: Arc<domain::HistoryEntry>, observed_at: chrono::DateTime<Utc>) -> Self {
+        HistoryEntryNode {
+            entry,
+            observed_at,
+            integration: None,
         }
+    }
+
+    /// The subject's name: the source's, else the integration's it was read through.
+    fn subject_name(&self) -> Option<&str> {
+        self.entry
+            .subject
+            .name
+            .as_deref()
+            .or(self.integration.as_deref().map(|i| i.name.as_str()))
     }
 
     /// The global id: entry id plus what is needed to read its subject again.
@@ -113,7 +127,7 @@ impl HistoryEntryNode {
         SubjectObject {
             kind: self.entry.subject.kind.to_string(),
             source_id: self.entry.subject.source_id.clone(),
-            name: self.entry.subject.name.clone(),
+            name: self.subject_name().map(str::to_string),
         }
     }
     /// Set when the subject is an integration.
@@ -181,6 +195,7 @@ pub async fn history_connection(
     subjects: Vec<SubjectRef>,
     filter: HistoryFilter,
     args: PageArgs,
+    integration: Option<Arc<domain::Integration>>,
 ) -> async_graphql::Result<Conn<HistoryEntryNode>> {
     let rq = req(ctx)?;
     let sources = app(ctx)?.sources.clone();
@@ -199,8 +214,9 @@ pub async fn history_connection(
     let observed_at = page.snapshot;
     let edges = page.edges.into_iter().map(|(cursor, entry)| {
         let node = HistoryEntryNode {
-            entry: Arc::new(entry),
+            entry,
             observed_at,
+            integration: integration.clone(),
         };
         (cursor, node)
     });

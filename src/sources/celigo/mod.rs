@@ -308,8 +308,15 @@ impl<'a> AuditCollector<'a> {
     /// Take one page; `true` once nothing further can change the answer (or the order broke).
     fn push_page(&mut self, page: Vec<HistoryEntry>) -> bool {
         let snapshot = self.window.snapshot;
+        // The key being read and the one before it swap places, so their ids' buffers are
+        // reused instead of one allocation per entry.
+        let mut key = self.last_key.clone().unwrap_or(TimelineKey {
+            at_ms: 0,
+            source: Source::Celigo,
+            source_id: String::new(),
+        });
         for entry in page {
-            let key = TimelineKey::of(&entry, snapshot);
+            key.set(&entry, snapshot);
             if self.last_key.as_ref().is_some_and(|prev| key < *prev) {
                 self.in_order = false;
                 return true;
@@ -321,7 +328,10 @@ impl<'a> AuditCollector<'a> {
                     .as_ref()
                     .is_some_and(|cursor| key >= *cursor);
             let admitted = self.filter.matches(&entry, snapshot) && self.window.admits(&key);
-            self.last_key = Some(key);
+            match &mut self.last_key {
+                Some(last) => std::mem::swap(last, &mut key),
+                None => self.last_key = Some(key.clone()),
+            }
             if past_cursor {
                 return true;
             }
