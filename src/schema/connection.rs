@@ -126,6 +126,21 @@ macro_rules! relay_connection {
                     _ => None,
                 }
             }
+
+            fn render(
+                &self,
+                ctx: &ContextSelectionSet<'_>,
+                field: &Positioned<Field>,
+                out: &mut Vec<u8>,
+            ) -> Option<()> {
+                match field.node.name.node.as_str() {
+                    "node" => fast::render_object(ctx, field, &self.node, out),
+                    _ => {
+                        crate::schema::json::write_value(out, &self.plain(ctx, field)?);
+                        Some(())
+                    }
+                }
+            }
         }
 
         #[derive(Clone)]

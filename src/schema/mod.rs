@@ -4,6 +4,7 @@ pub mod connection;
 pub mod context;
 pub mod fast;
 pub mod guard;
+pub mod json;
 pub mod limits;
 pub mod messages;
 pub mod mutation;

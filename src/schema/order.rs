@@ -99,6 +99,8 @@ fn apply<'a>(value: &mut Value, order: &Order<'a>, document: &'a ExecutableDocum
                 apply(item, order, document);
             }
         }
+        // Rendered as JSON in selection order already (`schema::json::rendered`).
+        Value::Object(map) if super::json::rendered(map).is_some() => {}
         Value::Object(map) => {
             // The common case in one pass: keys already in selection order (keys missing from
             // the map may be skipped), each matched to its place and restored below.

@@ -8,6 +8,7 @@ use super::{playground, ServerState};
 use crate::error::ErrorCode;
 use crate::schema::context::RequestCtx;
 use crate::schema::guard::{coded, Guard};
+use crate::schema::json::{write_value, RenderJson, Written};
 use crate::upstream::CallerCredentials;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Request, Response, ServerError, Value};
@@ -126,6 +127,7 @@ pub async fn get_graphql(
     // the document for these checks once.
     if let Inspection::Accepted {
         operation: Some(op),
+        ..
     } = inspect(&state, &request)
     {
         if op != OperationType::Query {
@@ -340,7 +342,7 @@ impl serde::Serialize for Outcome {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(None)?;
         if self.executed {
-            map.serialize_entry("data", &self.response.data)?;
+            map.serialize_entry("data", &Written(&self.response.data))?;
         }
         if !self.response.errors.is_empty() {
             map.serialize_entry("errors", &self.response.errors)?;
@@ -402,115 +404,6 @@ impl Outcome {
     }
 }
 
-/// The key async-graphql-value serialises as raw JSON text (its `raw_value` feature; not
-/// re-exported by async-graphql): such an object is left to serde_json.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
-
-/// A GraphQL value as JSON, byte for byte what serde_json writes for it (compact, the same
-/// string escapes); numbers, binary and raw values still go through serde_json.
-fn write_value(out: &mut Vec<u8>, value: &async_graphql::Value) {
-    use async_graphql::Value;
-    match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Boolean(true) => out.extend_from_slice(b"true"),
-        Value::Boolean(false) => out.extend_from_slice(b"false"),
-        Value::String(text) => write_str(out, text),
-        Value::Enum(name) => write_str(out, name),
-        Value::List(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(out, item);
-            }
-            out.push(b']');
-        }
-        Value::Object(map) if !(map.len() == 1 && map.contains_key(RAW_VALUE_TOKEN)) => {
-            out.push(b'{');
-            for (i, (name, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, name);
-                out.push(b':');
-                write_value(out, item);
-            }
-            out.push(b'}');
-        }
-        other => {
-            // Writing into a Vec fails only for values serde_json refuses: say null, as the
-            // whole body would otherwise be replaced by an error anyway.
-            if serde_json::to_writer(&mut *out, other).is_err() {
-                out.extend_from_slice(b"null");
-            }
-        }
-    }
-}
-
-/// A JSON string with serde_json's escapes: `\"`, `\\`, `\b \t \n \f \r`, other control
-/// characters as `\u00xx`; everything else as is. Runs without escapes (nearly every key and
-/// value) are found eight bytes at a time and copied whole.
-fn write_str(out: &mut Vec<u8>, text: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = text.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    while let Some(at) = next_escape(bytes, start) {
-        out.extend_from_slice(&bytes[start..at]);
-        let byte = bytes[at];
-        let escape = match byte {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            0x08 => b'b',
-            0x09 => b't',
-            0x0A => b'n',
-            0x0C => b'f',
-            0x0D => b'r',
-            _ => b'u',
-        };
-        out.push(b'\\');
-        out.push(escape);
-        if escape == b'u' {
-            out.extend_from_slice(b"00");
-            out.push(HEX[usize::from(byte >> 4)]);
-            out.push(HEX[usize::from(byte & 0xF)]);
-        }
-        start = at + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-/// The first byte at or after `from` that JSON escapes (`"`, `\\`, below 0x20).
-fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES << 7;
-    let escapes = |byte: u8| byte < 0x20 || byte == b'"' || byte == b'\\';
-    let mut at = from;
-    while at + 8 <= bytes.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[at..at + 8]);
-        let x = u64::from_le_bytes(word);
-        // Per byte: below 0x20, equal to '"', equal to '\\' (the lowest flagged byte is exact).
-        let control = x.wrapping_sub(ONES * 0x20) & !x;
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let quote = quote.wrapping_sub(ONES) & !quote;
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        let backslash = backslash.wrapping_sub(ONES) & !backslash;
-        let found = (control | quote | backslash) & HIGH;
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    bytes[at..]
-        .iter()
-        .position(|&byte| escapes(byte))
-        .map(|i| at + i)
-}
-
 /// What Chronograph's own checks concluded about a document: rejected (with the outcome to
 /// send), or accepted and whether the chosen operation is a query. Cached by document text,
 /// so a hot query is parsed for these checks once, not on every request.
@@ -521,6 +414,9 @@ pub enum Inspection {
     /// execution reports).
     Accepted {
         operation: Option<OperationType>,
+        /// Whether its answer may be rendered as JSON while it is resolved
+        /// ([`crate::schema::json::RenderJson`]): no fragment, no response key twice.
+        renderable: bool,
     },
 }
 
@@ -558,16 +454,43 @@ fn inspect_document(request: &Request) -> Inspection {
                 || name.map(|n| n.as_str()) == request.operation_name.as_deref()
         })
         .map(|(_, op)| op.node.ty);
-    Inspection::Accepted { operation }
+    let renderable = document.fragments.is_empty()
+        && document
+            .operations
+            .iter()
+            .all(|(_, op)| fields_only(&op.node.selection_set.node));
+    Inspection::Accepted {
+        operation,
+        renderable,
+    }
+}
+
+/// A selection set of fields only, at every depth, no response key twice in one set: nothing
+/// in its answer is ever merged.
+fn fields_only(set: &async_graphql::parser::types::SelectionSet) -> bool {
+    use async_graphql::parser::types::Selection;
+    let mut keys = Vec::with_capacity(set.items.len());
+    set.items.iter().all(|selection| match &selection.node {
+        Selection::Field(field) => {
+            let key = field.node.response_key().node.as_str();
+            let repeated = keys.contains(&key);
+            keys.push(key);
+            !repeated && fields_only(&field.node.selection_set.node)
+        }
+        _ => false,
+    })
 }
 
 async fn execute(state: &ServerState, request: Request, caller: Arc<Caller>) -> Arc<Outcome> {
-    let is_query = match inspect(state, &request) {
+    let (is_query, renderable) = match inspect(state, &request) {
         Inspection::Rejected(outcome) => return outcome,
-        Inspection::Accepted { operation } => operation == Some(OperationType::Query),
+        Inspection::Accepted {
+            operation,
+            renderable,
+        } => (operation == Some(OperationType::Query), renderable),
     };
     if !(state.dedupe && is_query) {
-        return Arc::new(run(state.clone(), request, &caller).await);
+        return Arc::new(run(state.clone(), request, &caller, renderable).await);
     }
     // Identical concurrent queries from the same caller share one execution.
     let key = dedupe_key(&request, &caller);
@@ -589,7 +512,7 @@ async fn execute(state: &ServerState, request: Request, caller: Arc<Caller>) -> 
                 let owner = state.clone();
                 let done = key;
                 let call = async move {
-                    let outcome = Arc::new(run(owner.clone(), request, &caller).await);
+                    let outcome = Arc::new(run(owner.clone(), request, &caller, renderable).await);
                     owner
                         .inflight
                         .lock()
@@ -623,14 +546,19 @@ fn dedupe_key(request: &Request, caller: &Caller) -> u64 {
 }
 
 /// Execute one validated request with fresh per-request state and the request deadline.
-async fn run(state: ServerState, request: Request, caller: &Caller) -> Outcome {
+async fn run(state: ServerState, request: Request, caller: &Caller, renderable: bool) -> Outcome {
     let ctx = RequestCtx::new(
         &state.app,
         Guard::upstream_deadline(state.deadline),
         caller.credentials.clone(),
     );
     let scope = ctx.scope.clone();
-    let run = state.http.execute(request.data(ctx));
+    let mut request = request.data(ctx);
+    if renderable {
+        // The answer is written by `Outcome::json`, which knows rendered subtrees.
+        request = request.data(RenderJson);
+    }
+    let run = state.http.execute(request);
     let mut response = match tokio::time::timeout(state.deadline, run).await {
         Ok(response) => response,
         Err(_) => {
@@ -778,47 +706,6 @@ pub async fn method_not_allowed(headers: HeaderMap) -> HttpResponse {
 #[cfg(test)]
 mod json_tests {
     use super::*;
-
-    #[test]
-    fn data_is_written_as_serde_json_writes_it() {
-        let mut map = async_graphql::indexmap::IndexMap::new();
-        map.insert(
-            async_graphql::Name::new("s\"q\\t\u{1}\u{1f}\u{7f}é\n\r\t\u{8}\u{c}/"),
-            async_graphql::Value::String("a\"b\\c\u{0}\u{1b} ünï €".into()),
-        );
-        map.insert(
-            async_graphql::Name::new("n"),
-            async_graphql::value!([1, -2, 3.5, null, true, false, "x", []]),
-        );
-        map.insert(
-            async_graphql::Name::new("e"),
-            async_graphql::Value::Enum(async_graphql::Name::new("CELIGO")),
-        );
-        map.insert(
-            async_graphql::Name::new("o"),
-            async_graphql::value!({ "k": { "z": 1, "a": [{}] }, "empty": {} }),
-        );
-        for len in 0..40 {
-            for at in 0..len {
-                for special in ['"', '\\', '\u{0}', '\u{1f}', '\n', 'é', '\u{7f}', ' '] {
-                    let text: String = (0..len)
-                        .map(|i| if i == at { special } else { 'x' })
-                        .collect();
-                    map.insert(
-                        async_graphql::Name::new(format!("k{len}_{at}_{}", special as u32)),
-                        async_graphql::Value::String(text),
-                    );
-                }
-            }
-        }
-        let value = async_graphql::Value::Object(map);
-        let mut ours = Vec::new();
-        write_value(&mut ours, &value);
-        assert_eq!(
-            String::from_utf8(ours).expect("utf-8"),
-            serde_json::to_string(&value).expect("serialises")
-        );
-    }
 
     #[test]
     fn bodies_match_the_serialize_impl() {

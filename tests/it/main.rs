@@ -16,6 +16,7 @@ mod hexabase;
 mod hostile;
 mod http;
 mod redis;
+mod rendered;
 mod resilience;
 mod rocketchat;
 mod telemetry;
