@@ -7,6 +7,10 @@ use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 
 /// Parse any datetime form a vendor is known to send. Zone-less values are UTC.
 pub fn parse_lenient(text: &str) -> Option<DateTime<Utc>> {
+    // Nearly every value is already in the one common form, untrimmed.
+    if let Some(parsed) = parse_utc_fast(text.as_bytes()) {
+        return Some(parsed);
+    }
     let text = text.trim();
     if let Some(parsed) = parse_utc_fast(text.as_bytes()) {
         return Some(parsed);
@@ -86,17 +90,34 @@ pub fn parse_field(source: &str, field: &str, value: Option<&str>) -> Option<Dat
 
 /// The single output form: UTC, milliseconds, `Z`.
 pub fn format_utc_ms(at: DateTime<Utc>) -> String {
+    let mut text = [0u8; 24];
+    match utc_ms_digits(at, &mut text).and_then(|()| std::str::from_utf8(&text).ok()) {
+        Some(text) => text.to_owned(),
+        None => at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    }
+}
+
+/// Append `at` as a JSON string in the output form (what `format_utc_ms` gives, quoted).
+pub fn write_utc_ms_json(at: DateTime<Utc>, out: &mut Vec<u8>) {
+    let mut text = [0u8; 24];
+    out.push(b'"');
+    match utc_ms_digits(at, &mut text) {
+        Some(()) => out.extend_from_slice(&text),
+        // Years outside 0–9999 and leap seconds: chrono's form, ASCII, nothing to escape.
+        None => out.extend_from_slice(format_utc_ms(at).as_bytes()),
+    }
+    out.push(b'"');
+}
+
+/// The output form written digit by digit (a large answer has thousands of these), or `None`
+/// for years outside 0–9999 and leap seconds, which take chrono's formatter.
+fn utc_ms_digits(at: DateTime<Utc>, text: &mut [u8; 24]) -> Option<()> {
     use chrono::{Datelike, Timelike};
     let millis = at.timestamp_subsec_millis();
-    // Written digit by digit (a large answer has thousands of these); years outside 0–9999
-    // and leap seconds take chrono's formatter.
-    let Ok(year) = u32::try_from(at.year()) else {
-        return at.to_rfc3339_opts(SecondsFormat::Millis, true);
-    };
+    let year = u32::try_from(at.year()).ok()?;
     if year > 9999 || millis > 999 {
-        return at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        return None;
     }
-    let mut text = [0u8; 24];
     let mut put = |at: usize, width: u32, value: u32| {
         for i in 0..width {
             text[at + (width - 1 - i) as usize] = b'0' + (value / 10u32.pow(i) % 10) as u8;
@@ -120,11 +141,7 @@ pub fn format_utc_ms(at: DateTime<Utc>) -> String {
     ] {
         text[i] = c;
     }
-    // ASCII digits and separators only: one copy, no per-character encoding.
-    match std::str::from_utf8(&text) {
-        Ok(text) => text.to_owned(),
-        Err(_) => at.to_rfc3339_opts(SecondsFormat::Millis, true),
-    }
+    Some(())
 }
 
 /// Milliseconds since the epoch, the form cursors carry.
@@ -219,6 +236,9 @@ mod tests {
         fn formatting_matches_chrono(ms in -62_167_219_200_000i64..253_402_300_800_000, nanos in 0u32..1_000_000) {
             let at = from_millis(ms) + chrono::Duration::nanoseconds(i64::from(nanos));
             prop_assert_eq!(format_utc_ms(at), at.to_rfc3339_opts(SecondsFormat::Millis, true));
+            let mut json = Vec::new();
+            write_utc_ms_json(at, &mut json);
+            prop_assert_eq!(json, serde_json::to_vec(&format_utc_ms(at)).expect("a string"));
         }
 
         #[test]

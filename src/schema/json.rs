@@ -111,6 +111,22 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// An enum value by its GraphQL name (as `resolver_utils::enum_value` names it).
+pub fn write_enum<E: async_graphql::resolver_utils::EnumType>(out: &mut Vec<u8>, value: E) {
+    match E::items().iter().find(|item| item.value == value) {
+        Some(item) => write_str(out, item.name),
+        None => write_value(out, &async_graphql::resolver_utils::enum_value(value)),
+    }
+}
+
+/// A nullable `DateTime` as its scalar writes it (`null`, or the output form as a string).
+pub fn write_time(out: &mut Vec<u8>, at: Option<chrono::DateTime<chrono::Utc>>) {
+    match at {
+        Some(at) => crate::domain::datetime::write_utc_ms_json(at, out),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
 /// A JSON string with serde_json's escapes: `\"`, `\\`, `\b \t \n \f \r`, other control
 /// characters as `\u00xx`; everything else as is. Runs without escapes (nearly every key and
 /// value) are found eight bytes at a time and copied whole.

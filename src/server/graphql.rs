@@ -373,8 +373,11 @@ impl Outcome {
     /// The bytes the `Serialize` impl gives through serde_json, with `data` written directly
     /// ([`write_value`]): a large answer is thousands of keys and strings.
     fn json(&self) -> Vec<u8> {
-        // Most answers fit; larger ones double from here rather than from a few bytes.
-        let mut out = Vec::with_capacity(4096);
+        // Sized like the last answer (a client usually repeats its queries), so a large
+        // answer is not grown by doubling and copying; bounded, so one huge answer does not
+        // make every later small one hold a large buffer.
+        let hint = LAST_BODY_LEN.load(std::sync::atomic::Ordering::Relaxed);
+        let mut out = Vec::with_capacity((hint + hint / 8).clamp(4096, 512 * 1024));
         out.push(b'{');
         let mut first = true;
         let mut key = |out: &mut Vec<u8>, name: &[u8]| {
@@ -400,9 +403,13 @@ impl Outcome {
             }
         }
         out.push(b'}');
+        LAST_BODY_LEN.store(out.len(), std::sync::atomic::Ordering::Relaxed);
         out
     }
 }
+
+/// The length of the last answer written ([`Outcome::json`]'s first guess).
+static LAST_BODY_LEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// What Chronograph's own checks concluded about a document: rejected (with the outcome to
 /// send), or accepted and whether the chosen operation is a query. Cached by document text,

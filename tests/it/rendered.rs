@@ -45,12 +45,13 @@ async fn both_ways(gw: &Gateway, query: &str) -> (String, String) {
     (rendered, built)
 }
 
-const QUERIES: [&str; 4] = [
+const QUERIES: [&str; 5] = [
     // Every plain field of the connection types, aliases, `__typename`, cursors, page info,
     // and fields that are not plain (`raw`, `actor`, `subject`) beside them.
     r#"{ integrations(source: CELIGO, first: 3) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { __typename id sourceId name source description category enabled sharing createdAt updatedAt flows(first: 4) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { __typename id sourceId n: name source enabled lastExecutedAt createdAt updatedAt } } nodes { name } } history(first: 4) { edges { cursor node { __typename id source sourceId kind at occurredAt updatedAt observedAt summary status error unread deleted mergedIntoSourceId } } nodes { sourceId actor { name email } subject { kind sourceId name } } pageInfo { hasNextPage endCursor } } } } } }"#,
     r#"{ integrations(source: ROCKETCHAT, first: 4) { nodes { name history(first: 6) { edges { node { sourceId kind status error occurredAt summary } } } } } }"#,
     r#"{ integrations(source: CELIGO, first: 2) { nodes { flows(first: 3) { nodes { name raw } edges { node { sourceId } } } } } }"#,
+    r#"{ integrations(first: 8) { nodes { id sourceId name source description category enabled sharing createdAt updatedAt } } }"#,
     r#"{ a: integrations(source: CELIGO, first: 2) { edges { node { sourceId } } } b: integrations(source: ROCKETCHAT, first: 2) { nodes { __typename sourceId } } }"#,
 ];
 

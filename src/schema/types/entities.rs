@@ -11,6 +11,7 @@ use crate::domain::ids::{GlobalId, NodeType};
 use crate::domain::{self, Sharing, Source, SubjectRef};
 use crate::error::gql;
 use crate::schema::fast::{self, Fast, FastObject};
+use crate::schema::json;
 use crate::timeline::cursor::fingerprint;
 use crate::timeline::PageArgs;
 use async_graphql::parser::types::Field;
@@ -239,6 +240,23 @@ impl FastObject for IntegrationNode {
             _ => return None,
         })
     }
+
+    fn render(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
+        let i = &*self.0;
+        match field.node.name.node.as_str() {
+            "sourceId" => json::write_str(out, &i.source_id),
+            "name" => json::write_str(out, &i.name),
+            "createdAt" => json::write_time(out, i.created_at),
+            "updatedAt" => json::write_time(out, i.updated_at),
+            _ => json::write_value(out, &self.plain(ctx, field)?),
+        }
+        Some(())
+    }
 }
 
 /// The snapshot time of a positional walk: the cursor's, or now.
@@ -338,6 +356,24 @@ impl FastObject for FlowNode {
             "updatedAt" => fast::opt_time(f.updated_at),
             _ => return None,
         })
+    }
+
+    fn render(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
+        let f = &*self.0;
+        match field.node.name.node.as_str() {
+            "sourceId" => json::write_str(out, &f.source_id),
+            "name" => json::write_str(out, &f.name),
+            "lastExecutedAt" => json::write_time(out, f.last_executed_at),
+            "createdAt" => json::write_time(out, f.created_at),
+            "updatedAt" => json::write_time(out, f.updated_at),
+            _ => json::write_value(out, &self.plain(ctx, field)?),
+        }
+        Some(())
     }
 }
 

@@ -8,6 +8,7 @@ use super::entities::{integration_by_id, IntegrationNode};
 use crate::domain::ids::{GlobalId, NodeType};
 use crate::domain::{self, HistoryFilter, HistoryKind, HistoryStatus, Source, SubjectRef};
 use crate::schema::fast::{self, FastObject};
+use crate::schema::json;
 use crate::timeline::history::read_history;
 use crate::timeline::PageArgs;
 use async_graphql::parser::types::Field;
@@ -183,6 +184,26 @@ impl FastObject for HistoryEntryNode {
             "mergedIntoSourceId" => fast::opt_string(e.merged_into_source_id.as_deref()),
             _ => return None,
         })
+    }
+
+    fn render(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
+        let e = &*self.entry;
+        match field.node.name.node.as_str() {
+            "sourceId" => json::write_str(out, &e.source_id),
+            "summary" => json::write_str(out, &e.summary),
+            "kind" => json::write_enum(out, e.kind),
+            "source" => json::write_str(out, e.source.as_str()),
+            "at" => json::write_time(out, Some(e.at(self.observed_at))),
+            "occurredAt" => json::write_time(out, e.occurred_at),
+            "updatedAt" => json::write_time(out, e.updated_at),
+            _ => json::write_value(out, &self.plain(ctx, field)?),
+        }
+        Some(())
     }
 }
 

@@ -299,7 +299,7 @@ impl<'a> AuditCollector<'a> {
         AuditCollector {
             filter,
             window,
-            kept: std::collections::VecDeque::new(),
+            kept: std::collections::VecDeque::with_capacity(window.limit.min(1024) + 2),
             last_key: None,
             in_order: true,
         }
@@ -475,8 +475,18 @@ impl FlowSource for Celigo {
             .memo(bulk.as_str(), async {
                 let mut all: HashMap<String, Vec<Arc<Flow>>> = HashMap::new();
                 for flow in self.flows_of(scope, None).await? {
-                    if let Some(id) = &flow.integration_id {
-                        all.entry(id.clone()).or_default().push(flow);
+                    let Some(id) = &flow.integration_id else {
+                        continue;
+                    };
+                    // One key per integration, not one copy of its id per flow.
+                    match all.get_mut(id.as_str()) {
+                        Some(flows) => flows.push(flow),
+                        None => {
+                            let id = id.clone();
+                            let mut flows = Vec::with_capacity(8);
+                            flows.push(flow);
+                            all.insert(id, flows);
+                        }
                     }
                 }
                 Ok(all)

@@ -192,14 +192,13 @@ impl WireIntegration {
 }
 
 impl WireFlow {
-    pub fn into_domain(mut self, raw: impl Into<RawJson>) -> Flow {
-        let mut steps = std::mem::take(&mut self.page_generators);
-        steps.append(&mut self.page_processors);
-        let resource_ids = steps
-            .into_iter()
-            .flat_map(|step| [step.export_id, step.import_id])
-            .flatten()
-            .collect();
+    pub fn into_domain(self, raw: impl Into<RawJson>) -> Flow {
+        let steps = self.page_generators.len() + self.page_processors.len();
+        let mut resource_ids = Vec::with_capacity(steps);
+        for step in self.page_generators.into_iter().chain(self.page_processors) {
+            resource_ids.extend(step.export_id);
+            resource_ids.extend(step.import_id);
+        }
         Flow {
             source: Source::Celigo,
             name: self.name.unwrap_or_else(|| self.id.clone()),
