@@ -12,12 +12,28 @@ use std::process::ExitCode;
 /// A failure is one line on stderr and status 1 (no backtrace, even with `RUST_BACKTRACE` set).
 #[tokio::main]
 async fn main() -> ExitCode {
+    tune_allocator();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("chronograph: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// mimalloc 3's `purge_delay` option (its index in `mi_option_t`).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// mimalloc 3 keeps freed pages for a second (`purge_delay` 1000 ms) before it gives them
+/// back, so under load the resident set holds a second's worth of freed request memory (peak
+/// RSS 38 MiB on the bench's W3 against 29 MiB with 10 ms, at the same throughput). 10 ms is
+/// mimalloc 2's default. `MIMALLOC_PURGE_DELAY` in the environment still decides.
+fn tune_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one integer option of the allocator; mimalloc reads it when it next
+        // schedules a purge. No memory is touched.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
     }
 }
 
@@ -56,5 +72,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             chronograph::cli::check_config(&config);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_purge_delay_option_is_the_one_set() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        // SAFETY: reads and sets one integer option.
+        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(
+            default, 1000,
+            "mimalloc 3's purge_delay default at this index"
+        );
+        tune_allocator();
+        let set = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(set, 10);
     }
 }
