@@ -262,14 +262,6 @@ impl Metrics {
     }
 }
 
-/// The route label of an upstream call: the first of the adapter's fixed route templates
-/// (`/v1/integrations/:id/flows`, `:id` standing for one segment) that the path ends with, or
-/// `other`. Labels come only from templates, never from the path itself, so no request, whatever
-/// ids it sends, can add a time series.
-pub fn route_label(routes: &'static [&'static str], path: &str) -> &'static str {
-    RouteLabels::new(routes).label(path)
-}
-
 /// An adapter's route templates, split into segments (last first) once, when its upstream is
 /// built: labelling a call then only compares segments (this runs for every upstream call).
 pub struct RouteLabels {
@@ -286,7 +278,10 @@ impl RouteLabels {
         }
     }
 
-    /// The label of a call to `path` (see [`route_label`]).
+    /// The route label of an upstream call: the first of the adapter's fixed route templates
+    /// (`/v1/integrations/:id/flows`, `:id` standing for one segment) that the path ends with,
+    /// or `other`. Labels come only from templates, never from the path itself, so no request,
+    /// whatever ids it sends, can add a time series.
     pub fn label(&self, path: &str) -> &'static str {
         // The path's segments, last first; a template matches when its segments, last first,
         // equal them (`:id` matches any).
@@ -330,20 +325,23 @@ mod tests {
             "/v1/integrations",
         ];
         assert_eq!(
-            route_label(ROUTES, "/v1/integrations/65f0c2d1a4b7e9001c3d8e10/flows"),
+            RouteLabels::new(ROUTES).label("/v1/integrations/65f0c2d1a4b7e9001c3d8e10/flows"),
             "/v1/integrations/:id/flows"
         );
         assert_eq!(
-            route_label(ROUTES, "/v1/integrations/rand123"),
+            RouteLabels::new(ROUTES).label("/v1/integrations/rand123"),
             "/v1/integrations/:id"
         );
-        assert_eq!(route_label(ROUTES, "/v1/integrations"), "/v1/integrations");
-        // A base URL with a path of its own is a prefix.
         assert_eq!(
-            route_label(ROUTES, "/proxy/v1/integrations"),
+            RouteLabels::new(ROUTES).label("/v1/integrations"),
             "/v1/integrations"
         );
-        assert_eq!(route_label(ROUTES, "/v1/unknown/route"), "other");
+        // A base URL with a path of its own is a prefix.
+        assert_eq!(
+            RouteLabels::new(ROUTES).label("/proxy/v1/integrations"),
+            "/v1/integrations"
+        );
+        assert_eq!(RouteLabels::new(ROUTES).label("/v1/unknown/route"), "other");
     }
 
     #[test]

@@ -135,10 +135,7 @@ macro_rules! relay_connection {
             ) -> Option<()> {
                 match field.node.name.node.as_str() {
                     "node" => fast::render_object(ctx, field, &self.node, out),
-                    _ => {
-                        crate::schema::json::write_value(out, &self.plain(ctx, field)?);
-                        Some(())
-                    }
+                    _ => fast::render_plain(self, ctx, field, out),
                 }
             }
         }

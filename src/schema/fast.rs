@@ -41,9 +41,20 @@ pub trait FastObject: ContainerType {
         field: &Positioned<Field>,
         out: &mut Vec<u8>,
     ) -> Option<()> {
-        json::write_value(out, &self.plain(ctx, field)?);
-        Some(())
+        render_plain(self, ctx, field, out)
     }
+}
+
+/// Write a plain field's value as [`FastObject::plain`] gives it: the default of
+/// [`FastObject::render`], and what overrides fall back to for their other fields.
+pub fn render_plain<T: FastObject + ?Sized>(
+    root: &T,
+    ctx: &ContextSelectionSet<'_>,
+    field: &Positioned<Field>,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    json::write_value(out, &root.plain(ctx, field)?);
+    Some(())
 }
 
 impl<T: FastObject + ?Sized> FastObject for &T {

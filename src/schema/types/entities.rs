@@ -253,7 +253,7 @@ impl FastObject for IntegrationNode {
             "name" => json::write_str(out, &i.name),
             "createdAt" => json::write_time(out, i.created_at),
             "updatedAt" => json::write_time(out, i.updated_at),
-            _ => json::write_value(out, &self.plain(ctx, field)?),
+            _ => return fast::render_plain(self, ctx, field, out),
         }
         Some(())
     }
@@ -371,7 +371,7 @@ impl FastObject for FlowNode {
             "lastExecutedAt" => json::write_time(out, f.last_executed_at),
             "createdAt" => json::write_time(out, f.created_at),
             "updatedAt" => json::write_time(out, f.updated_at),
-            _ => json::write_value(out, &self.plain(ctx, field)?),
+            _ => return fast::render_plain(self, ctx, field, out),
         }
         Some(())
     }

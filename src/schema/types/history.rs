@@ -201,7 +201,7 @@ impl FastObject for HistoryEntryNode {
             "at" => json::write_time(out, Some(e.at(self.observed_at))),
             "occurredAt" => json::write_time(out, e.occurred_at),
             "updatedAt" => json::write_time(out, e.updated_at),
-            _ => json::write_value(out, &self.plain(ctx, field)?),
+            _ => return fast::render_plain(self, ctx, field, out),
         }
         Some(())
     }
