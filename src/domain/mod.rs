@@ -10,6 +10,7 @@ pub use raw::{ListAt, RawJson, RawList};
 pub use source::{with_schema_sources, Declared, Source};
 
 use chrono::{DateTime, Utc};
+pub use compact_str::CompactString;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -45,8 +46,8 @@ pub enum HistoryStatus {
 #[derive(Clone, Debug)]
 pub struct Integration {
     pub source: Source,
-    pub source_id: String,
-    pub name: String,
+    pub source_id: CompactString,
+    pub name: CompactString,
     pub description: Option<String>,
     pub category: Option<String>,
     pub enabled: Option<bool>,
@@ -63,12 +64,12 @@ pub struct Integration {
 #[derive(Clone, Debug)]
 pub struct Flow {
     pub source: Source,
-    pub source_id: String,
-    pub integration_id: Option<String>,
-    pub name: String,
+    pub source_id: CompactString,
+    pub integration_id: Option<CompactString>,
+    pub name: CompactString,
     pub enabled: Option<bool>,
     /// Ids of the resources the flow reads and writes, used to resolve `Flow.connections`.
-    pub resource_ids: Vec<String>,
+    pub resource_ids: Vec<CompactString>,
     pub last_executed_at: Option<DateTime<Utc>>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -79,11 +80,11 @@ pub struct Flow {
 #[derive(Clone, Debug)]
 pub struct Connection {
     pub source: Source,
-    pub source_id: String,
+    pub source_id: CompactString,
     /// The integration it was listed under, so `node(id)` can find it again.
-    pub integration_id: Option<String>,
-    pub name: String,
-    pub kind: Option<String>,
+    pub integration_id: Option<CompactString>,
+    pub name: CompactString,
+    pub kind: Option<CompactString>,
     pub offline: Option<bool>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -94,8 +95,8 @@ pub struct Connection {
 #[derive(Clone, Debug)]
 pub struct Team {
     pub source: Source,
-    pub source_id: String,
-    pub name: String,
+    pub source_id: CompactString,
+    pub name: CompactString,
     pub domain: Option<String>,
     pub logo_url: Option<String>,
     pub verified: Option<bool>,
@@ -108,9 +109,9 @@ pub struct Team {
 /// Who did something.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Actor {
-    pub source_id: Option<String>,
-    pub name: Option<String>,
-    pub email: Option<String>,
+    pub source_id: Option<CompactString>,
+    pub name: Option<CompactString>,
+    pub email: Option<CompactString>,
 }
 
 /// What a history entry is about.
@@ -118,7 +119,7 @@ pub struct Actor {
 pub enum SubjectRef {
     Integration {
         source: Source,
-        source_id: String,
+        source_id: CompactString,
     },
     HexabaseItem {
         application_id: String,
@@ -162,15 +163,15 @@ impl SubjectRef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Subject {
     pub kind: &'static str,
-    pub source_id: String,
-    pub name: Option<String>,
+    pub source_id: CompactString,
+    pub name: Option<CompactString>,
 }
 
 /// One normalised history entry from any source.
 #[derive(Clone, Debug)]
 pub struct HistoryEntry {
     pub source: Source,
-    pub source_id: String,
+    pub source_id: CompactString,
     pub kind: HistoryKind,
     pub occurred_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -283,7 +284,7 @@ impl HistoryFilter {
                 .as_ref()
                 .is_none_or(|kinds| kinds.contains(&entry.kind))
             && self.actor_id.as_ref().is_none_or(|actor| {
-                entry.actor.as_ref().and_then(|a| a.source_id.as_ref()) == Some(actor)
+                entry.actor.as_ref().and_then(|a| a.source_id.as_deref()) == Some(actor.as_str())
             })
     }
 

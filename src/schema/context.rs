@@ -1,7 +1,7 @@
 //! Per-request state handed to resolvers: the request scope (de-duplication and warnings), the
 //! walk's snapshot time and the DataLoaders.
 
-use crate::domain::{Flow, Source};
+use crate::domain::{CompactString, Flow, Source};
 use crate::error::{SharedError, SourceError};
 use crate::sources::Sources;
 use crate::upstream::{CallerCredentials, RequestScope};
@@ -58,15 +58,15 @@ pub struct FlowsLoader {
     scope: Arc<RequestScope>,
 }
 
-impl Loader<(Source, String)> for FlowsLoader {
+impl Loader<(Source, CompactString)> for FlowsLoader {
     type Value = Arc<Vec<Arc<Flow>>>;
     type Error = SharedError;
 
     async fn load(
         &self,
-        keys: &[(Source, String)],
-    ) -> Result<HashMap<(Source, String), Self::Value>, Self::Error> {
-        let mut by_source: HashMap<Source, Vec<String>> = HashMap::new();
+        keys: &[(Source, CompactString)],
+    ) -> Result<HashMap<(Source, CompactString), Self::Value>, Self::Error> {
+        let mut by_source: HashMap<Source, Vec<CompactString>> = HashMap::new();
         for (source, id) in keys {
             by_source.entry(*source).or_default().push(id.clone());
         }

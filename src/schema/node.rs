@@ -44,7 +44,7 @@ pub async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Optio
         NodeType::Flow => match (&set.flows, gid.parent(0)) {
             (Some(_), Some(integration_id)) => rq
                 .flows
-                .load_one((gid.source, integration_id.to_string()))
+                .load_one((gid.source, integration_id.into()))
                 .await
                 .map_err(gql)?
                 .and_then(|flows| {
@@ -102,7 +102,7 @@ fn subject_of(gid: &GlobalId) -> Option<SubjectRef> {
         }),
         (source, [integration]) => Some(SubjectRef::Integration {
             source,
-            source_id: integration.clone(),
+            source_id: integration.as_str().into(),
         }),
         _ => None,
     }

@@ -6,7 +6,7 @@
 //! seek) and declared sources (any paging style) walk with it.
 
 use super::stream::{Direction, StreamPage, StreamWindow, TimelineKey};
-use crate::domain::{HistoryEntry, HistoryFilter};
+use crate::domain::{CompactString, HistoryEntry, HistoryFilter};
 use std::cmp::Reverse;
 use std::collections::HashSet;
 
@@ -53,7 +53,7 @@ pub struct Keyset<'a> {
     pub last_rank: Option<i64>,
     /// Nothing further can be admitted (the far end of the filter, or the list's end).
     pub exhausted: bool,
-    seen: HashSet<String>,
+    seen: HashSet<CompactString>,
 }
 
 impl<'a> Keyset<'a> {
@@ -71,7 +71,7 @@ impl<'a> Keyset<'a> {
 
     /// Whether `id` is read for the first time (an insert at the head between two pages
     /// shifts a record into both).
-    pub fn first_sight(&mut self, id: String) -> bool {
+    pub fn first_sight(&mut self, id: CompactString) -> bool {
         self.seen.insert(id)
     }
 

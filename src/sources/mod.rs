@@ -18,7 +18,8 @@ pub mod stream;
 pub mod truto;
 
 use crate::domain::{
-    Connection, Flow, HistoryEntry, HistoryFilter, Integration, Source, SubjectRef, Team,
+    CompactString, Connection, Flow, HistoryEntry, HistoryFilter, Integration, Source, SubjectRef,
+    Team,
 };
 use crate::error::{SharedError, SourceError, SourceResult};
 use crate::upstream::{self as http, RequestScope};
@@ -185,8 +186,8 @@ pub trait FlowSource: Send + Sync {
     async fn flows(
         &self,
         scope: &RequestScope,
-        integration_ids: &[String],
-    ) -> SourceResult<HashMap<String, Vec<Arc<Flow>>>>;
+        integration_ids: &[CompactString],
+    ) -> SourceResult<HashMap<CompactString, Vec<Arc<Flow>>>>;
 
     /// Connections of one integration.
     async fn connections(

@@ -12,6 +12,7 @@
 //! Rare shapes of a field (an EJSON date object, an error object) are read by `serde_json`
 //! from that value's own text ([`Scanner::serde`]), so their meaning stays defined in one place.
 
+use compact_str::CompactString;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 
@@ -194,6 +195,26 @@ impl<'a> Scanner<'a> {
     /// A `String` member.
     pub fn string(&mut self) -> Option<String> {
         self.str().map(Cow::into_owned)
+    }
+
+    /// A `CompactString` member: short strings (ids, names) are kept inline, without an
+    /// allocation.
+    #[inline]
+    pub fn compact(&mut self) -> Option<CompactString> {
+        self.str().map(|text| match text {
+            Cow::Borrowed(text) => CompactString::new(text),
+            Cow::Owned(text) => CompactString::from(text),
+        })
+    }
+
+    /// An `Option<CompactString>` member.
+    #[inline]
+    pub fn opt_compact(&mut self) -> Option<Option<CompactString>> {
+        match self.peek()? {
+            b'"' => self.compact().map(Some),
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => None,
+        }
     }
 
     /// `null` (consumed) or not.

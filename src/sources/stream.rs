@@ -3,7 +3,7 @@
 //!
 //! Order: `at` descending, then `source` in enum order, then `sourceId` byte-wise ascending.
 
-use crate::domain::{HistoryEntry, Source};
+use crate::domain::{CompactString, HistoryEntry, Source};
 use chrono::{DateTime, Utc};
 use std::cmp::Ordering;
 
@@ -21,7 +21,7 @@ pub enum Direction {
 pub struct TimelineKey {
     pub at_ms: i64,
     pub source: Source,
-    pub source_id: String,
+    pub source_id: CompactString,
 }
 
 impl TimelineKey {

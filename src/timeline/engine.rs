@@ -249,7 +249,7 @@ fn decode_position(text: &str) -> Option<Option<TimelineKey>> {
     Some(Some(TimelineKey {
         at_ms,
         source,
-        source_id,
+        source_id: source_id.into(),
     }))
 }
 
@@ -395,7 +395,8 @@ pub async fn read_changes(
                     .into_iter()
                     .filter(|e| {
                         let at = e.at(now).timestamp_millis();
-                        at > mark.at_ms || (at == mark.at_ms && !mark.ids.contains(&e.source_id))
+                        at > mark.at_ms
+                            || (at == mark.at_ms && !mark.ids.iter().any(|id| *id == e.source_id))
                     })
                     .collect();
                 next_marks.push(advance(mark, &fresh, now));
@@ -429,7 +430,7 @@ fn advance(mark: Watermark, delivered: &[HistoryEntry], now: DateTime<Utc>) -> W
     let mut ids: Vec<String> = delivered
         .iter()
         .filter(|e| e.at(now).timestamp_millis() == newest)
-        .map(|e| e.source_id.clone())
+        .map(|e| e.source_id.to_string())
         .collect();
     if newest == mark.at_ms {
         ids.extend(mark.ids);

@@ -19,7 +19,7 @@ impl TimelineKey {
             CursorKey::Timeline(at_ms, source, id) => Some(TimelineKey {
                 at_ms: *at_ms,
                 source: *source,
-                source_id: id.clone(),
+                source_id: id.as_str().into(),
             }),
             CursorKey::Position(..) => None,
         }
@@ -27,7 +27,7 @@ impl TimelineKey {
 
     /// The cursor form of this key.
     pub fn to_cursor_key(&self) -> CursorKey {
-        CursorKey::Timeline(self.at_ms, self.source, self.source_id.clone())
+        CursorKey::Timeline(self.at_ms, self.source, self.source_id.to_string())
     }
 }
 
@@ -183,7 +183,7 @@ mod tests {
     fn entry(id: u8, at_ms: i64, version: usize) -> HistoryEntry {
         HistoryEntry {
             source: Source::Celigo,
-            source_id: format!("e{id}"),
+            source_id: format!("e{id}").into(),
             kind: HistoryKind::Audit,
             occurred_at: Some(crate::domain::datetime::from_millis(at_ms)),
             updated_at: None,
@@ -210,7 +210,7 @@ mod tests {
     fn seen(page: &StreamPage) -> Vec<(String, String)> {
         page.entries
             .iter()
-            .map(|e| (e.source_id.clone(), e.summary.clone()))
+            .map(|e| (e.source_id.to_string(), e.summary.clone()))
             .collect()
     }
 

@@ -34,7 +34,7 @@ impl IntegrationNode {
         ID(GlobalId::new(
             NodeType::Integration,
             self.0.source,
-            vec![self.0.source_id.clone()],
+            vec![self.0.source_id.to_string()],
         )
         .encode())
     }
@@ -226,7 +226,12 @@ impl FastObject for IntegrationNode {
         let i = &*self.0;
         Some(match field.node.name.node.as_str() {
             "id" => Value::String(
-                GlobalId::new(NodeType::Integration, i.source, vec![i.source_id.clone()]).encode(),
+                GlobalId::new(
+                    NodeType::Integration,
+                    i.source,
+                    vec![i.source_id.to_string()],
+                )
+                .encode(),
             ),
             "sourceId" => fast::string(&i.source_id),
             "name" => fast::string(&i.name),
@@ -278,8 +283,8 @@ pub struct FlowNode(pub Arc<domain::Flow>);
 #[Object(name = "Flow")]
 impl FlowNode {
     pub async fn id(&self) -> ID {
-        let mut parts = vec![self.0.source_id.clone()];
-        parts.extend(self.0.integration_id.clone());
+        let mut parts = vec![self.0.source_id.to_string()];
+        parts.extend(self.0.integration_id.as_deref().map(str::to_string));
         ID(GlobalId::new(NodeType::Flow, self.0.source, parts).encode())
     }
     async fn source(&self) -> Source {
@@ -343,8 +348,8 @@ impl FastObject for FlowNode {
         let f = &*self.0;
         Some(match field.node.name.node.as_str() {
             "id" => {
-                let mut parts = vec![f.source_id.clone()];
-                parts.extend(f.integration_id.clone());
+                let mut parts = vec![f.source_id.to_string()];
+                parts.extend(f.integration_id.as_deref().map(str::to_string));
                 Value::String(GlobalId::new(NodeType::Flow, f.source, parts).encode())
             }
             "sourceId" => fast::string(&f.source_id),
@@ -444,7 +449,7 @@ impl TeamNode {
         ID(GlobalId::new(
             NodeType::Team,
             self.0.source,
-            vec![self.0.source_id.clone()],
+            vec![self.0.source_id.to_string()],
         )
         .encode())
     }

@@ -66,9 +66,9 @@ impl HistoryEntryNode {
 
     /// The global id: entry id plus what is needed to read its subject again.
     pub fn global_id(entry: &domain::HistoryEntry) -> GlobalId {
-        let mut parts = vec![entry.source_id.clone()];
+        let mut parts = vec![entry.source_id.to_string()];
         match &entry.subject_ref {
-            SubjectRef::Integration { source_id, .. } => parts.push(source_id.clone()),
+            SubjectRef::Integration { source_id, .. } => parts.push(source_id.to_string()),
             SubjectRef::HexabaseItem {
                 application_id,
                 datastore_id,
@@ -116,9 +116,9 @@ impl HistoryEntryNode {
     }
     async fn actor(&self) -> Option<ActorObject> {
         self.entry.actor.as_ref().map(|a| ActorObject {
-            source_id: a.source_id.clone(),
-            name: a.name.clone(),
-            email: a.email.clone(),
+            source_id: a.source_id.as_deref().map(str::to_string),
+            name: a.name.as_deref().map(str::to_string),
+            email: a.email.as_deref().map(str::to_string),
         })
     }
     async fn summary(&self) -> &str {
@@ -127,7 +127,7 @@ impl HistoryEntryNode {
     async fn subject(&self) -> SubjectObject {
         SubjectObject {
             kind: self.entry.subject.kind.to_string(),
-            source_id: self.entry.subject.source_id.clone(),
+            source_id: self.entry.subject.source_id.to_string(),
             name: self.subject_name().map(str::to_string),
         }
     }

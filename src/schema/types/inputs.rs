@@ -52,7 +52,7 @@ impl From<HistorySubject> for SubjectRef {
         match subject {
             HistorySubject::Integration(r) => SubjectRef::Integration {
                 source: r.source,
-                source_id: r.source_id,
+                source_id: r.source_id.into(),
             },
             HistorySubject::HexabaseItem(r) => SubjectRef::HexabaseItem {
                 application_id: r.application_id,

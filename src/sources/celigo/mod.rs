@@ -10,7 +10,8 @@ use super::scan::{self, Scan};
 use super::{FlowSource, HistorySource, IntegrationSource, Listing, SourceSet};
 use crate::domain::datetime::format_utc_ms;
 use crate::domain::{
-    Connection, Flow, HistoryEntry, HistoryFilter, HistoryKind, Integration, Source, SubjectRef,
+    CompactString, Connection, Flow, HistoryEntry, HistoryFilter, HistoryKind, Integration, Source,
+    SubjectRef,
 };
 use crate::domain::{ListAt, RawJson, RawList};
 use crate::error::{ErrorCode, SourceError, SourceResult};
@@ -313,7 +314,7 @@ impl<'a> AuditCollector<'a> {
         let mut key = self.last_key.clone().unwrap_or(TimelineKey {
             at_ms: 0,
             source: Source::Celigo,
-            source_id: String::new(),
+            source_id: CompactString::default(),
         });
         for entry in page {
             key.set(&entry, snapshot);
@@ -455,9 +456,9 @@ impl FlowSource for Celigo {
     async fn flows(
         &self,
         scope: &RequestScope,
-        integration_ids: &[String],
-    ) -> SourceResult<HashMap<String, Vec<Arc<Flow>>>> {
-        let mut grouped: HashMap<String, Vec<Arc<Flow>>> = integration_ids
+        integration_ids: &[CompactString],
+    ) -> SourceResult<HashMap<CompactString, Vec<Arc<Flow>>>> {
+        let mut grouped: HashMap<CompactString, Vec<Arc<Flow>>> = integration_ids
             .iter()
             .map(|id| (id.clone(), Vec::new()))
             .collect();
@@ -473,21 +474,14 @@ impl FlowSource for Celigo {
         let bulk = self.flows_url(None);
         let all = scope
             .memo(bulk.as_str(), async {
-                let mut all: HashMap<String, Vec<Arc<Flow>>> = HashMap::new();
+                let mut all: HashMap<CompactString, Vec<Arc<Flow>>> = HashMap::new();
                 for flow in self.flows_of(scope, None).await? {
                     let Some(id) = &flow.integration_id else {
                         continue;
                     };
-                    // One key per integration, not one copy of its id per flow.
-                    match all.get_mut(id.as_str()) {
-                        Some(flows) => flows.push(flow),
-                        None => {
-                            let id = id.clone();
-                            let mut flows = Vec::with_capacity(8);
-                            flows.push(flow);
-                            all.insert(id, flows);
-                        }
-                    }
+                    all.entry(id.clone())
+                        .or_insert_with(|| Vec::with_capacity(8))
+                        .push(flow);
                 }
                 Ok(all)
             })

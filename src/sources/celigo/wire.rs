@@ -8,6 +8,7 @@ use crate::domain::{
 };
 use crate::error::truncate_message;
 use crate::sources::scan::{scan_object, Scan, Scanner};
+use compact_str::CompactString;
 use serde::Deserialize;
 
 const SOURCE: &str = "CELIGO";
@@ -16,8 +17,8 @@ const SOURCE: &str = "CELIGO";
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireIntegration {
     #[serde(rename = "_id")]
-    pub id: String,
-    pub name: Option<String>,
+    pub id: CompactString,
+    pub name: Option<CompactString>,
     pub description: Option<String>,
     #[serde(rename = "createdAt")]
     pub created_at: Option<WireWhen>,
@@ -29,10 +30,10 @@ pub struct WireIntegration {
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireFlow {
     #[serde(rename = "_id")]
-    pub id: String,
-    pub name: Option<String>,
+    pub id: CompactString,
+    pub name: Option<CompactString>,
     #[serde(rename = "_integrationId")]
-    pub integration_id: Option<String>,
+    pub integration_id: Option<CompactString>,
     pub disabled: Option<bool>,
     #[serde(rename = "pageGenerators", default)]
     pub page_generators: Vec<WireStep>,
@@ -50,19 +51,19 @@ pub struct WireFlow {
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireStep {
     #[serde(rename = "_exportId")]
-    pub export_id: Option<String>,
+    pub export_id: Option<CompactString>,
     #[serde(rename = "_importId")]
-    pub import_id: Option<String>,
+    pub import_id: Option<CompactString>,
 }
 
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireConnection {
     #[serde(rename = "_id")]
-    pub id: String,
-    pub name: Option<String>,
+    pub id: CompactString,
+    pub name: Option<CompactString>,
     #[serde(rename = "type")]
-    pub kind: Option<String>,
+    pub kind: Option<CompactString>,
     pub offline: Option<bool>,
     #[serde(rename = "createdAt")]
     pub created_at: Option<WireWhen>,
@@ -75,22 +76,22 @@ pub struct WireConnection {
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireResource {
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: CompactString,
     #[serde(rename = "_connectionId")]
-    pub connection_id: Option<String>,
+    pub connection_id: Option<CompactString>,
 }
 
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireAudit {
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: CompactString,
     pub time: Option<WireWhen>,
     #[serde(rename = "resourceType")]
-    pub resource_type: Option<String>,
-    pub event: Option<String>,
+    pub resource_type: Option<CompactString>,
+    pub event: Option<CompactString>,
     #[serde(rename = "_byUserId")]
-    pub by_user_id: Option<String>,
+    pub by_user_id: Option<CompactString>,
     #[serde(rename = "byUser")]
     pub by_user: Option<WireUser>,
     #[serde(rename = "fieldChanges", default)]
@@ -106,22 +107,22 @@ pub struct WireAudit {
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireUser {
     #[serde(rename = "_id")]
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub email: Option<String>,
+    pub id: Option<CompactString>,
+    pub name: Option<CompactString>,
+    pub email: Option<CompactString>,
 }
 
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireFieldChange {
     #[serde(rename = "fieldPath")]
-    pub field_path: Option<String>,
+    pub field_path: Option<CompactString>,
 }
 
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireDeletedInfo {
-    pub name: Option<String>,
+    pub name: Option<CompactString>,
 }
 
 /// A time as sent: read as it is decoded, without keeping its text; a text that is not a
@@ -219,7 +220,7 @@ impl WireConnection {
         Connection {
             source: Source::Celigo,
             name: self.name.unwrap_or_else(|| self.id.clone()),
-            integration_id: integration_id.map(str::to_string),
+            integration_id: integration_id.map(CompactString::from),
             kind: self.kind,
             offline: self.offline,
             created_at: time("createdAt", &self.created_at),
@@ -244,12 +245,12 @@ impl WireAudit {
             summary,
             subject: Subject {
                 kind: "INTEGRATION",
-                source_id: integration_id.to_string(),
+                source_id: integration_id.into(),
                 name: None,
             },
             subject_ref: SubjectRef::Integration {
                 source: Source::Celigo,
-                source_id: integration_id.to_string(),
+                source_id: integration_id.into(),
             },
             status: None,
             error: None,
@@ -337,17 +338,17 @@ impl WireAudit {
 // derived `Deserialize` impls above; anything else falls back to them.
 
 scan_object!(WireIntegration {
-    "_id" => id: req(string()),
-    "name" => name: opt(opt_string()),
+    "_id" => id: req(compact()),
+    "name" => name: opt(opt_compact()),
     "description" => description: opt(opt_string()),
     "createdAt" => created_at: opt(opt()),
     "lastModified" => last_modified: opt(opt()),
 });
 
 scan_object!(WireFlow {
-    "_id" => id: req(string()),
-    "name" => name: opt(opt_string()),
-    "_integrationId" => integration_id: opt(opt_string()),
+    "_id" => id: req(compact()),
+    "name" => name: opt(opt_compact()),
+    "_integrationId" => integration_id: opt(opt_compact()),
     "disabled" => disabled: opt(opt_bool()),
     "pageGenerators" => page_generators: vec(vec()),
     "pageProcessors" => page_processors: vec(vec()),
@@ -357,30 +358,30 @@ scan_object!(WireFlow {
 });
 
 scan_object!(WireStep {
-    "_exportId" => export_id: opt(opt_string()),
-    "_importId" => import_id: opt(opt_string()),
+    "_exportId" => export_id: opt(opt_compact()),
+    "_importId" => import_id: opt(opt_compact()),
 });
 
 scan_object!(WireConnection {
-    "_id" => id: req(string()),
-    "name" => name: opt(opt_string()),
-    "type" => kind: opt(opt_string()),
+    "_id" => id: req(compact()),
+    "name" => name: opt(opt_compact()),
+    "type" => kind: opt(opt_compact()),
     "offline" => offline: opt(opt_bool()),
     "createdAt" => created_at: opt(opt()),
     "lastModified" => last_modified: opt(opt()),
 });
 
 scan_object!(WireResource {
-    "_id" => id: req(string()),
-    "_connectionId" => connection_id: opt(opt_string()),
+    "_id" => id: req(compact()),
+    "_connectionId" => connection_id: opt(opt_compact()),
 });
 
 scan_object!(WireAudit {
-    "_id" => id: req(string()),
+    "_id" => id: req(compact()),
     "time" => time: opt(opt()),
-    "resourceType" => resource_type: opt(opt_string()),
-    "event" => event: opt(opt_string()),
-    "_byUserId" => by_user_id: opt(opt_string()),
+    "resourceType" => resource_type: opt(opt_compact()),
+    "event" => event: opt(opt_compact()),
+    "_byUserId" => by_user_id: opt(opt_compact()),
     "byUser" => by_user: opt(opt()),
     "fieldChanges" => field_changes: vec(vec()),
     "fieldChange" => field_change: opt(opt()),
@@ -388,15 +389,15 @@ scan_object!(WireAudit {
 });
 
 scan_object!(WireUser {
-    "_id" => id: opt(opt_string()),
-    "name" => name: opt(opt_string()),
-    "email" => email: opt(opt_string()),
+    "_id" => id: opt(opt_compact()),
+    "name" => name: opt(opt_compact()),
+    "email" => email: opt(opt_compact()),
 });
 
 scan_object!(WireFieldChange {
-    "fieldPath" => field_path: opt(opt_string()),
+    "fieldPath" => field_path: opt(opt_compact()),
 });
 
 scan_object!(WireDeletedInfo {
-    "name" => name: opt(opt_string()),
+    "name" => name: opt(opt_compact()),
 });

@@ -32,7 +32,7 @@ pub mod wire;
 use super::decode_item;
 use super::{HistorySource, SourceSet};
 use crate::domain::datetime::format_utc_ms;
-use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Source, SubjectRef};
+use crate::domain::{CompactString, HistoryEntry, HistoryFilter, HistoryKind, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
 use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow, TimelineKey};
 use crate::sources::SourceConfig;
@@ -383,7 +383,7 @@ impl Dealcloud {
             self.entries(scope, subject, entry_type, None),
             self.entries(scope, subject, entry_type, Some(boundary)),
         )?;
-        let mut by_id: BTreeMap<String, HistoryEntry> = BTreeMap::new();
+        let mut by_id: BTreeMap<CompactString, HistoryEntry> = BTreeMap::new();
         if let Answer::Entries(entries) = all_modified {
             by_id.extend(entries.into_iter().map(|e| (e.source_id.clone(), e)));
         }

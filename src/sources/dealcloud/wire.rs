@@ -89,8 +89,8 @@ impl WireEntry {
             summary: truncate_message(&summary, 200),
             subject: Subject {
                 kind: "DEALCLOUD_ENTRY",
-                source_id: self.id.clone(),
-                name: self.name,
+                source_id: self.id.as_str().into(),
+                name: self.name.map(Into::into),
             },
             subject_ref: subject.clone(),
             status: None,
@@ -99,7 +99,7 @@ impl WireEntry {
             deleted,
             merged_into_source_id: self.merged_entry_id,
             raw: raw.clone().into(),
-            source_id: self.id,
+            source_id: self.id.into(),
         }
     }
 }

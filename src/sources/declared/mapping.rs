@@ -298,8 +298,8 @@ impl IntegrationMap {
             .unwrap_or_else(|| id.clone());
         Ok(Integration {
             source,
-            source_id: id,
-            name,
+            source_id: id.into(),
+            name: name.into(),
             description: self.description.as_ref().and_then(|f| f.text(item)),
             category: None,
             enabled: self.enabled.as_ref().and_then(|f| f.flag(item)),
@@ -438,8 +438,8 @@ impl HistoryMap {
         let actor_id = text(&self.actor_id);
         let actor_name = text(&self.actor_name);
         let actor = (actor_id.is_some() || actor_name.is_some()).then_some(Actor {
-            source_id: actor_id,
-            name: actor_name,
+            source_id: actor_id.map(Into::into),
+            name: actor_name.map(Into::into),
             email: None,
         });
         Ok(HistoryEntry {
@@ -451,12 +451,12 @@ impl HistoryMap {
             summary: text(&self.summary).unwrap_or_default(),
             subject: Subject {
                 kind: "INTEGRATION",
-                source_id: subject_id.to_string(),
+                source_id: subject_id.into(),
                 name: None,
             },
             subject_ref: SubjectRef::Integration {
                 source,
-                source_id: subject_id.to_string(),
+                source_id: subject_id.into(),
             },
             status,
             error: text(&self.error).filter(|e| !e.is_empty()),
@@ -464,7 +464,7 @@ impl HistoryMap {
             deleted: false,
             merged_into_source_id: None,
             raw,
-            source_id: id,
+            source_id: id.into(),
         })
     }
 }

@@ -88,7 +88,7 @@ impl<'a> Walk<'a> {
                 self.problems.push("an entry has no id".into());
                 continue;
             };
-            if !self.keyset.first_sight(id) {
+            if !self.keyset.first_sight(id.into()) {
                 continue;
             }
             fresh += 1;

@@ -41,7 +41,7 @@ pub mod wire;
 use super::decode_item;
 use super::{HistorySource, SourceSet};
 use crate::domain::datetime::{format_utc_ms, from_millis};
-use crate::domain::{HistoryEntry, HistoryFilter, HistoryKind, Source, SubjectRef};
+use crate::domain::{CompactString, HistoryEntry, HistoryFilter, HistoryKind, Source, SubjectRef};
 use crate::error::{ErrorCode, SourceError, SourceResult};
 use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow, TimelineKey};
 use crate::sources::SourceConfig;
@@ -80,7 +80,7 @@ pub struct Hexabase {
     /// whether the cursor entry heads this item's range (then it reads N + 1 in one call) or
     /// another stream's (then it reads N, and one more only if the cursor entry does show up).
     /// Ids only, never history data; a miss costs at most one extra one-entry call.
-    served: moka::future::Cache<String, Arc<str>>,
+    served: moka::future::Cache<CompactString, Arc<str>>,
 }
 
 struct Login {
@@ -264,7 +264,7 @@ impl Hexabase {
         let cursor_is_ours = match &window.key {
             Some(key) if key.source == Source::Hexabase => self
                 .served
-                .get(&key.source_id)
+                .get(key.source_id.as_str())
                 .await
                 .is_some_and(|item| *item == *canonical),
             _ => false,
@@ -395,7 +395,7 @@ struct Reader<'a> {
     scope: &'a RequestScope,
     subject: &'a SubjectRef,
     range: Range<'a>,
-    first_unread: HashMap<String, Option<bool>>,
+    first_unread: HashMap<CompactString, Option<bool>>,
 }
 
 impl Reader<'_> {

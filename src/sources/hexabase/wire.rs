@@ -50,9 +50,9 @@ impl WireHistory {
             HistoryKind::Comment
         };
         let actor = Actor {
-            source_id: self.user_id.clone(),
-            name: self.username.clone(),
-            email: self.email.clone(),
+            source_id: self.user_id.as_deref().map(Into::into),
+            name: self.username.as_deref().map(Into::into),
+            email: self.email.as_deref().map(Into::into),
         };
         let item_id = match subject {
             SubjectRef::HexabaseItem { item_id, .. } => item_id.clone(),
@@ -67,7 +67,7 @@ impl WireHistory {
             actor: (actor != Actor::default()).then_some(actor),
             subject: Subject {
                 kind: "HEXABASE_ITEM",
-                source_id: item_id,
+                source_id: item_id.into(),
                 name: None,
             },
             subject_ref: subject.clone(),
@@ -77,7 +77,7 @@ impl WireHistory {
             deleted: false,
             merged_into_source_id: None,
             raw: raw.clone().into(),
-            source_id: self.history_id,
+            source_id: self.history_id.into(),
         }
     }
 

@@ -72,7 +72,11 @@ fn walk_all(all: &[Value], size: usize, direction: Direction, inserts: usize) ->
     loop {
         let w = window(direction, key.clone(), size);
         let (page, _) = run(&served, &w, &filter);
-        let ids: Vec<String> = page.entries.iter().map(|e| e.source_id.clone()).collect();
+        let ids: Vec<String> = page
+            .entries
+            .iter()
+            .map(|e| e.source_id.to_string())
+            .collect();
         let edge = match direction {
             Direction::Forward => page.entries.last(),
             Direction::Backward => page.entries.first(),
@@ -103,7 +107,10 @@ fn walk_all(all: &[Value], size: usize, direction: Direction, inserts: usize) ->
 fn timeline_ids(all: &[Value]) -> Vec<String> {
     let w = window(Direction::Forward, None, all.len());
     let (page, _) = run(all, &w, &HistoryFilter::default());
-    page.entries.into_iter().map(|e| e.source_id).collect()
+    page.entries
+        .into_iter()
+        .map(|e| e.source_id.into_string())
+        .collect()
 }
 
 #[test]
@@ -169,17 +176,25 @@ fn deep_cursors_are_found_by_binary_search() {
         Some(TimelineKey {
             at_ms: wire::updated_at_ms(raw).expect("time"),
             source: Source::Rocketchat,
-            source_id: raw["_id"].as_str().expect("id").to_string(),
+            source_id: raw["_id"].as_str().expect("id").into(),
         })
     };
     let w = window(Direction::Forward, fp_key(4000), 20);
     let (page, calls) = run(&all, &w, &HistoryFilter::default());
-    let ids: Vec<String> = page.entries.iter().map(|e| e.source_id.clone()).collect();
+    let ids: Vec<String> = page
+        .entries
+        .iter()
+        .map(|e| e.source_id.to_string())
+        .collect();
     assert_eq!(ids, expected[4001..4021].to_vec());
     assert!(calls < 20, "{calls} calls");
     let w = window(Direction::Backward, fp_key(1000), 20);
     let (page, calls) = run(&all, &w, &HistoryFilter::default());
-    let ids: Vec<String> = page.entries.iter().map(|e| e.source_id.clone()).collect();
+    let ids: Vec<String> = page
+        .entries
+        .iter()
+        .map(|e| e.source_id.to_string())
+        .collect();
     assert_eq!(ids, expected[980..1000].to_vec());
     assert!(calls < 20, "{calls} calls");
 }

@@ -4,8 +4,8 @@
 
 use crate::domain::datetime::{from_millis, parse_field, parse_lenient};
 use crate::domain::{
-    Actor, HistoryEntry, HistoryKind, HistoryStatus, Integration, ListAt, RawJson, RawList, Source,
-    Subject, SubjectRef,
+    Actor, CompactString, HistoryEntry, HistoryKind, HistoryStatus, Integration, ListAt, RawJson,
+    RawList, Source, Subject, SubjectRef,
 };
 use crate::error::{truncate_message, SourceError};
 use crate::sources::scan::{once, scan_object, unescape, Scan, Scanner};
@@ -145,10 +145,10 @@ pub struct WireGet {
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireIntegration {
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: CompactString,
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub name: Option<String>,
+    pub name: Option<CompactString>,
     pub enabled: Option<bool>,
     #[serde(rename = "_createdAt")]
     pub created_at: Option<WireTime>,
@@ -161,10 +161,10 @@ pub struct WireIntegration {
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireExecution {
     #[serde(rename = "_id")]
-    pub id: String,
-    pub step: Option<String>,
+    pub id: CompactString,
+    pub step: Option<CompactString>,
     pub integration: Option<WireIntegrationCopy>,
-    pub event: Option<String>,
+    pub event: Option<CompactString>,
     #[serde(rename = "_createdAt")]
     pub created_at: Option<WireTime>,
     #[serde(rename = "_updatedAt")]
@@ -184,16 +184,16 @@ pub struct WireExecution {
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireIntegrationCopy {
-    pub name: Option<String>,
+    pub name: Option<CompactString>,
 }
 
 /// The trigger payload of an execution.
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireTrigger {
-    pub user_id: Option<String>,
-    pub user_name: Option<String>,
-    pub channel_name: Option<String>,
+    pub user_id: Option<CompactString>,
+    pub user_name: Option<CompactString>,
+    pub channel_name: Option<CompactString>,
     pub text: Option<String>,
 }
 
@@ -422,12 +422,12 @@ impl WireExecution {
             summary: self.summary(),
             subject: Subject {
                 kind: "INTEGRATION",
-                source_id: integration_id.to_string(),
+                source_id: integration_id.into(),
                 name: self.integration.as_ref().and_then(|i| i.name.clone()),
             },
             subject_ref: SubjectRef::Integration {
                 source: Source::Rocketchat,
-                source_id: integration_id.to_string(),
+                source_id: integration_id.into(),
             },
             status: Some(status),
             error,
@@ -587,21 +587,21 @@ impl Scan for WireHttpStatus {
 }
 
 scan_object!(WireIntegrationCopy {
-    "name" => name: opt(opt_string()),
+    "name" => name: opt(opt_compact()),
 });
 
 scan_object!(WireTrigger {
-    "user_id" => user_id: opt(opt_string()),
-    "user_name" => user_name: opt(opt_string()),
-    "channel_name" => channel_name: opt(opt_string()),
+    "user_id" => user_id: opt(opt_compact()),
+    "user_name" => user_name: opt(opt_compact()),
+    "channel_name" => channel_name: opt(opt_compact()),
     "text" => text: opt(opt_string()),
 });
 
 scan_object!(WireExecution {
-    "_id" => id: req(string()),
-    "step" => step: opt(opt_string()),
+    "_id" => id: req(compact()),
+    "step" => step: opt(opt_compact()),
     "integration" => integration: opt(opt()),
-    "event" => event: opt(opt_string()),
+    "event" => event: opt(opt_compact()),
     "_createdAt" => created_at: opt(opt()),
     "_updatedAt" => updated_at: opt(opt()),
     "data" => data: opt(opt()),
@@ -613,9 +613,9 @@ scan_object!(WireExecution {
 });
 
 scan_object!(WireIntegration {
-    "_id" => id: req(string()),
+    "_id" => id: req(compact()),
     "type" => kind: opt(opt_string()),
-    "name" => name: opt(opt_string()),
+    "name" => name: opt(opt_compact()),
     "enabled" => enabled: opt(opt_bool()),
     "_createdAt" => created_at: opt(opt()),
     "_updatedAt" => updated_at: opt(opt()),

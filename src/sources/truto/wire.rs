@@ -2,7 +2,7 @@
 //! arrive as RFC 3339 or as zone-less `YYYY-MM-DD HH:MM:SS` (UTC); both parse.
 
 use crate::domain::datetime::parse_field;
-use crate::domain::{Integration, Sharing, Source, Team};
+use crate::domain::{CompactString, Integration, Sharing, Source, Team};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -79,7 +79,7 @@ impl WireIntegration {
         });
         Integration {
             source: Source::Truto,
-            name: self.name.unwrap_or_else(|| self.id.clone()),
+            name: CompactString::from(self.name.unwrap_or_else(|| self.id.clone())),
             description: None,
             category: self.category,
             enabled: None,
@@ -89,7 +89,7 @@ impl WireIntegration {
             updated_at: time("updated_at", &self.updated_at),
             team,
             raw: raw.clone().into(),
-            source_id: self.id,
+            source_id: self.id.into(),
         }
     }
 }
@@ -99,7 +99,7 @@ impl WireTeam {
     pub fn into_domain(self, raw: &Value) -> Team {
         Team {
             source: Source::Truto,
-            name: self.name.unwrap_or_else(|| self.id.clone()),
+            name: CompactString::from(self.name.unwrap_or_else(|| self.id.clone())),
             domain: self.domain,
             logo_url: self.logo,
             verified: self.is_verified,
@@ -107,7 +107,7 @@ impl WireTeam {
             created_at: time("created_at", &self.created_at),
             updated_at: time("updated_at", &self.updated_at),
             raw: raw.clone().into(),
-            source_id: self.id,
+            source_id: self.id.into(),
         }
     }
 }

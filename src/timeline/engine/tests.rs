@@ -70,7 +70,7 @@ impl HistorySource for MemoryStreams {
 fn entry(source: Source, subject: &SubjectRef, id: &str, at_ms: i64) -> HistoryEntry {
     HistoryEntry {
         source,
-        source_id: id.to_string(),
+        source_id: id.into(),
         kind: HistoryKind::Audit,
         occurred_at: Some(crate::domain::datetime::from_millis(at_ms)),
         updated_at: None,
@@ -100,7 +100,7 @@ fn subject(i: usize) -> SubjectRef {
     ][i % 4];
     SubjectRef::Integration {
         source,
-        source_id: format!("subject{i}"),
+        source_id: format!("subject{i}").into(),
     }
 }
 
@@ -158,7 +158,7 @@ fn expected(world: &World) -> Vec<String> {
         .collect();
     all.retain(|e| e.at(world.snapshot) <= world.snapshot);
     sort_timeline(&mut all, world.snapshot);
-    all.into_iter().map(|e| e.source_id).collect()
+    all.into_iter().map(|e| e.source_id.into_string()).collect()
 }
 
 /// Walk forward like a client, following encoded cursors; `between` runs before each page.
@@ -182,7 +182,7 @@ async fn walk_forward(world: &World, size: usize, mut between: impl FnMut(usize)
             world.snapshot,
         )
         .await;
-        seen.extend(page.entries.iter().map(|e| e.source_id.clone()));
+        seen.extend(page.entries.iter().map(|e| e.source_id.to_string()));
         let Some(last) = page.entries.last() else {
             if page.failures.is_empty() {
                 break;
@@ -220,7 +220,11 @@ async fn walk_backward(world: &World, size: usize) -> Vec<String> {
             world.snapshot,
         )
         .await;
-        let mut ids: Vec<String> = page.entries.iter().map(|e| e.source_id.clone()).collect();
+        let mut ids: Vec<String> = page
+            .entries
+            .iter()
+            .map(|e| e.source_id.to_string())
+            .collect();
         ids.extend(seen);
         seen = ids;
         match page.entries.first() {
