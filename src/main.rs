@@ -26,14 +26,18 @@ async fn main() -> ExitCode {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc 3 keeps freed pages for a second (`purge_delay` 1000 ms) before it gives them
-/// back, so under load the resident set holds a second's worth of freed request memory (peak
-/// RSS 38 MiB on the bench's W3 against 29 MiB with 10 ms, at the same throughput). 10 ms is
-/// mimalloc 2's default. `MIMALLOC_PURGE_DELAY` in the environment still decides.
+/// back, so under load the resident set holds a second's worth of freed request memory. Each
+/// purge costs page faults and TLB shootdowns when the pages are used again, so a shorter
+/// delay costs throughput. Measured on the bench's W3 at c=32 (benches/RESULTS.md): 10 ms gave
+/// peak RSS 30 MiB and 677-743 RPS without request sharing; 100 ms 33-35 MiB and 748-820 RPS;
+/// 1000 ms 40 MiB and 759-856 RPS. `MIMALLOC_PURGE_DELAY` in the environment still decides.
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
+
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one integer option of the allocator; mimalloc reads it when it next
         // schedules a purge. No memory is touched.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
 }
 
@@ -92,6 +96,6 @@ mod tests {
         );
         tune_allocator();
         let set = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(set, 10);
+        assert_eq!(set, PURGE_DELAY_MS);
     }
 }
