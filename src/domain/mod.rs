@@ -68,8 +68,6 @@ pub struct Flow {
     pub integration_id: Option<CompactString>,
     pub name: CompactString,
     pub enabled: Option<bool>,
-    /// Ids of the resources the flow reads and writes, used to resolve `Flow.connections`.
-    pub resource_ids: Vec<CompactString>,
     pub last_executed_at: Option<DateTime<Utc>>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,

@@ -118,6 +118,18 @@ pub enum RawJson {
 }
 
 impl RawJson {
+    /// The object read as `T`, from its text where it is kept as text.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        match self {
+            RawJson::Text(text) => serde_json::from_str(text.get()),
+            RawJson::Value(value) => T::deserialize(value.as_ref()),
+            RawJson::Element(list, index) => match list.element(*index) {
+                Some(text) => serde_json::from_str(text),
+                None => Err(serde::de::Error::custom("the element is not in its body")),
+            },
+        }
+    }
+
     /// The object as a JSON value (not yet redacted).
     pub fn to_value(&self) -> serde_json::Value {
         use serde_json::Value;

@@ -581,3 +581,96 @@ async fn an_audit_log_out_of_order_is_read_whole_sorted_and_flagged() {
     let warnings = response["extensions"]["warnings"].to_string();
     assert!(warnings.contains("not newest-first"), "{response}");
 }
+
+/// `Flow.connections`: the connections the flow's own steps use, read from the flow's steps
+/// (kept in its raw JSON, not decoded with every flow listed). Steps in a shape Celigo does not
+/// document fail that field alone, with `UPSTREAM_BAD_RESPONSE`; the flow is still listed.
+#[tokio::test]
+async fn flow_connections_are_the_ones_its_steps_use_and_bad_steps_fail_only_that_field() {
+    const FLOW: &str = "{ integrations(source: CELIGO, first: 1) { nodes { flows(first: 1) { nodes { sourceId name connections { sourceId } } } } } }";
+    let gw = Gateway::start().await;
+    let (integration, flow_id, expected) = {
+        let data = gw.upstreams.celigo_fake.data();
+        let integration = data.integrations[0]["_id"].clone();
+        let flow = data
+            .flows
+            .iter()
+            .find(|f| f["_integrationId"] == integration)
+            .expect("a flow")
+            .clone();
+        let used = |list: &[Value], id: &Value| {
+            list.iter()
+                .find(|r| r["_id"] == *id)
+                .and_then(|r| r["_connectionId"].as_str())
+                .expect("resource with a connection")
+                .to_string()
+        };
+        let mut expected = vec![
+            used(&data.exports, &flow["pageGenerators"][0]["_exportId"]),
+            used(&data.imports, &flow["pageProcessors"][0]["_importId"]),
+        ];
+        expected.sort();
+        expected.dedup();
+        (
+            integration.as_str().expect("id").to_string(),
+            flow["_id"].as_str().expect("id").to_string(),
+            expected,
+        )
+    };
+
+    let body = gw.query(FLOW, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let flow = &body["data"]["integrations"]["nodes"][0]["flows"]["nodes"][0];
+    assert_eq!(flow["sourceId"], flow_id.as_str());
+    let mut got: Vec<String> = flow["connections"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .map(|c| c["sourceId"].as_str().expect("id").to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, expected);
+    // The integration's flows, then its exports, imports and connections, once each.
+    for route in ["flows", "exports", "imports", "connections"] {
+        assert_eq!(
+            gw.celigo_calls(&format!("/v1/integrations/{integration}/{route}")),
+            1,
+            "{route}"
+        );
+    }
+
+    {
+        let mut data = gw.upstreams.celigo_fake.data();
+        let flow = data
+            .flows
+            .iter_mut()
+            .find(|f| f["_id"] == flow_id.as_str())
+            .expect("the flow");
+        flow["pageGenerators"] = json!("not a list of steps");
+    }
+    let body = gw.query(FLOW, json!({})).await;
+    let flow = &body["data"]["integrations"]["nodes"][0]["flows"]["nodes"][0];
+    assert_eq!(flow["sourceId"], flow_id.as_str(), "{body}");
+    assert!(flow["name"].is_string(), "{body}");
+    assert_eq!(flow["connections"], json!([]), "{body}");
+    assert_code(&body, "UPSTREAM_BAD_RESPONSE");
+    let error = &body["errors"][0];
+    assert_eq!(
+        error["path"],
+        json!([
+            "integrations",
+            "nodes",
+            0,
+            "flows",
+            "nodes",
+            0,
+            "connections"
+        ])
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&flow_id)),
+        "{error}"
+    );
+}

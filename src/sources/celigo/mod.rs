@@ -28,7 +28,7 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use url::Url;
-use wire::{WireAudit, WireConnection, WireFlow, WireIntegration, WireResource};
+use wire::{WireAudit, WireConnection, WireFlow, WireFlowSteps, WireIntegration, WireResource};
 
 /// Stop following `Link` headers after this many pages of one list (a misbehaving upstream
 /// must not keep a request busy forever).
@@ -513,6 +513,21 @@ impl FlowSource for Celigo {
         let Some(integration_id) = flow.integration_id.as_deref() else {
             return Ok(Vec::new());
         };
+        let resource_ids = flow
+            .raw
+            .parse::<WireFlowSteps>()
+            .map_err(|err| {
+                SourceError::upstream(
+                    Source::Celigo,
+                    ErrorCode::UpstreamBadResponse,
+                    format!(
+                        "CELIGO flow {}: its steps are not in the documented shape ({})",
+                        flow.source_id,
+                        crate::redact::scrub(&err.to_string())
+                    ),
+                )
+            })?
+            .resource_ids();
         let resource = |w: WireResource, _raw| w;
         let (exports, imports, connections) = futures::try_join!(
             self.walk_all(
@@ -532,7 +547,7 @@ impl FlowSource for Celigo {
         let used: HashSet<&str> = exports
             .iter()
             .chain(&imports)
-            .filter(|r| flow.resource_ids.contains(&r.id))
+            .filter(|r| resource_ids.contains(&r.id))
             .filter_map(|r| r.connection_id.as_deref())
             .collect();
         Ok(connections

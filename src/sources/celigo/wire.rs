@@ -35,16 +35,35 @@ pub struct WireFlow {
     #[serde(rename = "_integrationId")]
     pub integration_id: Option<CompactString>,
     pub disabled: Option<bool>,
-    #[serde(rename = "pageGenerators", default)]
-    pub page_generators: Vec<WireStep>,
-    #[serde(rename = "pageProcessors", default)]
-    pub page_processors: Vec<WireStep>,
     #[serde(rename = "lastExecutedAt")]
     pub last_executed_at: Option<WireWhen>,
     #[serde(rename = "createdAt")]
     pub created_at: Option<WireWhen>,
     #[serde(rename = "lastModified")]
     pub last_modified: Option<WireWhen>,
+}
+
+/// The steps of a flow. Only the resources they use matter (`Flow.connections`), so they are
+/// read from the flow's raw JSON when that field is asked for, not with every flow listed.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub struct WireFlowSteps {
+    #[serde(rename = "pageGenerators", default)]
+    pub page_generators: Vec<WireStep>,
+    #[serde(rename = "pageProcessors", default)]
+    pub page_processors: Vec<WireStep>,
+}
+
+impl WireFlowSteps {
+    /// The exports and imports the steps use, in step order.
+    pub fn resource_ids(self) -> Vec<CompactString> {
+        let mut ids = Vec::with_capacity(self.page_generators.len() + self.page_processors.len());
+        for step in self.page_generators.into_iter().chain(self.page_processors) {
+            ids.extend(step.export_id);
+            ids.extend(step.import_id);
+        }
+        ids
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -194,18 +213,11 @@ impl WireIntegration {
 
 impl WireFlow {
     pub fn into_domain(self, raw: impl Into<RawJson>) -> Flow {
-        let steps = self.page_generators.len() + self.page_processors.len();
-        let mut resource_ids = Vec::with_capacity(steps);
-        for step in self.page_generators.into_iter().chain(self.page_processors) {
-            resource_ids.extend(step.export_id);
-            resource_ids.extend(step.import_id);
-        }
         Flow {
             source: Source::Celigo,
             name: self.name.unwrap_or_else(|| self.id.clone()),
             integration_id: self.integration_id,
             enabled: self.disabled.map(|d| !d),
-            resource_ids,
             last_executed_at: time("lastExecutedAt", &self.last_executed_at),
             created_at: time("createdAt", &self.created_at),
             updated_at: time("lastModified", &self.last_modified),
@@ -350,16 +362,9 @@ scan_object!(WireFlow {
     "name" => name: opt(opt_compact()),
     "_integrationId" => integration_id: opt(opt_compact()),
     "disabled" => disabled: opt(opt_bool()),
-    "pageGenerators" => page_generators: vec(vec()),
-    "pageProcessors" => page_processors: vec(vec()),
     "lastExecutedAt" => last_executed_at: opt(opt()),
     "createdAt" => created_at: opt(opt()),
     "lastModified" => last_modified: opt(opt()),
-});
-
-scan_object!(WireStep {
-    "_exportId" => export_id: opt(opt_compact()),
-    "_importId" => import_id: opt(opt_compact()),
 });
 
 scan_object!(WireConnection {
