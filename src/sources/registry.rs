@@ -6,6 +6,7 @@ use crate::metrics::Metrics;
 use crate::upstream::cache::ResponseCache;
 use crate::upstream::resilience::BreakerState;
 use crate::upstream::{self as http, RequestScope};
+use crate::FastHash;
 use secrecy::ExposeSecret;
 use std::time::Duration;
 
@@ -138,8 +139,8 @@ pub struct SourceHealth {
 /// The registry of configured sources.
 #[derive(Clone, Default)]
 pub struct Sources {
-    configured: HashMap<Source, SourceSet>,
-    poll_intervals: HashMap<Source, Duration>,
+    configured: HashMap<Source, SourceSet, FastHash>,
+    poll_intervals: HashMap<Source, Duration, FastHash>,
     forwarding: Vec<Forwarding>,
 }
 

@@ -36,12 +36,20 @@ pub trait Scan: Sized {
 
 /// A whole body that is a JSON array of `T`: every element, or `None` to fall back.
 pub fn list<T: Scan>(text: &str) -> Option<Vec<T>> {
+    list_map(text, |_, item| item)
+}
+
+/// A whole body that is a JSON array of `W`, each element mapped by `map(index, element)` as
+/// soon as it is read (no list of wire structs in between), or `None` to fall back. `map`
+/// should have no effect beyond its result: on a fallback, what it made is dropped.
+pub fn list_map<W: Scan, T>(text: &str, mut map: impl FnMut(usize, W) -> T) -> Option<Vec<T>> {
     let mut s = Scanner::new(text);
     // Sized for records of a few hundred bytes (Celigo's are 300-500): a page's list is
     // rarely grown, and a guess too large only lasts until the page is mapped.
     let mut items = Vec::with_capacity((text.len() / 256).clamp(1, 1024));
     s.array(|s| {
-        items.push(T::scan(s)?);
+        let item = W::scan(s)?;
+        items.push(map(items.len(), item));
         Some(())
     })?;
     s.end()?;

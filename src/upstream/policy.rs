@@ -7,6 +7,7 @@ use super::scope::SharedAttempt;
 use super::shared::SharedStore;
 use crate::error::{ErrorCode, SourceError};
 use crate::metrics::Metrics;
+use crate::FastHash;
 use http::HeaderMap;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -114,7 +115,7 @@ pub struct Policy {
     pub breaker: Breaker,
     pub limiter: tokio::sync::Semaphore,
     pub metrics: Arc<Metrics>,
-    pub(crate) inflight: Mutex<HashMap<String, SharedAttempt>>,
+    pub(crate) inflight: Mutex<HashMap<String, SharedAttempt, FastHash>>,
     pub(crate) hints: Mutex<RateHints>,
     /// Redis shared with other replicas (second-level cache, pause hints), if configured.
     pub(crate) shared: Option<Arc<SharedStore>>,
@@ -151,7 +152,7 @@ impl Policy {
             breaker: Breaker::new(5, Duration::from_secs(10)),
             limiter: tokio::sync::Semaphore::new(max_concurrency.max(1)),
             metrics,
-            inflight: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::default()),
             hints: Mutex::new(RateHints::default()),
             shared: None,
             writes: AtomicU64::new(0),

@@ -4,6 +4,7 @@
 use super::transport::Fetched;
 use crate::domain::Source;
 use crate::error::SharedError;
+use crate::FastHash;
 use futures::future::{BoxFuture, Shared};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -19,10 +20,10 @@ type MemoSlot = Arc<tokio::sync::OnceCell<Arc<dyn std::any::Any + Send + Sync>>>
 /// warnings collected here end up in the response's `extensions.warnings`.
 #[derive(Default)]
 pub struct RequestScope {
-    pub(crate) inflight: Mutex<HashMap<String, SharedFetch>>,
+    pub(crate) inflight: Mutex<HashMap<String, SharedFetch, FastHash>>,
     pub(crate) warnings: Mutex<Vec<String>>,
     /// Values decoded from answers read in this request ([`RequestScope::memo`]).
-    memo: Mutex<HashMap<(String, std::any::TypeId), MemoSlot>>,
+    memo: Mutex<HashMap<(String, std::any::TypeId), MemoSlot, FastHash>>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) credentials: CallerCredentials,
 }

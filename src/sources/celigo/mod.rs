@@ -19,6 +19,7 @@ use crate::sources::stream::{sort_timeline, Direction, StreamPage, StreamWindow,
 use crate::sources::SourceConfig;
 use crate::upstream::Fetched;
 use crate::upstream::{Auth, RequestScope, Upstream, Wiring};
+use crate::FastHash;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -122,8 +123,8 @@ impl Celigo {
                 Some(link) => Some(self.up.follow(&link).map_err(Arc::new)?),
                 None => None,
             };
-            let items = self.decode_list::<W>(scope, &fetched, what)?;
-            let enough = on_page(items.into_iter().map(|(w, raw)| map(w, raw)).collect());
+            let items = self.decode_list::<W, T>(scope, &fetched, what, &mut map)?;
+            let enough = on_page(items);
             if enough && next.is_some() {
                 return Ok(false);
             }
@@ -131,16 +132,18 @@ impl Celigo {
         Ok(true)
     }
 
-    /// The items of one page (a bare array) with their raw JSON. One pass straight into the
-    /// wire structs; `raw` is only the item's place in the shared body. When some element is
-    /// not in the documented shape, the page is read again element by element, so that one is
-    /// skipped (and said) while the rest survive, exactly as [`super::decode_page`] rules.
-    fn decode_list<W: DeserializeOwned + Scan>(
+    /// The items of one page (a bare array), each mapped by `map` with its raw JSON. One pass
+    /// straight into the wire structs, each mapped as soon as it is read; `raw` is only the
+    /// item's place in the shared body. When some element is not in the documented shape, the
+    /// page is read again element by element, so that one is skipped (and said) while the rest
+    /// survive, exactly as [`super::decode_page`] rules.
+    fn decode_list<W: DeserializeOwned + Scan, T>(
         &self,
         scope: &RequestScope,
         fetched: &Fetched,
         what: &str,
-    ) -> SourceResult<Vec<(W, RawJson)>> {
+        map: &mut impl FnMut(W, RawJson) -> T,
+    ) -> SourceResult<Vec<T>> {
         // An empty 204 is an empty list (as `Upstream::decode` reads it).
         let body = if fetched.status == 204 && fetched.body.is_empty() {
             bytes::Bytes::from_static(b"[]")
@@ -148,15 +151,17 @@ impl Celigo {
             fetched.body.clone()
         };
         let list = RawList::new(body, ListAt::Root);
-        let fast = list.text().and_then(|text| {
-            scan::list::<W>(text).or_else(|| serde_json::from_str::<Vec<W>>(text).ok())
-        });
-        if let Some(items) = fast {
-            return Ok(items
-                .into_iter()
-                .enumerate()
-                .map(|(index, item)| (item, list.item(index)))
-                .collect());
+        if let Some(text) = list.text() {
+            if let Some(items) = scan::list_map(text, |index, w: W| map(w, list.item(index))) {
+                return Ok(items);
+            }
+            if let Ok(items) = serde_json::from_str::<Vec<W>>(text) {
+                return Ok(items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, w)| map(w, list.item(index)))
+                    .collect());
+            }
         }
         let elements: Vec<Box<RawValue>> = self.up.decode(fetched).map_err(Arc::new)?;
         let decoded = super::decode_page(
@@ -164,7 +169,8 @@ impl Celigo {
             scope,
             elements.into_iter().enumerate().collect(),
             |(index, element)| {
-                decode_raw_item::<W>(Source::Celigo, &element, what).map(|w| (w, list.item(index)))
+                decode_raw_item::<W>(Source::Celigo, &element, what)
+                    .map(|w| map(w, list.item(index)))
             },
         )
         .map_err(Arc::new)?;
@@ -474,7 +480,7 @@ impl FlowSource for Celigo {
         let bulk = self.flows_url(None);
         let all = scope
             .memo(bulk.as_str(), async {
-                let mut all: HashMap<CompactString, Vec<Arc<Flow>>> = HashMap::new();
+                let mut all: HashMap<CompactString, Vec<Arc<Flow>>, FastHash> = HashMap::default();
                 for flow in self.flows_of(scope, None).await? {
                     let Some(id) = &flow.integration_id else {
                         continue;
