@@ -174,7 +174,7 @@ pub struct HistoryEntry {
     pub occurred_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
     pub actor: Option<Actor>,
-    pub summary: String,
+    pub summary: Summary,
     pub subject: Subject,
     /// The subject reference this entry was read for; lets `node(id)` re-read it.
     pub subject_ref: SubjectRef,
@@ -186,7 +186,45 @@ pub struct HistoryEntry {
     pub raw: RawJson,
 }
 
+/// A history entry's one-line summary: made when the entry is read, or, where it costs more
+/// than the rest of the entry (Celigo's audit log), from the entry's raw JSON the first time a
+/// query asks for it.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    text: std::sync::OnceLock<String>,
+    make: Option<fn(&RawJson) -> String>,
+}
+
+impl Summary {
+    /// A summary made from the raw JSON when first asked for.
+    pub fn lazy(make: fn(&RawJson) -> String) -> Self {
+        Summary {
+            text: std::sync::OnceLock::new(),
+            make: Some(make),
+        }
+    }
+}
+
+impl From<String> for Summary {
+    fn from(text: String) -> Self {
+        Summary {
+            text: std::sync::OnceLock::from(text),
+            make: None,
+        }
+    }
+}
+
 impl HistoryEntry {
+    /// The one-line summary.
+    pub fn summary(&self) -> &str {
+        self.summary.text.get_or_init(|| {
+            self.summary
+                .make
+                .map(|make| make(&self.raw))
+                .unwrap_or_default()
+        })
+    }
+
     /// The ordering time: `updatedAt ?? occurredAt ?? observedAt` (DESIGN.md §2).
     pub fn at(&self, observed_at: DateTime<Utc>) -> DateTime<Utc> {
         self.updated_at.or(self.occurred_at).unwrap_or(observed_at)

@@ -188,7 +188,7 @@ mod tests {
             occurred_at: Some(crate::domain::datetime::from_millis(at_ms)),
             updated_at: None,
             actor: None,
-            summary: version.to_string(),
+            summary: version.to_string().into(),
             subject: Subject {
                 kind: "INTEGRATION",
                 source_id: "i".into(),
@@ -210,7 +210,7 @@ mod tests {
     fn seen(page: &StreamPage) -> Vec<(String, String)> {
         page.entries
             .iter()
-            .map(|e| (e.source_id.to_string(), e.summary.clone()))
+            .map(|e| (e.source_id.to_string(), e.summary().to_string()))
             .collect()
     }
 

@@ -122,7 +122,7 @@ impl HistoryEntryNode {
         })
     }
     async fn summary(&self) -> &str {
-        &self.entry.summary
+        self.entry.summary()
     }
     async fn subject(&self) -> SubjectObject {
         SubjectObject {
@@ -176,7 +176,7 @@ impl FastObject for HistoryEntryNode {
             "occurredAt" => fast::opt_time(e.occurred_at),
             "updatedAt" => fast::opt_time(e.updated_at),
             "observedAt" => fast::time(self.observed_at),
-            "summary" => fast::string(&e.summary),
+            "summary" => fast::string(e.summary()),
             "status" => fast::opt_enumeration(e.status),
             "error" => fast::opt_string(e.error.as_deref()),
             "unread" => fast::opt_bool(e.unread),
@@ -195,7 +195,7 @@ impl FastObject for HistoryEntryNode {
         let e = &*self.entry;
         match field.node.name.node.as_str() {
             "sourceId" => json::write_str(out, &e.source_id),
-            "summary" => json::write_str(out, &e.summary),
+            "summary" => json::write_str(out, e.summary()),
             "kind" => json::write_enum(out, e.kind),
             "source" => json::write_str(out, e.source.as_str()),
             "at" => json::write_time(out, Some(e.at(self.observed_at))),

@@ -4,7 +4,7 @@
 use crate::domain::datetime::{parse_field, parse_lenient};
 use crate::domain::{
     Actor, Connection, Flow, HistoryEntry, HistoryKind, Integration, RawJson, Source, Subject,
-    SubjectRef,
+    SubjectRef, Summary,
 };
 use crate::error::truncate_message;
 use crate::sources::scan::{scan_object, Scan, Scanner};
@@ -100,12 +100,25 @@ pub struct WireResource {
     pub connection_id: Option<CompactString>,
 }
 
+/// An audit entry as listed: what the history entry needs at once. What only its summary
+/// needs is read from the entry's raw JSON when a query asks for `summary`
+/// ([`WireAuditDetail`]).
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct WireAudit {
     #[serde(rename = "_id")]
     pub id: CompactString,
     pub time: Option<WireWhen>,
+    #[serde(rename = "_byUserId")]
+    pub by_user_id: Option<CompactString>,
+    #[serde(rename = "byUser")]
+    pub by_user: Option<WireUser>,
+}
+
+/// What an audit entry's summary is made of.
+#[derive(Deserialize, Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub struct WireAuditDetail {
     #[serde(rename = "resourceType")]
     pub resource_type: Option<CompactString>,
     pub event: Option<CompactString>,
@@ -245,16 +258,15 @@ impl WireConnection {
 
 impl WireAudit {
     /// Map an audit entry of integration `integration_id` into a history entry.
-    pub fn into_domain(mut self, raw: impl Into<RawJson>, integration_id: &str) -> HistoryEntry {
-        let actor = self.actor();
-        let summary = self.summary(actor.as_ref());
+    pub fn into_domain(self, raw: impl Into<RawJson>, integration_id: &str) -> HistoryEntry {
+        let actor = actor(self.by_user, self.by_user_id);
         HistoryEntry {
             source: Source::Celigo,
             kind: HistoryKind::Audit,
             occurred_at: time("time", &self.time),
             updated_at: None,
             actor,
-            summary,
+            summary: Summary::lazy(WireAuditDetail::summary_of),
             subject: Subject {
                 kind: "INTEGRATION",
                 source_id: integration_id.into(),
@@ -273,19 +285,34 @@ impl WireAudit {
             source_id: self.id,
         }
     }
+}
 
-    fn actor(&mut self) -> Option<Actor> {
-        let user = self.by_user.take();
-        let (id, name, email) = match user {
-            Some(u) => (u.id, u.name, u.email),
-            None => (None, None, None),
-        };
-        let actor = Actor {
-            source_id: id.or_else(|| self.by_user_id.clone()),
-            name,
-            email,
-        };
-        (actor != Actor::default()).then_some(actor)
+/// Who made an audit entry: its `byUser`, else its `_byUserId`.
+fn actor(user: Option<WireUser>, by_user_id: Option<CompactString>) -> Option<Actor> {
+    let (id, name, email) = match user {
+        Some(u) => (u.id, u.name, u.email),
+        None => (None, None, None),
+    };
+    let actor = Actor {
+        source_id: id.or(by_user_id),
+        name,
+        email,
+    };
+    (actor != Actor::default()).then_some(actor)
+}
+
+impl WireAuditDetail {
+    /// The summary of the audit entry `raw`. Read when a query first asks for it; an entry
+    /// whose summary members are not in the documented shape (listed all the same) reads as
+    /// one without them: "System changed resource".
+    pub fn summary_of(raw: &RawJson) -> String {
+        match raw.parse::<WireAuditDetail>() {
+            Ok(mut detail) => {
+                let actor = actor(detail.by_user.take(), detail.by_user_id.take());
+                detail.summary(actor.as_ref())
+            }
+            Err(_) => WireAuditDetail::default().summary(None),
+        }
     }
 
     /// "Dana Whitfield updated flow “Orders”: version, settings.defaultLocation"
@@ -384,13 +411,8 @@ scan_object!(WireResource {
 scan_object!(WireAudit {
     "_id" => id: req(compact()),
     "time" => time: opt(opt()),
-    "resourceType" => resource_type: opt(opt_compact()),
-    "event" => event: opt(opt_compact()),
     "_byUserId" => by_user_id: opt(opt_compact()),
     "byUser" => by_user: opt(opt()),
-    "fieldChanges" => field_changes: vec(vec()),
-    "fieldChange" => field_change: opt(opt()),
-    "deletedInfo" => deleted_info: opt(opt()),
 });
 
 scan_object!(WireUser {
@@ -399,10 +421,50 @@ scan_object!(WireUser {
     "email" => email: opt(opt_compact()),
 });
 
-scan_object!(WireFieldChange {
-    "fieldPath" => field_path: opt(opt_compact()),
-});
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ListAt, RawList};
 
-scan_object!(WireDeletedInfo {
-    "name" => name: opt(opt_compact()),
-});
+    /// Audit entries are listed with their id, time and actor; the summary is made from the
+    /// entry's own raw JSON when asked for, and one whose summary members are not in the
+    /// documented shape is still listed.
+    #[test]
+    fn audit_summaries_are_made_from_the_raw_entry_when_asked_for() {
+        let body = r#"[
+          {"_id": "a1", "time": "2024-06-25T02:23:43.648Z", "resourceType": "flow", "event": "update",
+           "fieldChanges": [{"fieldPath": "version"}, {"fieldPath": "settings.defaultLocation"}],
+           "byUser": {"_id": "u1", "name": "Dana Whitfield", "email": "dana@example.com"}},
+          {"_id": "a2", "time": "2024-06-24T02:23:43.648Z", "resourceType": "Connection", "event": "delete",
+           "deletedInfo": {"name": "Orders"}, "_byUserId": "u2", "byUser": {"email": "ops@example.com"}},
+          {"_id": "a3", "time": "2024-06-23T02:23:43.648Z", "event": 5, "fieldChange": "not an object",
+           "byUser": {"name": "Chen Wei"}}
+        ]"#;
+        let list = RawList::new(bytes::Bytes::from_static(body.as_bytes()), ListAt::Root);
+        let entries = crate::sources::scan::list_map(body, |index, w: WireAudit| {
+            w.into_domain(list.item(index), "i1")
+        })
+        .expect("the fast path reads the listed members");
+        assert_eq!(entries.len(), 3);
+        assert_eq!(
+            entries[0].summary(),
+            "Dana Whitfield updated flow: version, settings.defaultLocation"
+        );
+        assert_eq!(
+            entries[1].summary(),
+            "ops@example.com deleted connection “Orders”"
+        );
+        let actor = entries[1].actor.as_ref().expect("actor");
+        assert_eq!(actor.source_id.as_deref(), Some("u2"));
+        // Listed with its id, time and actor; its summary reads as one without details.
+        assert_eq!(entries[2].source_id, "a3");
+        assert!(entries[2].occurred_at.is_some());
+        assert_eq!(
+            entries[2].actor.as_ref().and_then(|a| a.name.as_deref()),
+            Some("Chen Wei")
+        );
+        assert_eq!(entries[2].summary(), "System changed resource");
+        // Made once: the same text on a second ask.
+        assert!(std::ptr::eq(entries[0].summary(), entries[0].summary()));
+    }
+}

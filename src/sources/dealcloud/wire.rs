@@ -86,7 +86,7 @@ impl WireEntry {
             occurred_at: None,
             updated_at: None,
             actor: None,
-            summary: truncate_message(&summary, 200),
+            summary: truncate_message(&summary, 200).into(),
             subject: Subject {
                 kind: "DEALCLOUD_ENTRY",
                 source_id: self.id.as_str().into(),
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(entries[0].kind, HistoryKind::RecordChanged);
         assert_eq!(entries[0].source_id, "3104417");
         assert_eq!(
-            entries[0].summary,
+            entries[0].summary(),
             "“Call with Harbor Point Capital” was modified"
         );
         assert!(!entries[0].deleted);
@@ -151,7 +151,7 @@ mod tests {
         assert!(merged[0].deleted, "a merged entry no longer exists");
         assert_eq!(merged[0].merged_into_source_id.as_deref(), Some("3100987"));
         assert_eq!(
-            merged[0].summary,
+            merged[0].summary(),
             "“Lunch - Ridgeway Partners” was merged into entry 3100987"
         );
         assert!(map_all("[]").is_empty());

@@ -448,7 +448,7 @@ impl HistoryMap {
             occurred_at,
             updated_at,
             actor,
-            summary: text(&self.summary).unwrap_or_default(),
+            summary: text(&self.summary).unwrap_or_default().into(),
             subject: Subject {
                 kind: "INTEGRATION",
                 source_id: subject_id.into(),

@@ -103,7 +103,7 @@ fn history_items_map_through_pointers_tables_and_templates() {
     assert_eq!(entry.kind, HistoryKind::WebhookExecution);
     assert_eq!(entry.status, Some(HistoryStatus::Error));
     assert_eq!(
-        entry.summary,
+        entry.summary(),
         "push → 500 Invalid HTTP Response: 500 in 0.5 s"
     );
     assert_eq!(

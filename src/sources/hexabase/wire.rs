@@ -63,7 +63,7 @@ impl WireHistory {
             kind,
             occurred_at: parse_field(SOURCE, "created_at", self.created_at.as_deref()),
             updated_at: parse_field(SOURCE, "updated_at", self.updated_at.as_deref()),
-            summary: self.summary(kind),
+            summary: self.summary(kind).into(),
             actor: (actor != Actor::default()).then_some(actor),
             subject: Subject {
                 kind: "HEXABASE_ITEM",
@@ -129,7 +129,7 @@ mod tests {
         let entries: Vec<HistoryEntry> = body.histories.into_iter().map(map).collect();
         assert_eq!(entries[0].kind, HistoryKind::Action);
         assert_eq!(
-            entries[0].summary,
+            entries[0].summary(),
             "Action “Update”: Customer confirmed the new delivery date."
         );
         assert_eq!(entries[0].unread, Some(true));
@@ -142,7 +142,7 @@ mod tests {
             Some("2024-05-14T02:05:44.104Z")
         );
         assert_eq!(entries[1].kind, HistoryKind::Comment);
-        assert_eq!(entries[1].summary, "Escalated to the logistics team.");
+        assert_eq!(entries[1].summary(), "Escalated to the logistics team.");
         assert_eq!(
             entries[1].actor.as_ref().and_then(|a| a.email.as_deref()),
             Some("k.tanaka@example.com")
@@ -173,12 +173,12 @@ mod tests {
         );
         let bad = map(json!({ "history_id": "a", "updated_at": "yesterday" }));
         assert_eq!(bad.updated_at, None);
-        assert_eq!(bad.summary, "Empty comment");
+        assert_eq!(bad.summary(), "Empty comment");
     }
 
     #[test]
     fn long_comments_are_truncated() {
         let entry = map(json!({ "history_id": "a", "comment": "é".repeat(500) }));
-        assert!(entry.summary.chars().count() <= SUMMARY_CHARS + 1);
+        assert!(entry.summary().chars().count() <= SUMMARY_CHARS + 1);
     }
 }

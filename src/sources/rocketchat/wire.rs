@@ -419,7 +419,7 @@ impl WireExecution {
             occurred_at: time("_createdAt", &self.created_at),
             updated_at: time("_updatedAt", &self.updated_at),
             actor,
-            summary: self.summary(),
+            summary: self.summary().into(),
             subject: Subject {
                 kind: "INTEGRATION",
                 source_id: integration_id.into(),
@@ -650,7 +650,7 @@ mod tests {
         assert_eq!(entries[1].status, Some(HistoryStatus::Error));
         assert_eq!(entries[2].status, Some(HistoryStatus::Running));
         assert_eq!(
-            entries[0].summary,
+            entries[0].summary(),
             "sendMessage “!deploy api v2.14.1” by @jdoe in #deploys → after-http-call"
         );
         let error = entries[1].error.as_deref().expect("error text");

@@ -75,7 +75,7 @@ fn entry(source: Source, subject: &SubjectRef, id: &str, at_ms: i64) -> HistoryE
         occurred_at: Some(crate::domain::datetime::from_millis(at_ms)),
         updated_at: None,
         actor: None,
-        summary: String::new(),
+        summary: String::new().into(),
         subject: Subject {
             kind: "INTEGRATION",
             source_id: "s".into(),
