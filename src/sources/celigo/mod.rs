@@ -313,7 +313,17 @@ impl<'a> AuditCollector<'a> {
     }
 
     /// Take one page; `true` once nothing further can change the answer (or the order broke).
-    fn push_page(&mut self, page: Vec<HistoryEntry>) -> bool {
+    fn push_page(&mut self, mut page: Vec<HistoryEntry>) -> bool {
+        // The first page going forward, when every entry it needs is admitted and in order
+        // (the usual case), becomes the window as it is: no entry is moved.
+        if self.kept.is_empty() && self.window.direction == Direction::Forward {
+            if let Some((end, last_key, done)) = self.adoptable(&page) {
+                page.truncate(end);
+                self.kept = page.into();
+                self.last_key = last_key;
+                return done;
+            }
+        }
         let snapshot = self.window.snapshot;
         // The key being read and the one before it swap places, so their ids' buffers are
         // reused instead of one allocation per entry.
@@ -355,6 +365,28 @@ impl<'a> AuditCollector<'a> {
             }
         }
         false
+    }
+
+    /// How much of a page going forward is kept whole: `(entries kept, the last one's key,
+    /// whether the window is full)`, or `None` when some entry is not admitted or out of order
+    /// (the entry-by-entry reading decides those).
+    fn adoptable(&self, page: &[HistoryEntry]) -> Option<(usize, Option<TimelineKey>, bool)> {
+        let snapshot = self.window.snapshot;
+        let mut prev = self.last_key.clone();
+        for (index, entry) in page.iter().enumerate() {
+            let key = TimelineKey::of(entry, snapshot);
+            if prev.as_ref().is_some_and(|prev| key < *prev) {
+                return None;
+            }
+            if !(self.filter.matches(entry, snapshot) && self.window.admits(&key)) {
+                return None;
+            }
+            if index + 1 > self.window.limit {
+                return Some((index + 1, Some(key), true));
+            }
+            prev = Some(key);
+        }
+        Some((page.len(), prev, false))
     }
 
     fn finish(self) -> StreamPage {
@@ -573,5 +605,124 @@ impl FlowSource for Celigo {
             None => self.connections_of(scope, None).await?,
         };
         Ok(list.into_iter().find(|c| c.source_id == id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Actor, Subject};
+    use chrono::TimeZone;
+
+    fn entry(id: &str, at_s: i64, actor: &str) -> HistoryEntry {
+        HistoryEntry {
+            source: Source::Celigo,
+            source_id: id.into(),
+            kind: HistoryKind::Audit,
+            occurred_at: Utc.timestamp_opt(at_s, 0).single(),
+            updated_at: None,
+            actor: Some(Actor {
+                source_id: Some(actor.into()),
+                name: None,
+                email: None,
+            }),
+            summary: String::new().into(),
+            subject: Subject {
+                kind: "INTEGRATION",
+                source_id: "i1".into(),
+                name: None,
+            },
+            subject_ref: SubjectRef::Integration {
+                source: Source::Celigo,
+                source_id: "i1".into(),
+            },
+            status: None,
+            error: None,
+            unread: None,
+            deleted: false,
+            merged_into_source_id: None,
+            raw: serde_json::Value::Null.into(),
+        }
+    }
+
+    fn window(limit: usize) -> StreamWindow {
+        StreamWindow {
+            direction: Direction::Forward,
+            key: None,
+            limit,
+            snapshot: Utc.timestamp_opt(10_000, 0).single().expect("time"),
+            depth: None,
+        }
+    }
+
+    fn collect(
+        filter: &HistoryFilter,
+        window: &StreamWindow,
+        pages: &[&[(&str, i64, &str)]],
+    ) -> (Vec<String>, bool, bool) {
+        let mut collector = AuditCollector::new(filter, window);
+        let mut done = false;
+        for page in pages {
+            let page = page
+                .iter()
+                .map(|(id, at, actor)| entry(id, *at, actor))
+                .collect();
+            if collector.push_page(page) {
+                done = true;
+                break;
+            }
+        }
+        let in_order = collector.in_order;
+        let ids = collector
+            .finish()
+            .entries
+            .iter()
+            .map(|e| e.source_id.to_string())
+            .collect();
+        (ids, done, in_order)
+    }
+
+    /// A first page taken whole (every entry admitted, in order) and one read entry by entry
+    /// (an entry not admitted, or out of order) keep the same window.
+    #[test]
+    fn the_audit_window_is_the_same_whether_a_page_is_taken_whole_or_entry_by_entry() {
+        let all = HistoryFilter::default();
+        let by_ann = HistoryFilter {
+            actor_id: Some("ann".into()),
+            ..HistoryFilter::default()
+        };
+        let first: &[(&str, i64, &str)] =
+            &[("a", 900, "ann"), ("b", 800, "bob"), ("c", 700, "ann")];
+        let second: &[(&str, i64, &str)] = &[("d", 600, "ann"), ("e", 500, "ann")];
+        // Taken whole: the first page fills a window of 2 (+1 to know there is more).
+        assert_eq!(
+            collect(&all, &window(2), &[first, second]),
+            (vec!["a".into(), "b".into()], true, true)
+        );
+        // The page ends before the window is full: the next page continues it.
+        assert_eq!(
+            collect(&all, &window(4), &[first, second]),
+            (
+                vec!["a".into(), "b".into(), "c".into(), "d".into()],
+                true,
+                true
+            )
+        );
+        assert_eq!(
+            collect(&all, &window(9), &[first, second]),
+            (
+                vec!["a".into(), "b".into(), "c".into(), "d".into(), "e".into()],
+                false,
+                true
+            )
+        );
+        // Bob's entry is not admitted: entry by entry.
+        assert_eq!(
+            collect(&by_ann, &window(2), &[first, second]),
+            (vec!["a".into(), "c".into()], true, true)
+        );
+        // Out of order: said, whichever way the page is read.
+        let unordered: &[(&str, i64, &str)] = &[("a", 700, "ann"), ("b", 800, "ann")];
+        assert!(!collect(&all, &window(5), &[unordered]).2);
     }
 }
