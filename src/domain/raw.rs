@@ -132,15 +132,7 @@ impl RawJson {
 
     /// The object as a JSON value (not yet redacted).
     pub fn to_value(&self) -> serde_json::Value {
-        use serde_json::Value;
-        match self {
-            RawJson::Text(text) => serde_json::from_str(text.get()).unwrap_or(Value::Null),
-            RawJson::Value(value) => value.as_ref().clone(),
-            RawJson::Element(list, index) => list
-                .element(*index)
-                .and_then(|text| serde_json::from_str(text).ok())
-                .unwrap_or(Value::Null),
-        }
+        self.parse().unwrap_or(serde_json::Value::Null)
     }
 }
 

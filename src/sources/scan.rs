@@ -74,7 +74,7 @@ pub fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 /// `impl Scan` for a struct read member by member, as its derived `Deserialize` reads it:
 /// each `"key" => field: kind(read())` puts what `scanner.read()` reads into `field`, once (a
 /// member met twice gives up); other members are skipped. `kind` says what a missing member
-/// is: `opt` none (the reader reads an `Option`), `vec` empty, `req` a fallback.
+/// is: `opt` none (the reader reads an `Option`), `req` a fallback.
 macro_rules! scan_object {
     ($ty:ident { $($key:literal => $field:ident : $kind:ident ( $($read:tt)+ )),* $(,)? }) => {
         impl $crate::sources::scan::Scan for $ty {
@@ -89,7 +89,6 @@ macro_rules! scan_object {
         }
     };
     (@missing opt $field:ident) => { $field.flatten() };
-    (@missing vec $field:ident) => { $field.unwrap_or_default() };
     (@missing req $field:ident) => { $field? };
 }
 pub(crate) use scan_object;

@@ -344,7 +344,7 @@ impl<'a> AuditCollector<'a> {
                     .key
                     .as_ref()
                     .is_some_and(|cursor| key >= *cursor);
-            let admitted = self.filter.matches(&entry, snapshot) && self.window.admits(&key);
+            let admitted = self.admits(&entry, &key);
             match &mut self.last_key {
                 Some(last) => std::mem::swap(last, &mut key),
                 None => self.last_key = Some(key.clone()),
@@ -367,6 +367,11 @@ impl<'a> AuditCollector<'a> {
         false
     }
 
+    /// Whether the filter and the window admit `entry`, whose key is `key`.
+    fn admits(&self, entry: &HistoryEntry, key: &TimelineKey) -> bool {
+        self.filter.matches(entry, self.window.snapshot) && self.window.admits(key)
+    }
+
     /// How much of a page going forward is kept whole: `(entries kept, the last one's key,
     /// whether the window is full)`, or `None` when some entry is not admitted or out of order
     /// (the entry-by-entry reading decides those).
@@ -378,7 +383,7 @@ impl<'a> AuditCollector<'a> {
             if prev.as_ref().is_some_and(|prev| key < *prev) {
                 return None;
             }
-            if !(self.filter.matches(entry, snapshot) && self.window.admits(&key)) {
+            if !self.admits(entry, &key) {
                 return None;
             }
             if index + 1 > self.window.limit {
